@@ -1,0 +1,16 @@
+// Two projects so `npm test` runs everything while `--selectProjects unit|e2e` runs one part.
+// Type checking is done once by `tsc --noEmit` in `pretest`; ts-jest only transpiles (fast).
+const path = require('node:path');
+
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.json'), isolatedModules: true }],
+};
+const common = { testEnvironment: 'node', moduleFileExtensions: ['js', 'json', 'ts'], transform };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', rootDir: 'src', testRegex: '.*\\.spec\\.ts$' },
+    { ...common, displayName: 'e2e', rootDir: 'test', testRegex: '.*\\.e2e-spec\\.ts$' },
+  ],
+};

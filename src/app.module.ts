@@ -1,0 +1,20 @@
+import { Module, ValidationPipe } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { CatalogModule } from './catalog/catalog.module';
+import { HttpErrorFilter } from './common/http-error.filter';
+import { ConfigModule } from './config/config.module';
+import { HealthModule } from './health/health.module';
+import { PredictModule } from './predict/predict.module';
+
+@Module({
+  imports: [ConfigModule, PredictModule, CatalogModule, HealthModule],
+  providers: [
+    // App-level providers rather than app.useGlobal*(), so every test module gets them too.
+    {
+      provide: APP_PIPE,
+      useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }),
+    },
+    { provide: APP_FILTER, useClass: HttpErrorFilter },
+  ],
+})
+export class AppModule {}

@@ -1,0 +1,71 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+export class TensorSpecDto {
+  @ApiProperty({ example: 'features' })
+  name: string;
+
+  @ApiProperty({ example: 'float32', description: 'TF.js dtype: float32, int32, bool or string' })
+  dtype: string;
+
+  @ApiProperty({ example: [-1, 4], type: [Number], description: '-1 marks a free dimension (the batch, usually)' })
+  shape: number[];
+}
+
+export class ModelVersionDto {
+  @ApiProperty({ example: 2 })
+  version: number;
+
+  @ApiProperty({ example: 'AVAILABLE', enum: ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'] })
+  state: string;
+
+  @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model'] })
+  format: string;
+
+  @ApiProperty({ type: [TensorSpecDto] })
+  inputs: TensorSpecDto[];
+
+  @ApiProperty({ type: [TensorSpecDto] })
+  outputs: TensorSpecDto[];
+
+  @ApiPropertyOptional({ example: ['setosa', 'versicolor', 'virginica'], type: [String] })
+  labels?: string[];
+
+  @ApiPropertyOptional({ example: 'Iris species classifier (MLP 4-16-3)' })
+  description?: string;
+
+  @ApiProperty({ example: 12.4, description: 'Time to read and build the model at startup, in ms' })
+  loadTimeMs: number;
+
+  @ApiProperty({ example: 3.1, description: 'Time of the warm-up inference at startup, in ms' })
+  warmupTimeMs: number;
+
+  @ApiPropertyOptional({ description: 'The rest of metadata.json (training details, accuracy...)' })
+  metadata?: Record<string, unknown>;
+}
+
+export class ModelInfoDto {
+  @ApiProperty({ example: 'iris' })
+  name: string;
+
+  @ApiProperty({ example: 'wasm', description: 'The TF.js backend running the model' })
+  backend: string;
+
+  @ApiProperty({ example: 2, description: 'The version served when a request names none' })
+  defaultVersion: number;
+
+  @ApiProperty({ type: [ModelVersionDto], description: 'Loaded versions, highest first' })
+  versions: ModelVersionDto[];
+}
+
+export class ModelSummaryDto {
+  @ApiProperty({ example: 'iris' })
+  name: string;
+
+  @ApiProperty({ example: [2, 1], type: [Number], description: 'Loaded versions, highest first' })
+  versions: number[];
+}
+
+export class ModelListDto {
+  @ApiProperty({ type: [ModelSummaryDto] })
+  models: ModelSummaryDto[];
+}

@@ -1,0 +1,87 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+export const TFJS_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
+
+export const VERSION_POLICIES = ['latest', 'all'] as const;
+export type VersionPolicy = (typeof VERSION_POLICIES)[number];
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/**
+ * The whole configuration of the server, read from environment variables once at boot.
+ * Property names are the variable names so that a validation error names the variable to fix.
+ */
+export class AppConfig {
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  @MinLength(1)
+  HOST = '0.0.0.0';
+
+  @IsString()
+  @MinLength(1)
+  MODEL_DIR = './models';
+
+  @IsIn(TFJS_BACKENDS)
+  TFJS_BACKEND: TfjsBackendChoice = 'auto';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  DEFAULT_MODEL?: string = undefined;
+
+  /** Most instances accepted in one request; more is a 413. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MAX_BATCH = 1024;
+
+  /** Largest accepted request body, in bytes or with a unit ("10mb"). The default admits a 224x224x3 float image as JSON. */
+  @Matches(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, {
+    message: 'BODY_LIMIT must be a byte count, optionally with a unit such as "10mb"',
+  })
+  BODY_LIMIT = '10mb';
+
+  @IsIn(VERSION_POLICIES)
+  MODEL_VERSION_POLICY: VersionPolicy = 'latest';
+}
+
+/** Thrown at boot when the environment does not make a valid configuration. */
+export class ConfigError extends Error {}
+
+/** Builds the typed configuration from an environment, or throws a ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const known = Object.keys(new AppConfig());
+  const defined = Object.fromEntries(
+    known.filter((key) => env[key] !== undefined).map((key) => [key, env[key]]),
+  );
+  const config = plainToInstance(AppConfig, defined);
+  const errors = validateSync(config, { forbidUnknownValues: true });
+  if (errors.length > 0) {
+    const problems = errors.flatMap((error) =>
+      Object.values(error.constraints ?? {}).map(
+        (message) => `${message} (got ${JSON.stringify(error.value)})`,
+      ),
+    );
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  return config;
+}

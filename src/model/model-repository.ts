@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { VersionPolicy } from '../config/app-config';
+
+/** One loadable model version found in the repository. */
+export interface ModelLocation {
+  name: string;
+  version: number;
+  /** Absolute directory holding model.json (and, optionally, metadata.json). */
+  dir: string;
+}
+
+/** Thrown when the repository itself is unusable: missing, empty, or badly laid out. */
+export class RepositoryError extends Error {}
+
+const MODEL_FILE = 'model.json';
+const VERSION_DIR = /^[1-9]\d*$/;
+
+async function subdirectories(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+/** Versions of one model folder: `<name>/<version>/model.json`, or `<name>/model.json` as version 1. */
+async function versionsOf(name: string, modelDir: string): Promise<ModelLocation[]> {
+  const versions = (await subdirectories(modelDir)).filter((entry) => VERSION_DIR.test(entry));
+  const located = versions
+    .filter((version) => existsSync(join(modelDir, version, MODEL_FILE)))
+    .map((version) => ({ name, version: Number(version), dir: join(modelDir, version) }));
+  if (located.length > 0) return located;
+  if (existsSync(join(modelDir, MODEL_FILE))) return [{ name, version: 1, dir: modelDir }];
+  throw new RepositoryError(
+    `Model folder ${modelDir} has no ${MODEL_FILE} and no version folder (<positive integer>/${MODEL_FILE})`,
+  );
+}
+
+/**
+ * Lists the model versions to serve from `<root>/<name>/[<version>/]model.json`.
+ * With policy `latest` only the highest version of each model is returned, as in TF Serving.
+ */
+export async function scanRepository(
+  root: string,
+  policy: VersionPolicy,
+): Promise<ModelLocation[]> {
+  const dir = resolve(root);
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new RepositoryError(`MODEL_DIR ${dir} does not exist or is not a directory`);
+  }
+  const models = await subdirectories(dir);
+  if (models.length === 0) {
+    throw new RepositoryError(
+      `MODEL_DIR ${dir} holds no model; expected <name>/<version>/${MODEL_FILE} folders`,
+    );
+  }
+  const found = await Promise.all(models.map((name) => versionsOf(name, join(dir, name))));
+  return found.flatMap((versions) => {
+    const ascending = versions.sort((a, b) => a.version - b.version);
+    return policy === 'latest' ? ascending.slice(-1) : ascending;
+  });
+}

@@ -1,0 +1,217 @@
+import {
+  BadRequestException,
+  Injectable,
+  Logger,
+  NotFoundException,
+  OnModuleDestroy,
+  OnModuleInit,
+  PayloadTooLargeException,
+} from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { scanRepository } from './model-repository';
+import { ServedModel } from './served-model';
+import { EncodedTensor, encodeInstances } from './tensor-codec';
+import { selectBackend } from './tfjs-backend';
+
+/** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
+export class ModelLoadError extends Error {}
+
+export interface PredictParams {
+  instances: unknown[];
+  model?: string;
+  version?: string | number;
+}
+
+export interface LabelledPrediction {
+  label: string;
+  scores: Record<string, number>;
+}
+
+export interface PredictResult {
+  model: string;
+  version: number;
+  predictions: unknown[];
+}
+
+/**
+ * Owns every loaded model for the life of the process: loads and warms them all in
+ * onModuleInit (Nest awaits it before the HTTP port opens), serves predictions from memory,
+ * and disposes them on shutdown. Nothing here reads model files while serving a request.
+ */
+@Injectable()
+export class ModelService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ModelService.name);
+  /** name -> version -> model. Request values are only ever looked up here, never joined into paths. */
+  private readonly registry = new Map<string, Map<number, ServedModel>>();
+  private ready = false;
+  backend: string;
+
+  constructor(private readonly config: AppConfig) {}
+
+  async onModuleInit(): Promise<void> {
+    this.backend = await selectBackend(this.config.TFJS_BACKEND);
+    this.logger.log(`TF.js backend: ${this.backend} (TFJS_BACKEND=${this.config.TFJS_BACKEND})`);
+    const locations = await scanRepository(this.config.MODEL_DIR, this.config.MODEL_VERSION_POLICY);
+    const failures: string[] = [];
+    for (const location of locations) {
+      const model = new ServedModel(location);
+      try {
+        await model.load();
+        this.register(model);
+        this.logger.log(
+          `Loaded ${model.name}/${model.version} (${model.format}) in ${model.loadTimeMs.toFixed(1)} ms, warmed in ${model.warmupTimeMs.toFixed(1)} ms`,
+        );
+      } catch (error) {
+        failures.push(`${location.dir}/model.json: ${(error as Error).message}`);
+      }
+    }
+    if (failures.length > 0) {
+      this.disposeAll();
+      throw new ModelLoadError(`Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`);
+    }
+    this.checkDefaultModel();
+    this.ready = true;
+  }
+
+  onModuleDestroy(): void {
+    this.ready = false;
+    this.disposeAll();
+  }
+
+  /** True once every model is loaded and warmed, until shutdown begins. */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  private register(model: ServedModel): void {
+    const versions = this.registry.get(model.name) ?? new Map<number, ServedModel>();
+    versions.set(model.version, model);
+    this.registry.set(model.name, versions);
+  }
+
+  private disposeAll(): void {
+    for (const versions of this.registry.values()) versions.forEach((model) => model.dispose());
+    this.registry.clear();
+  }
+
+  private checkDefaultModel(): void {
+    const name = this.config.DEFAULT_MODEL;
+    if (name !== undefined && !this.registry.has(name)) {
+      throw new ModelLoadError(
+        `DEFAULT_MODEL=${name} is not in the repository; models: ${this.modelNames().join(', ')}`,
+      );
+    }
+  }
+
+  modelNames(): string[] {
+    return [...this.registry.keys()].sort();
+  }
+
+  /** Loaded versions of a model, highest first. */
+  versionsOf(name: string): ServedModel[] {
+    const versions = this.registry.get(name);
+    if (!versions) {
+      throw new NotFoundException(`Model '${name}' not found; available models: ${this.modelNames().join(', ')}`);
+    }
+    return [...versions.values()].sort((a, b) => b.version - a.version);
+  }
+
+  list(): { models: { name: string; versions: number[] }[] } {
+    return {
+      models: this.modelNames().map((name) => ({ name, versions: this.versionsOf(name).map((m) => m.version) })),
+    };
+  }
+
+  describe(name: string) {
+    const versions = this.versionsOf(name);
+    return {
+      name,
+      backend: this.backend,
+      defaultVersion: versions[0].version,
+      versions: versions.map((model) => {
+        const { description, labels, ...rest } = model.metadata;
+        return {
+          version: model.version,
+          state: model.state,
+          format: model.format,
+          inputs: model.signature.inputs,
+          outputs: model.signature.outputs,
+          labels,
+          description,
+          loadTimeMs: round(model.loadTimeMs),
+          warmupTimeMs: round(model.warmupTimeMs),
+          metadata: rest,
+        };
+      }),
+    };
+  }
+
+  /** Picks the model a request names, or the default one (DEFAULT_MODEL, else the only model). */
+  resolve(name?: string, version?: string | number): ServedModel {
+    const modelName = name ?? this.defaultModelName();
+    const versions = this.versionsOf(modelName);
+    if (version === undefined) return versions[0];
+    const wanted = Number(version);
+    const model = versions.find((m) => m.version === wanted);
+    if (!model) {
+      throw new NotFoundException(
+        `Version ${version} of model '${modelName}' not found; loaded versions: ${versions.map((m) => m.version).join(', ')}`,
+      );
+    }
+    return model;
+  }
+
+  private defaultModelName(): string {
+    if (this.config.DEFAULT_MODEL) return this.config.DEFAULT_MODEL;
+    const names = this.modelNames();
+    if (names.length === 1) return names[0];
+    throw new BadRequestException(
+      `Several models are served; name one in "model". Available models: ${names.join(', ')}`,
+    );
+  }
+
+  /** Checks a request's batch size against MAX_BATCH (one place for every protocol). */
+  checkBatchSize(count: number): void {
+    if (count > this.config.MAX_BATCH) {
+      throw new PayloadTooLargeException(
+        `Too many instances: ${count}; at most MAX_BATCH=${this.config.MAX_BATCH} per request`,
+      );
+    }
+  }
+
+  /** Runs already-encoded tensors through a model: the entry point every protocol adapter shares. */
+  async infer(model: ServedModel, inputs: EncodedTensor[]) {
+    this.checkBatchSize(inputs[0].shape[0]);
+    return model.predict(inputs);
+  }
+
+  /** The row ("instances") format: one prediction per instance, in order, labelled when the model has labels. */
+  async predict(params: PredictParams): Promise<PredictResult> {
+    const model = this.resolve(params.model, params.version);
+    this.checkBatchSize(params.instances.length);
+    const outputs = await this.infer(model, encodeInstances(model.signature.inputs, params.instances));
+    return { model: model.name, version: model.version, predictions: toRows(model, outputs) };
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/** Splits batch outputs into one prediction per instance. */
+function toRows(model: ServedModel, outputs: Record<string, unknown[]>): unknown[] {
+  const names = Object.keys(outputs);
+  const count = outputs[names[0]].length;
+  const labels = model.labels;
+  return Array.from({ length: count }, (_, row) => {
+    if (labels) return labelled(labels, outputs[names[0]][row] as number[]);
+    if (names.length === 1) return outputs[names[0]][row];
+    return Object.fromEntries(names.map((name) => [name, outputs[name][row]]));
+  });
+}
+
+function labelled(labels: string[], scores: number[]): LabelledPrediction {
+  let best = 0;
+  scores.forEach((score, i) => {
+    if (score > scores[best]) best = i;
+  });
+  return { label: labels[best], scores: Object.fromEntries(labels.map((label, i) => [label, scores[i]])) };
+}

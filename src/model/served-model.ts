@@ -1,0 +1,223 @@
+import { BadRequestException } from '@nestjs/common';
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelLocation } from './model-repository';
+import { loadTfjsModel, ModelFormat, TfjsModel } from './model-loader';
+import { FREE_DIM, formatShape, ModelSignature, TensorSpec } from './signature';
+import { EncodedTensor } from './tensor-codec';
+
+/** Optional `metadata.json` beside model.json. */
+export interface ModelMetadata {
+  description?: string;
+  labels?: string[];
+  [key: string]: unknown;
+}
+
+/** Lifecycle states, named as TF Serving names them. */
+export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
+
+/** Output tensors of one batch, as nested JS arrays keyed by output name (batch first). */
+export type BatchOutputs = Record<string, unknown[]>;
+
+const TF_DTYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_STRING: 'string' };
+
+/** An entry of a graph model's `signature` in model.json, as tensorflowjs_converter writes it. */
+interface SignatureEntry {
+  name?: string;
+  dtype?: string;
+  tensorShape?: { dim?: { size?: string | number }[] };
+}
+type SignatureJson = { inputs?: Record<string, SignatureEntry>; outputs?: Record<string, SignatureEntry> };
+
+function graphSpec(name: string, info: SignatureEntry | undefined, fallback?: { dtype?: string; shape?: number[] }): TensorSpec {
+  const dims = info?.tensorShape?.dim?.map((d) => Number(d.size ?? FREE_DIM));
+  return {
+    name,
+    dtype: TF_DTYPES[info?.dtype ?? ''] ?? fallback?.dtype ?? 'float32',
+    shape: dims ?? fallback?.shape?.map((d: number | null) => d ?? FREE_DIM) ?? [],
+  };
+}
+
+/** Reads names, dtypes and shapes from the model itself; unknown output shapes are filled by warm-up. */
+function readSignature(format: ModelFormat, model: TfjsModel): ModelSignature {
+  if (format === 'layers-model') {
+    const layers = model as tf.LayersModel;
+    const toSpec = (t: tf.SymbolicTensor): TensorSpec => ({
+      name: t.name.split('/')[0],
+      dtype: t.dtype,
+      shape: t.shape.map((d) => d ?? FREE_DIM),
+    });
+    return { inputs: layers.inputs.map(toSpec), outputs: layers.outputs.map(toSpec) };
+  }
+  const graph = model as tf.GraphModel;
+  const signature = graph.modelSignature as SignatureJson | undefined;
+  const inputs = graph.inputNodes.map((name, i) => graphSpec(name, signature?.inputs?.[name], graph.inputs[i]));
+  const outputs = graph.outputNodes.map((name, i) => graphSpec(name, signature?.outputs?.[name], graph.outputs[i]));
+  return { inputs, outputs };
+}
+
+async function readMetadata(dir: string): Promise<ModelMetadata> {
+  const text = await readFile(join(dir, 'metadata.json'), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (text === undefined) return {};
+  const metadata = JSON.parse(text) as ModelMetadata;
+  if (metadata.labels !== undefined && !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))) {
+    throw new Error('metadata.json: "labels" must be an array of strings');
+  }
+  return metadata;
+}
+
+/**
+ * One version of one model: the small contract `load()`, `ready`, `predict()`, `dispose()`.
+ * Holds no per-request state, so one instance serves any number of concurrent requests.
+ */
+export class ServedModel {
+  readonly name: string;
+  readonly version: number;
+  readonly dir: string;
+  state: ModelState = 'START';
+  format: ModelFormat;
+  signature: ModelSignature;
+  metadata: ModelMetadata = {};
+  loadTimeMs: number;
+  warmupTimeMs: number;
+  private model?: TfjsModel;
+  /** A fixed batch dimension (e.g. [1,192,192,3]) makes larger batches run in chunks of that size. */
+  private fixedBatch?: number;
+  private graphNeedsAsync = false;
+
+  constructor(location: ModelLocation) {
+    this.name = location.name;
+    this.version = location.version;
+    this.dir = location.dir;
+  }
+
+  get ready(): boolean {
+    return this.state === 'AVAILABLE';
+  }
+
+  get labels(): string[] | undefined {
+    return this.metadata.labels;
+  }
+
+  /** Reads the model from disk and warms it up. The only place that touches model files. */
+  async load(): Promise<void> {
+    this.state = 'LOADING';
+    const started = performance.now();
+    const loaded = await loadTfjsModel(this.dir);
+    this.model = loaded.model;
+    this.format = loaded.format;
+    this.signature = readSignature(loaded.format, loaded.model);
+    this.metadata = await readMetadata(this.dir);
+    this.fixedBatch = this.signature.inputs[0]?.shape[0] > 0 ? this.signature.inputs[0].shape[0] : undefined;
+    this.loadTimeMs = performance.now() - started;
+    const warmStarted = performance.now();
+    await this.warmUp();
+    this.warmupTimeMs = performance.now() - warmStarted;
+    this.checkLabels();
+    this.state = 'AVAILABLE';
+  }
+
+  /** One inference on zeros shaped like the signature: compiles kernels and reveals output shapes. */
+  private async warmUp(): Promise<void> {
+    const batch = this.fixedBatch ?? 1;
+    const zeros = this.signature.inputs.map((spec) => {
+      const shape = spec.shape.map((d, i) => (i === 0 ? batch : d === FREE_DIM ? 1 : d));
+      const dtype = (spec.dtype === 'int32' || spec.dtype === 'bool' ? spec.dtype : 'float32') as EncodedTensor['dtype'];
+      const size = shape.reduce((a, b) => a * b, 1);
+      return { name: spec.name, dtype, shape, data: dtype === 'float32' ? new Float32Array(size) : new Int32Array(size) };
+    });
+    const shapes = await this.runTensors(zeros, async (outputs) => outputs.map((t) => t.shape));
+    this.signature.outputs.forEach((spec, i) => {
+      if (spec.shape.length === 0 && shapes[i].length > 0) {
+        spec.shape = shapes[i].map((d, axis) => (axis === 0 ? FREE_DIM : d));
+      }
+    });
+  }
+
+  private checkLabels(): void {
+    const labels = this.labels;
+    if (!labels) return;
+    const output = this.signature.outputs[0];
+    const classes = output.shape.at(-1);
+    if (this.signature.outputs.length !== 1 || output.shape.length !== 2 || classes !== labels.length) {
+      throw new Error(
+        `metadata.json lists ${labels.length} labels but the model's outputs are ${this.signature.outputs.map((o) => `'${o.name}' ${formatShape(o.shape)}`).join(', ')}; labels need a single [-1,${labels.length}] output`,
+      );
+    }
+  }
+
+  /**
+   * Runs a batch and returns every output as nested arrays (batch first). All tensors created
+   * here are disposed before returning: tf.tidy cannot wrap async code, so it is done by hand.
+   */
+  async predict(inputs: EncodedTensor[]): Promise<BatchOutputs> {
+    const arrays = await this.runTensors(inputs, (outputs) => Promise.all(outputs.map((t) => t.array())));
+    return Object.fromEntries(this.signature.outputs.map((spec, i) => [spec.name, arrays[i] as unknown[]]));
+  }
+
+  private async runTensors<T>(inputs: EncodedTensor[], read: (outputs: tf.Tensor[]) => Promise<T>): Promise<T> {
+    if (!this.model) throw new Error(`model ${this.name}/${this.version} is not loaded`);
+    const batch = inputs[0].shape[0];
+    const chunk = this.fixedBatch ?? batch;
+    if (batch % chunk !== 0) {
+      throw new BadRequestException(
+        `model '${this.name}' has a fixed batch size of ${chunk}; send a multiple of ${chunk} instances (got ${batch})`,
+      );
+    }
+    const tensors = inputs.map((input) => tf.tensor(input.data, input.shape, input.dtype));
+    const created: tf.Tensor[] = [...tensors];
+    try {
+      let outputs: tf.Tensor[];
+      if (chunk === batch) {
+        outputs = await this.execute(tensors);
+      } else {
+        const parts: tf.Tensor[][] = [];
+        for (let start = 0; start < batch; start += chunk) {
+          const slices = tensors.map((t) => t.slice(start, chunk));
+          created.push(...slices);
+          parts.push(await this.execute(slices));
+          created.push(...parts.at(-1)!);
+        }
+        outputs = parts[0].map((_, i) => tf.concat(parts.map((part) => part[i])));
+      }
+      created.push(...outputs);
+      return await read(outputs);
+    } finally {
+      created.forEach((t) => t.dispose());
+    }
+  }
+
+  private async execute(inputs: tf.Tensor[]): Promise<tf.Tensor[]> {
+    if (this.format === 'layers-model') {
+      const out = (this.model as tf.LayersModel).predict(inputs.length === 1 ? inputs[0] : inputs);
+      return Array.isArray(out) ? out : [out];
+    }
+    const graph = this.model as tf.GraphModel;
+    const feed = Object.fromEntries(this.signature.inputs.map((spec, i) => [spec.name, inputs[i]]));
+    const names = this.signature.outputs.map((spec) => spec.name);
+    // Graphs with control flow (while loops, dynamic shapes) only run asynchronously; find out once.
+    if (!this.graphNeedsAsync) {
+      try {
+        const out = graph.execute(feed, names);
+        return Array.isArray(out) ? out : [out];
+      } catch (error) {
+        if (!/executeAsync/.test((error as Error).message)) throw error;
+        this.graphNeedsAsync = true;
+      }
+    }
+    const out = await graph.executeAsync(feed, names);
+    return Array.isArray(out) ? out : [out];
+  }
+
+  /** Frees the model's weights. The caller makes sure no request still uses it. */
+  dispose(): void {
+    this.state = 'UNLOADING';
+    this.model?.dispose();
+    this.model = undefined;
+    this.state = 'END';
+  }
+}

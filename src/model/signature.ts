@@ -1,0 +1,20 @@
+/** Element types the server accepts for model inputs (TF.js has no 64-bit or 16-bit tensors). */
+export type InputDtype = 'float32' | 'int32' | 'bool';
+
+/** One named input or output of a model, as read from the model itself. -1 marks a free dimension. */
+export interface TensorSpec {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+export interface ModelSignature {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export const FREE_DIM = -1;
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}

@@ -1,0 +1,209 @@
+import { BadRequestException } from '@nestjs/common';
+import { FREE_DIM, formatShape, TensorSpec } from './signature';
+
+/**
+ * The one place where request values are checked against a model's signature and turned
+ * into flat typed arrays. Every protocol (the /predict rows format, and the adapters built on
+ * ModelService) goes through here, so every protocol rejects the same inputs the same way.
+ */
+
+export type TypedData = Float32Array | Int32Array | Uint8Array;
+
+/** A checked input, ready to become a tensor. */
+export interface EncodedTensor {
+  name: string;
+  dtype: 'float32' | 'int32' | 'bool';
+  shape: number[];
+  data: TypedData;
+}
+
+/** Names a position inside the request for error messages, e.g. `instances[3][1]`. */
+export type PathDescriber = (indices: readonly number[]) => string;
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+const indexSuffix = (indices: readonly number[]) => indices.map((i) => `[${i}]`).join('');
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 20))}`;
+  return String(value);
+}
+
+function inputDtype(spec: TensorSpec): EncodedTensor['dtype'] {
+  if (spec.dtype === 'float32' || spec.dtype === 'int32' || spec.dtype === 'bool') {
+    return spec.dtype;
+  }
+  throw new BadRequestException(
+    `input '${spec.name}' has dtype ${spec.dtype}, which this server cannot feed from JSON`,
+  );
+}
+
+/** Checks one scalar against the input's dtype and returns its numeric value. */
+export function checkScalar(
+  value: unknown,
+  dtype: EncodedTensor['dtype'],
+  where: () => string,
+): number {
+  if (dtype === 'bool') {
+    if (typeof value === 'boolean') return value ? 1 : 0;
+    if (value === 0 || value === 1) return value;
+    throw new BadRequestException(`${where()}: expected a boolean, got ${describeValue(value)}`);
+  }
+  if (typeof value !== 'number') {
+    throw new BadRequestException(
+      `${where()}: expected a number (${dtype}), got ${describeValue(value)}`,
+    );
+  }
+  if (!Number.isFinite(value)) {
+    throw new BadRequestException(`${where()}: expected a finite number, got ${value}`);
+  }
+  if (dtype === 'int32') {
+    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
+      throw new BadRequestException(
+        `${where()}: expected an integer in int32 range [${INT32_MIN}, ${INT32_MAX}], got ${value}`,
+      );
+    }
+  } else if (Math.abs(value) > FLOAT32_MAX) {
+    throw new BadRequestException(
+      `${where()}: ${value} is outside the float32 range (±${FLOAT32_MAX})`,
+    );
+  }
+  return value;
+}
+
+function allocate(dtype: EncodedTensor['dtype'], size: number): TypedData {
+  if (dtype === 'int32') return new Int32Array(size);
+  if (dtype === 'bool') return new Uint8Array(size);
+  return new Float32Array(size);
+}
+
+/**
+ * Reads the shape of a nested array by following first elements, as deep as the signature's
+ * rank. Whether every element really has that shape is checked while filling.
+ */
+function leadingShape(value: unknown, rank: number): number[] {
+  const shape: number[] = [];
+  let cursor = value;
+  while (shape.length < rank && Array.isArray(cursor)) {
+    shape.push(cursor.length);
+    cursor = cursor[0];
+  }
+  return shape;
+}
+
+/**
+ * Checks a whole batched value (a nested array whose first dimension is the batch) against the
+ * input's signature and packs it row-major into a typed array.
+ *
+ * @param batchIsFree the batch dimension is checked by the caller (e.g. a model with a fixed
+ *        batch of 1 still accepts many instances, run one at a time).
+ */
+export function encodeTensor(
+  spec: TensorSpec,
+  value: unknown,
+  describe: PathDescriber,
+  batchIsFree = true,
+): EncodedTensor {
+  const dtype = inputDtype(spec);
+  const expected = spec.shape.map((dim, i) => (i === 0 && batchIsFree ? FREE_DIM : dim));
+  const shape = leadingShape(value, expected.length);
+  const expectation = () =>
+    `input '${spec.name}' expects shape ${formatShape(spec.shape)} (${dtype})`;
+
+  // Resolve free dimensions from the first elements and check the fixed ones.
+  for (let d = 0; d < expected.length; d++) {
+    const at = describe(new Array(d).fill(0));
+    if (d >= shape.length) {
+      throw new BadRequestException(
+        `${at}: expected an array, got ${describeValue(firstAt(value, d))}; ${expectation()}`,
+      );
+    }
+    if (shape[d] === 0) {
+      throw new BadRequestException(`${at}: is an empty array; ${expectation()}`);
+    }
+    if (expected[d] !== FREE_DIM && shape[d] !== expected[d]) {
+      throw new BadRequestException(
+        `${at}: expected ${expected[d]} elements, got ${shape[d]}; ${expectation()}`,
+      );
+    }
+  }
+
+  const data = allocate(dtype, shape.reduce((a, b) => a * b, 1));
+  let offset = 0;
+  const indices: number[] = [];
+  const fill = (node: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      data[offset++] = checkScalar(node, dtype, () => describe(indices));
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw new BadRequestException(
+        `${describe(indices)}: expected an array of ${shape[depth]}, got ${describeValue(node)}; ` +
+          `all entries must share the shape ${formatShape(shape)} (${expectation()})`,
+      );
+    }
+    for (let i = 0; i < node.length; i++) {
+      indices.push(i);
+      fill(node[i], depth + 1);
+      indices.pop();
+    }
+  };
+  fill(value, 0);
+  return { name: spec.name, dtype, shape, data };
+}
+
+function firstAt(value: unknown, depth: number): unknown {
+  let cursor = value;
+  for (let d = 0; d < depth && Array.isArray(cursor); d++) cursor = cursor[0];
+  return cursor;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Encodes the row ("instances") format: one entry per example, without the batch dimension.
+ * A single-input model takes the bare value (or an object keyed by its input name); a
+ * multi-input model takes an object keyed by input name.
+ */
+export function encodeInstances(inputs: TensorSpec[], instances: unknown[]): EncodedTensor[] {
+  const named = inputs.length > 1 || isPlainObject(instances[0]);
+  if (!named) {
+    return [encodeTensor(inputs[0], instances, (idx) => `instances${indexSuffix(idx)}`)];
+  }
+  const names = inputs.map((spec) => spec.name);
+  instances.forEach((instance, i) => checkInputNames(instance, names, `instances[${i}]`));
+  return inputs.map((spec) =>
+    encodeTensor(
+      spec,
+      instances.map((instance) => (instance as Record<string, unknown>)[spec.name]),
+      ([row, ...rest]) =>
+        row === undefined ? `instances[*].${spec.name}` : `instances[${row}].${spec.name}${indexSuffix(rest)}`,
+    ),
+  );
+}
+
+/** Every input named exactly once: a missing or an unknown key is a client mistake worth naming. */
+export function checkInputNames(value: unknown, names: string[], where: string): void {
+  if (!isPlainObject(value)) {
+    throw new BadRequestException(
+      `${where}: expected an object keyed by input name (${names.join(', ')}), got ${describeValue(value)}`,
+    );
+  }
+  const missing = names.filter((name) => !(name in value));
+  const unknown = Object.keys(value).filter((key) => !names.includes(key));
+  if (missing.length > 0 || unknown.length > 0) {
+    const parts = [
+      missing.length > 0 ? `missing input(s) ${missing.join(', ')}` : '',
+      unknown.length > 0 ? `unknown input(s) ${unknown.join(', ')}` : '',
+    ].filter(Boolean);
+    throw new BadRequestException(
+      `${where}: ${parts.join(' and ')}; the model's inputs are ${names.join(', ')}`,
+    );
+  }
+}

@@ -1,0 +1,38 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayNotEmpty, IsArray, IsOptional, IsString, Matches, MinLength } from 'class-validator';
+
+export class PredictRequestDto {
+  @ApiProperty({
+    description:
+      'One entry per example, without the batch dimension. A single-input model takes the bare value ' +
+      '(a number, or a nested array shaped like its input); a multi-input model takes an object keyed by input name. ' +
+      'Shapes and element types are checked against the model signature (GET /models/{name}).',
+    type: 'array',
+    items: {},
+    example: [
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.1, 5.6, 2.4],
+    ],
+  })
+  @IsArray()
+  @ArrayNotEmpty()
+  instances: unknown[];
+
+  @ApiPropertyOptional({
+    description: 'Model name. Defaults to DEFAULT_MODEL, or to the only model when just one is served.',
+    example: 'iris',
+  })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  model?: string;
+
+  @ApiPropertyOptional({
+    description: 'Model version (a positive integer as a string). Defaults to the highest loaded version.',
+    example: '2',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[1-9]\d*$/, { message: 'version must be a positive integer as a string, e.g. "2"' })
+  version?: string;
+}
