@@ -1,9 +1,9 @@
 // Two projects so `npm test` runs everything while `--selectProjects unit|e2e` runs one part.
-// Type checking is done once by `tsc --noEmit` in `pretest`; ts-jest only transpiles (fast).
+// Type checking is done once by `tsc --noEmit` in `pretest`; with isolatedModules ts-jest only transpiles (fast).
 const path = require('node:path');
 
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.json'), isolatedModules: true }],
+  '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }],
 };
 const common = { testEnvironment: 'node', moduleFileExtensions: ['js', 'json', 'ts'], transform };
 
