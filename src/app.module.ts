@@ -1,6 +1,7 @@
-import { Module, ValidationPipe } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { CatalogModule } from './catalog/catalog.module';
+import { AppValidationPipe } from './common/app-validation.pipe';
 import { HttpErrorFilter } from './common/http-error.filter';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
@@ -10,10 +11,7 @@ import { PredictModule } from './predict/predict.module';
   imports: [ConfigModule, PredictModule, CatalogModule, HealthModule],
   providers: [
     // App-level providers rather than app.useGlobal*(), so every test module gets them too.
-    {
-      provide: APP_PIPE,
-      useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }),
-    },
+    { provide: APP_PIPE, useClass: AppValidationPipe },
     { provide: APP_FILTER, useClass: HttpErrorFilter },
   ],
 })

@@ -42,13 +42,19 @@ function graphSpec(name: string, info: SignatureEntry | undefined, fallback?: { 
 /** Reads names, dtypes and shapes from the model itself; unknown output shapes are filled by warm-up. */
 function readSignature(format: ModelFormat, model: TfjsModel): ModelSignature {
   if (format === 'layers-model') {
+    // Layer names, not symbolic tensor names: TF.js suffixes those (`features_1`) when another
+    // model in the process used the same name. A Sequential keeps its names on its inner model.
     const layers = model as tf.LayersModel;
-    const toSpec = (t: tf.SymbolicTensor): TensorSpec => ({
-      name: t.name.split('/')[0],
+    const named = layers.inputNames.length > 0 ? layers : ((layers as tf.Sequential).model ?? layers);
+    const toSpec = (names: string[]) => (t: tf.SymbolicTensor, i: number): TensorSpec => ({
+      name: names[i] ?? t.name,
       dtype: t.dtype,
       shape: t.shape.map((d) => d ?? FREE_DIM),
     });
-    return { inputs: layers.inputs.map(toSpec), outputs: layers.outputs.map(toSpec) };
+    return {
+      inputs: layers.inputs.map(toSpec(named.inputNames)),
+      outputs: layers.outputs.map(toSpec(named.outputNames)),
+    };
   }
   const graph = model as tf.GraphModel;
   const signature = graph.modelSignature as SignatureJson | undefined;

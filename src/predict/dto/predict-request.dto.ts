@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { TensorPayload } from '../../common/app-validation.pipe';
 import { ArrayNotEmpty, IsArray, IsOptional, IsString, Matches, MinLength } from 'class-validator';
 
+@TensorPayload()
 export class PredictRequestDto {
   @ApiProperty({
     description:

@@ -1,0 +1,47 @@
+import { ArgumentMetadata, BadRequestException, Injectable, ValidationPipe } from '@nestjs/common';
+import { validateSync } from 'class-validator';
+
+const TENSOR_PAYLOAD = Symbol('tensorPayload');
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+type Class = new () => object;
+
+/**
+ * Marks a DTO whose fields carry tensor data (big nested arrays). Its top-level fields are
+ * validated with class-validator on a shallow copy; the tensor values themselves are checked
+ * element by element against the model signature by the tensor codec.
+ */
+export function TensorPayload(): ClassDecorator {
+  return (target) => Reflect.defineMetadata(TENSOR_PAYLOAD, true, target);
+}
+
+const isTensorPayload = (metatype: unknown): metatype is Class =>
+  typeof metatype === 'function' && Reflect.getMetadata(TENSOR_PAYLOAD, metatype) === true;
+
+/**
+ * The app-wide validation pipe. Nest's ValidationPipe deep-copies a body through
+ * class-transformer and walks it again to strip prototype keys: for a 224x224x3 image sent as
+ * JSON that costs several times the JSON parse itself (measured ~7x). Bodies marked
+ * @TensorPayload() skip both and are validated shallowly, with the same rules and messages.
+ */
+@Injectable()
+export class AppValidationPipe extends ValidationPipe {
+  constructor() {
+    super({ whitelist: true, forbidNonWhitelisted: true });
+  }
+
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type !== 'body' || !isTensorPayload(metadata.metatype)) {
+      return super.transform(value, metadata);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new BadRequestException('The request body must be a JSON object');
+    }
+    // Copying a `__proto__` key with Object.assign would swap the instance's prototype.
+    const fields = Object.entries(value).filter(([key]) => !UNSAFE_KEYS.has(key));
+    const instance = Object.assign(new metadata.metatype(), Object.fromEntries(fields));
+    const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
+    if (errors.length > 0) throw this.exceptionFactory(errors) as Error;
+    return instance;
+  }
+}

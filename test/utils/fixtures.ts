@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { graphOps, saveGraphModel, saveLayersModel, writeMetadata } from '../../scripts/lib/model-writer';
+import { SHIPPED_MODELS } from './test-app';
+
+/**
+ * Model repositories for tests, written at test time with the same writers `npm run train` uses,
+ * so the fixtures are real TF.js models on disk and not mocks.
+ */
+
+export type ModelWriter = (dir: string) => Promise<void> | void;
+
+/** Creates `<tmp>/<name>/<version>/...` for every entry, e.g. { 'iris/2': copyShipped('iris/2') }. */
+export async function makeRepository(entries: Record<string, ModelWriter>): Promise<string> {
+  const root = mkdtempSync(join(tmpdir(), 'model-repo-'));
+  for (const [path, write] of Object.entries(entries)) await write(join(root, path));
+  return root;
+}
+
+export function removeRepository(root: string): void {
+  rmSync(root, { recursive: true, force: true });
+}
+
+export const copyShipped =
+  (path: string): ModelWriter =>
+  (dir) =>
+    cpSync(join(SHIPPED_MODELS, path), dir, { recursive: true });
+
+const matmul = { transpose_a: { b: false }, transpose_b: { b: false } };
+
+/** Graph model with an int32 input: ids [-1,3] -> cast to float -> dot with [1,2,3]. */
+export const int32Graph: ModelWriter = (dir) =>
+  saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('ids', 'int32', [-1, 3]),
+      graphOps.weight({ name: 'w', tensor: tf.tensor2d([[1], [2], [3]]) }),
+      { name: 'cast', op: 'Cast', input: ['ids'], attr: { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' } } },
+      graphOps.op('dot', 'MatMul', ['cast', 'w'], matmul),
+      graphOps.op('Identity', 'Identity', ['dot']),
+    ],
+    weights: [{ name: 'w', tensor: tf.tensor2d([[1], [2], [3]]) }],
+    inputs: { ids: { node: 'ids', dtype: 'int32', shape: [-1, 3] } },
+    outputs: { weighted_sum: { node: 'Identity', dtype: 'float32', shape: [-1, 1] } },
+  });
+
+/** Graph model with a fixed batch dimension, like MoveNet's [1,192,192,3]: x [1,2] -> x * [10,100]. */
+export const fixedBatchGraph: ModelWriter = (dir) =>
+  saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('x', 'float32', [1, 2]),
+      graphOps.weight({ name: 'scale', tensor: tf.tensor1d([10, 100]) }),
+      graphOps.op('scaled', 'Mul', ['x', 'scale']),
+      graphOps.op('Identity', 'Identity', ['scaled']),
+    ],
+    weights: [{ name: 'scale', tensor: tf.tensor1d([10, 100]) }],
+    inputs: { x: { node: 'x', dtype: 'float32', shape: [1, 2] } },
+    outputs: { y: { node: 'Identity', dtype: 'float32', shape: [1, 2] } },
+  });
+
+/** Layers model with two named inputs and two named outputs: sum = a0 + a1 + b, doubled = 2b. */
+export const multiIoLayers: ModelWriter = async (dir) => {
+  const a = tf.input({ name: 'a', shape: [2] });
+  const b = tf.input({ name: 'b', shape: [1] });
+  const joined = tf.layers.concatenate({ name: 'joined' }).apply([a, b]) as tf.SymbolicTensor;
+  const sum = tf.layers.dense({ name: 'sum', units: 1, useBias: false, kernelInitializer: 'ones' }).apply(joined);
+  const doubled = tf.layers
+    .dense({ name: 'doubled', units: 1, useBias: false, kernelInitializer: tf.initializers.constant({ value: 2 }) })
+    .apply(b);
+  const model = tf.model({ inputs: [a, b], outputs: [sum, doubled] as tf.SymbolicTensor[] });
+  await saveLayersModel(model, dir);
+};
+
+/** An image model taking 224x224x3 floats: global average pooling then a dense layer of 2. */
+export const imageLayers: ModelWriter = async (dir) => {
+  const image = tf.input({ name: 'image', shape: [224, 224, 3] });
+  const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(image);
+  const out = tf.layers.dense({ name: 'logits', units: 2, kernelInitializer: 'ones' }).apply(pooled);
+  await saveLayersModel(tf.model({ inputs: image, outputs: out as tf.SymbolicTensor }), dir);
+  writeMetadata(dir, { description: 'test image model' });
+};
+
+// ---- Broken models, for fail-fast tests ----
+
+export const corruptModelJson: ModelWriter = (dir) => {
+  copyShipped('linear/1')(dir);
+  writeFileSync(join(dir, 'model.json'), '{"modelTopology": {"class_name": "Model", ');
+};
+
+export const missingShard: ModelWriter = (dir) => {
+  copyShipped('iris-graph/1')(dir);
+  rmSync(join(dir, 'group1-shard2of3.bin'));
+};
+
+export const truncatedShard: ModelWriter = (dir) => {
+  copyShipped('linear/1')(dir);
+  writeFileSync(join(dir, 'group1-shard1of1.bin'), Buffer.alloc(3));
+};
+
+/** A graph whose op TF.js does not implement: loads as JSON, fails when the graph is built or run. */
+export const unknownOpGraph: ModelWriter = (dir) =>
+  saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('x', 'float32', [-1, 2]),
+      graphOps.op('weird', 'NoSuchTensorFlowOp', ['x']),
+      graphOps.op('Identity', 'Identity', ['weird']),
+    ],
+    weights: [],
+    inputs: { x: { node: 'x', dtype: 'float32', shape: [-1, 2] } },
+    outputs: { y: { node: 'Identity', dtype: 'float32', shape: [-1, 2] } },
+  });
+
+export const labelsMismatch: ModelWriter = (dir) => {
+  copyShipped('iris/2')(dir);
+  writeMetadata(dir, { labels: ['only', 'two'] });
+};
