@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { AddressInfo } from 'node:net';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
@@ -11,7 +12,9 @@ async function bootstrap(): Promise<void> {
   const config = app.get(AppConfig);
   // listen() runs onModuleInit first: every model is loaded and warmed before the port opens.
   await app.listen(config.PORT, config.HOST);
-  Logger.log(`Listening on http://${config.HOST}:${config.PORT} (docs at /docs)`, 'Bootstrap');
+  // The bound port, not the configured one: PORT=0 asks the OS for a free port (tests use it).
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  Logger.log(`Listening on http://${config.HOST}:${port} (docs at /docs)`, 'Bootstrap');
 }
 
 bootstrap().catch((error: Error) => {
