@@ -5,9 +5,12 @@ import {
   NotFoundException,
   OnModuleDestroy,
   OnModuleInit,
+  Optional,
   PayloadTooLargeException,
 } from '@nestjs/common';
+import * as tf from '@tensorflow/tfjs';
 import { AppConfig } from '../config/app-config';
+import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { scanRepository } from './model-repository';
 import { ServedModel } from './served-model';
 import { EncodedTensor, encodeInstances } from './tensor-codec';
@@ -46,7 +49,10 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   private ready = false;
   backend: string;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    @Optional() private readonly observer?: InferenceObserver,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     this.backend = await selectBackend(this.config.TFJS_BACKEND);
@@ -181,8 +187,37 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
 
   /** Runs already-encoded tensors through a model: the entry point every protocol adapter shares. */
   async infer(model: ServedModel, inputs: EncodedTensor[]) {
-    this.checkBatchSize(inputs[0].shape[0]);
-    return model.predict(inputs);
+    const instances = inputs[0].shape[0];
+    this.checkBatchSize(instances);
+    const started = performance.now();
+    let ok = false;
+    try {
+      const outputs = await model.predict(inputs);
+      ok = true;
+      return outputs;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      this.observer?.observeInference({ model: model.name, version: model.version, instances, seconds, ok });
+    }
+  }
+
+  /** Readiness turns false at once when shutdown begins; models stay loaded for in-flight requests. */
+  beginShutdown(): void {
+    this.ready = false;
+  }
+
+  /** TF.js memory and the loaded models' states, read at scrape time by the metrics module. */
+  runtimeStats(): ModelRuntimeStats {
+    const { numTensors, numBytes } = tf.memory();
+    const models = [...this.registry.values()].flatMap((versions) =>
+      [...versions.values()].map((m) => ({
+        name: m.name,
+        version: m.version,
+        state: m.state,
+        loadSeconds: (m.loadTimeMs ?? 0) / 1000,
+      })),
+    );
+    return { numTensors, numBytes, models };
   }
 
   /** The row ("instances") format: one prediction per instance, in order, labelled when the model has labels. */
