@@ -62,6 +62,17 @@ export class AppConfig {
 
   @IsIn(VERSION_POLICIES)
   MODEL_VERSION_POLICY: VersionPolicy = 'latest';
+
+  /**
+   * Hot reload: seconds between scans of MODEL_DIR (fractions allowed); new versions are loaded,
+   * warmed and swapped in, removed ones unloaded once idle. 0 = off (models fixed at boot).
+   */
+  @Transform(({ value }) =>
+    typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value,
+  )
+  @Min(0, { message: 'MODEL_POLL_SECONDS must be a number of seconds >= 0 (0 = off)' })
+  @Max(86400, { message: 'MODEL_POLL_SECONDS must be at most 86400 (one day)' })
+  MODEL_POLL_SECONDS = 0;
 }
 
 /** Thrown at boot when the environment does not make a valid configuration. */

@@ -11,7 +11,9 @@ import {
 import * as tf from '@tensorflow/tfjs';
 import { AppConfig } from '../config/app-config';
 import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
+import { ModelRegistry, VersionStatus } from './model-registry';
 import { scanRepository } from './model-repository';
+import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor, encodeInstances } from './tensor-codec';
 import { selectBackend } from './tfjs-backend';
@@ -44,8 +46,10 @@ export interface PredictResult {
 @Injectable()
 export class ModelService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ModelService.name);
-  /** name -> version -> model. Request values are only ever looked up here, never joined into paths. */
-  private readonly registry = new Map<string, Map<number, ServedModel>>();
+  /** Every known version by name; request values are only ever looked up here, never joined into paths. */
+  private readonly registry = new ModelRegistry();
+  private watcher?: ModelWatcher;
+  private lastScanError?: string;
   private ready = false;
   backend: string;
 
@@ -60,28 +64,44 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     const locations = await scanRepository(this.config.MODEL_DIR, this.config.MODEL_VERSION_POLICY);
     const failures: string[] = [];
     for (const location of locations) {
-      const model = new ServedModel(location);
-      try {
-        await model.load();
-        this.register(model);
-        this.logger.log(
-          `Loaded ${model.name}/${model.version} (${model.format}) in ${model.loadTimeMs.toFixed(1)} ms, warmed in ${model.warmupTimeMs.toFixed(1)} ms`,
-        );
-      } catch (error) {
-        failures.push(`${location.dir}/model.json: ${(error as Error).message}`);
-      }
+      const { error } = await this.registry.load(location);
+      if (error) failures.push(error);
     }
     if (failures.length > 0) {
-      this.disposeAll();
+      this.registry.disposeAll();
       throw new ModelLoadError(`Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`);
     }
     this.checkDefaultModel();
     this.ready = true;
+    if (this.config.MODEL_POLL_SECONDS > 0) {
+      this.watcher = new ModelWatcher(this.config.MODEL_POLL_SECONDS * 1000, () => this.reload());
+      this.watcher.start();
+    }
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     this.ready = false;
-    this.disposeAll();
+    await this.watcher?.stop();
+    this.registry.disposeAll();
+  }
+
+  /**
+   * One hot-reload pass (MODEL_POLL_SECONDS): loads new versions, retires removed or superseded
+   * ones. Unlike at boot, nothing here is fatal: a broken version is reported in its status and
+   * an unreadable repository is logged, while the versions already loaded keep serving.
+   */
+  async reload(): Promise<void> {
+    let onDisk;
+    try {
+      onDisk = await scanRepository(this.config.MODEL_DIR, 'all');
+    } catch (error) {
+      const message = (error as Error).message;
+      if (message !== this.lastScanError) this.logger.warn(`Hot reload skipped: ${message}`);
+      this.lastScanError = message;
+      return;
+    }
+    this.lastScanError = undefined;
+    await this.registry.reconcile(onDisk, this.config.MODEL_VERSION_POLICY);
   }
 
   /** True once every model is loaded and warmed, until shutdown begins. */
@@ -89,20 +109,9 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     return this.ready;
   }
 
-  private register(model: ServedModel): void {
-    const versions = this.registry.get(model.name) ?? new Map<number, ServedModel>();
-    versions.set(model.version, model);
-    this.registry.set(model.name, versions);
-  }
-
-  private disposeAll(): void {
-    for (const versions of this.registry.values()) versions.forEach((model) => model.dispose());
-    this.registry.clear();
-  }
-
   private checkDefaultModel(): void {
     const name = this.config.DEFAULT_MODEL;
-    if (name !== undefined && !this.registry.has(name)) {
+    if (name !== undefined && this.registry.serving(name).length === 0) {
       throw new ModelLoadError(
         `DEFAULT_MODEL=${name} is not in the repository; models: ${this.modelNames().join(', ')}`,
       );
@@ -110,16 +119,29 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   }
 
   modelNames(): string[] {
-    return [...this.registry.keys()].sort();
+    return this.registry.servingNames();
   }
 
-  /** Loaded versions of a model, highest first. */
+  /** Available versions of a model, highest first. */
   versionsOf(name: string): ServedModel[] {
-    const versions = this.registry.get(name);
-    if (!versions) {
-      throw new NotFoundException(`Model '${name}' not found; available models: ${this.modelNames().join(', ')}`);
-    }
-    return [...versions.values()].sort((a, b) => b.version - a.version);
+    const versions = this.registry.serving(name);
+    if (versions.length === 0) throw this.modelNotFound(name);
+    return versions;
+  }
+
+  /** Every known version of a model with its state, failed loads included (TF Serving status). */
+  statusOf(name: string): VersionStatus[] {
+    const status = this.registry.statusOf(name);
+    if (!status) throw this.modelNotFound(name);
+    return status;
+  }
+
+  private modelNotFound(name: string): NotFoundException {
+    const tracked = this.registry.statusOf(name);
+    const why = tracked ? 'has no available version' : 'not found';
+    return new NotFoundException(
+      `Model '${name}' ${why}; available models: ${this.modelNames().join(', ') || 'none'}`,
+    );
   }
 
   list(): { models: { name: string; versions: number[] }[] } {
@@ -159,11 +181,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     if (version === undefined) return versions[0];
     const wanted = Number(version);
     const model = versions.find((m) => m.version === wanted);
-    if (!model) {
-      throw new NotFoundException(
-        `Version ${version} of model '${modelName}' not found; loaded versions: ${versions.map((m) => m.version).join(', ')}`,
-      );
-    }
+    if (!model) throw this.registry.versionNotFound(modelName, version);
     return model;
   }
 
@@ -189,6 +207,9 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   async infer(model: ServedModel, inputs: EncodedTensor[]) {
     const instances = inputs[0].shape[0];
     this.checkBatchSize(instances);
+    // Counted from here (the same synchronous step as resolve()) so a hot swap that retires this
+    // version waits for the request instead of freeing the weights under it.
+    const release = this.registry.acquire(model);
     const started = performance.now();
     let ok = false;
     try {
@@ -196,6 +217,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       ok = true;
       return outputs;
     } finally {
+      release();
       const seconds = (performance.now() - started) / 1000;
       this.observer?.observeInference({ model: model.name, version: model.version, instances, seconds, ok });
     }
@@ -209,14 +231,12 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   /** TF.js memory and the loaded models' states, read at scrape time by the metrics module. */
   runtimeStats(): ModelRuntimeStats {
     const { numTensors, numBytes } = tf.memory();
-    const models = [...this.registry.values()].flatMap((versions) =>
-      [...versions.values()].map((m) => ({
-        name: m.name,
-        version: m.version,
-        state: m.state,
-        loadSeconds: (m.loadTimeMs ?? 0) / 1000,
-      })),
-    );
+    const models = this.registry.all().map((m) => ({
+      name: m.name,
+      version: m.version,
+      state: m.state,
+      loadSeconds: (m.loadTimeMs ?? 0) / 1000,
+    }));
     return { numTensors, numBytes, models };
   }
 
