@@ -1,0 +1,38 @@
+import { AppConfig, ConfigError, loadConfig } from './app-config';
+
+describe(loadConfig.name, () => {
+  it('should apply the documented defaults to an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toBeInstanceOf(AppConfig);
+    expect(config).toMatchObject({
+      PORT: 3000,
+      MODEL_DIR: './models',
+      TFJS_BACKEND: 'auto',
+      MAX_BATCH: 1024,
+      BODY_LIMIT: '10mb',
+      MODEL_VERSION_POLICY: 'latest',
+    });
+    expect(config.DEFAULT_MODEL).toBeUndefined();
+  });
+
+  it('should convert numeric variables and keep the rest as given', () => {
+    const config = loadConfig({ PORT: '8080', MAX_BATCH: '16', TFJS_BACKEND: 'wasm', DEFAULT_MODEL: 'iris' });
+    expect(config).toMatchObject({ PORT: 8080, MAX_BATCH: 16, TFJS_BACKEND: 'wasm', DEFAULT_MODEL: 'iris' });
+  });
+
+  it('should ignore variables it does not know', () => {
+    expect(() => loadConfig({ HOME: '/root', PATH: '/bin' })).not.toThrow();
+  });
+
+  it('should list every bad variable with its value in one error', () => {
+    const attempt = () => loadConfig({ PORT: '70000', TFJS_BACKEND: 'gpu', BODY_LIMIT: 'huge' });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/PORT must not be greater than 65535 \(got 70000\)/);
+    expect(attempt).toThrow(/TFJS_BACKEND must be one of the following values: auto, tensorflow, wasm, cpu \(got "gpu"\)/);
+    expect(attempt).toThrow(/BODY_LIMIT must be a byte count/);
+  });
+
+  it('should reject a non-integer where an integer is required', () => {
+    expect(() => loadConfig({ MAX_BATCH: '1.5' })).toThrow(/MAX_BATCH must be an integer number/);
+  });
+});

@@ -1,0 +1,79 @@
+import { BadRequestException, INestApplication, NotFoundException } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { AppConfig, loadConfig } from '../config/app-config';
+import { AppModule } from '../app.module';
+import { ModelService } from '../model/model.service';
+import { PredictController } from './predict.controller';
+
+/**
+ * The pattern this project recommends for testing your own controllers: the real module graph,
+ * with ModelService swapped for a mock through overrideProvider. The mock replaces the real
+ * instance, so no model is read from disk and no TF.js backend starts.
+ */
+describe(PredictController.name, () => {
+  let app: INestApplication;
+  const modelService = { predict: jest.fn() };
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+      .overrideProvider(ModelService)
+      .useValue(modelService)
+      .overrideProvider(AppConfig)
+      .useValue(loadConfig({}))
+      .compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+  });
+  afterAll(() => app.close());
+  beforeEach(() => modelService.predict.mockReset());
+
+  it('should pass the validated body to ModelService.predict and return its result', async () => {
+    const result = { model: 'm', version: 3, predictions: [[0.5]] };
+    modelService.predict.mockResolvedValue(result);
+    const body = { model: 'm', version: '3', instances: [[1, 2]] };
+
+    const res = await request(app.getHttpServer()).post('/predict').send(body).expect(200);
+
+    expect(res.body).toEqual(result);
+    expect(modelService.predict).toHaveBeenCalledTimes(1);
+    expect(modelService.predict).toHaveBeenCalledWith(expect.objectContaining(body));
+  });
+
+  it('should reject a body without instances before reaching the service', async () => {
+    const res = await request(app.getHttpServer()).post('/predict').send({ model: 'm' }).expect(400);
+    expect(res.body.message).toMatch(/instances must be an array/);
+    expect(modelService.predict).not.toHaveBeenCalled();
+  });
+
+  it('should reject a body that is not an object', async () => {
+    const res = await request(app.getHttpServer()).post('/predict').send([1, 2]).expect(400);
+    expect(res.body.message).toMatch(/must be a JSON object/);
+    expect(modelService.predict).not.toHaveBeenCalled();
+  });
+
+  it('should not let a __proto__ key bypass validation', async () => {
+    await request(app.getHttpServer())
+      .post('/predict')
+      .set('Content-Type', 'application/json')
+      .send('{"__proto__": {"instances": [1]}}')
+      .expect(400);
+    expect(modelService.predict).not.toHaveBeenCalled();
+  });
+
+  it("should keep the service's 4xx status and message", async () => {
+    modelService.predict.mockRejectedValueOnce(new NotFoundException("Model 'x' not found"));
+    const notFound = await request(app.getHttpServer()).post('/predict').send({ model: 'x', instances: [1] });
+    expect(notFound.status).toBe(404);
+    expect(notFound.body).toEqual({ statusCode: 404, error: 'Not Found', message: "Model 'x' not found" });
+
+    modelService.predict.mockRejectedValueOnce(new BadRequestException('instances[0]: bad'));
+    await request(app.getHttpServer()).post('/predict').send({ instances: [1] }).expect(400);
+  });
+
+  it('should answer an unexpected failure with a generic 500 that leaks nothing', async () => {
+    modelService.predict.mockRejectedValueOnce(new Error('secret internal detail'));
+    const res = await request(app.getHttpServer()).post('/predict').send({ instances: [1] }).expect(500);
+    expect(res.body).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+  });
+});
