@@ -76,7 +76,7 @@ describe('Fail fast at startup (node dist/main.js)', () => {
       /MAX_BATCH must be an integer number \(got "many"\)/,
     ));
 
-  it('should exit 1 when TFJS_BACKEND=tensorflow but @tensorflow/tfjs-node is not installed', () => {
+  it('should exit 1 when TFJS_BACKEND=tensorflow but @tensorflow/tfjs-node is not installed', async () => {
     let nativeInstalled = true;
     try {
       require.resolve('@tensorflow/tfjs-node');
@@ -85,7 +85,7 @@ describe('Fail fast at startup (node dist/main.js)', () => {
     }
     // Where the optional native backend did install, asking for it is legitimate: skip the check.
     if (nativeInstalled) return;
-    return expectBootFailure(
+    await expectBootFailure(
       { MODEL_DIR: SHIPPED_MODELS, TFJS_BACKEND: 'tensorflow' },
       /TFJS_BACKEND=tensorflow needs @tensorflow\/tfjs-node, which cannot be loaded/,
     );

@@ -45,7 +45,8 @@ function readSignature(format: ModelFormat, model: TfjsModel): ModelSignature {
     // Layer names, not symbolic tensor names: TF.js suffixes those (`features_1`) when another
     // model in the process used the same name. A Sequential keeps its names on its inner model.
     const layers = model as tf.LayersModel;
-    const named = layers.inputNames.length > 0 ? layers : ((layers as tf.Sequential).model ?? layers);
+    const inner = (layers as unknown as { model?: tf.LayersModel }).model;
+    const named = layers.inputNames.length > 0 ? layers : (inner ?? layers);
     const toSpec = (names: string[]) => (t: tf.SymbolicTensor, i: number): TensorSpec => ({
       name: names[i] ?? t.name,
       dtype: t.dtype,
