@@ -5,10 +5,19 @@ import { AppValidationPipe } from './common/app-validation.pipe';
 import { HttpErrorFilter } from './common/http-error.filter';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { ObservabilityModule } from './observability/observability.module';
 import { PredictModule } from './predict/predict.module';
 
 @Module({
-  imports: [ConfigModule, PredictModule, CatalogModule, HealthModule],
+  imports: [
+    ConfigModule,
+    LifecycleModule,
+    ObservabilityModule,
+    PredictModule,
+    CatalogModule,
+    HealthModule,
+  ],
   providers: [
     // App-level providers rather than app.useGlobal*(), so every test module gets them too.
     { provide: APP_PIPE, useClass: AppValidationPipe },

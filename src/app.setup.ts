@@ -1,8 +1,17 @@
 import { NestApplicationOptions } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
 import { AppConfig } from './config/app-config';
+import { LifecycleService } from './lifecycle/lifecycle.service';
+import { requestGuard } from './lifecycle/request-guard.middleware';
+import { httpLogger } from './observability/http-logger';
+import { httpMetrics } from './observability/http-metrics.middleware';
+import { MetricsService } from './observability/metrics.service';
+import { runWithRequestInfo } from './observability/request-context';
 
 /**
  * Options for creating the app, in main.ts and in the tests alike. Nest's own body parser is off
@@ -17,9 +26,36 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
  */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(AppConfig);
+  app.useLogger(app.get(Logger));
+  // Metrics and the request log come first so that requests refused early are counted and logged;
+  // the guard sheds load and starts the timeout before any body byte is read.
+  app.use(httpMetrics(app.get(MetricsService)));
+  app.use(httpLogger(config));
+  app.use(
+    requestGuard(app.get(LifecycleService), {
+      maxInflight: config.MAX_INFLIGHT,
+      timeoutMs: config.REQUEST_TIMEOUT_MS,
+    }),
+  );
+  // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  if (config.CORS_ORIGINS.trim() !== '') {
+    const origins = config.CORS_ORIGINS.split(',').map((origin) => origin.trim());
+    app.enableCors({
+      origin: origins.includes('*') ? '*' : origins,
+      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+    });
+  }
   // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB).
-  app.use(...jsonBody(config.BODY_LIMIT));
-  app.enableShutdownHooks();
+  app.use(
+    ...jsonBody(config.BODY_LIMIT, {
+      maxDepth: config.JSON_MAX_DEPTH,
+      maxElements: config.JSON_MAX_ELEMENTS,
+    }),
+  );
+  // After the body parser: from here on ModelService.infer can label the request with its model.
+  app.use((_req: Request, res: Response, next: NextFunction) => runWithRequestInfo(res, next));
+  // Signals are handled by installGracefulShutdown (main.ts), not enableShutdownHooks: see there.
 
   const document = SwaggerModule.createDocument(
     app,

@@ -17,6 +17,9 @@ export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
 export const VERSION_POLICIES = ['latest', 'all'] as const;
 export type VersionPolicy = (typeof VERSION_POLICIES)[number];
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
@@ -73,6 +76,50 @@ export class AppConfig {
   @Min(0, { message: 'MODEL_POLL_SECONDS must be a number of seconds >= 0 (0 = off)' })
   @Max(86400, { message: 'MODEL_POLL_SECONDS must be at most 86400 (one day)' })
   MODEL_POLL_SECONDS = 0;
+
+  /** Level of the JSON logs (pino): one line per request at info, 5xx at error. */
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevel = 'info';
+
+  /** Concurrent requests that can reach a model (all but /health, /metrics, /docs); more get 503 + Retry-After. 0 = no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_INFLIGHT = 64;
+
+  /** Longest a request may take, from its first byte to its answer: 408 if the body is still arriving, else 503. 0 = no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  REQUEST_TIMEOUT_MS = 30000;
+
+  /** On SIGTERM/SIGINT: how long in-flight requests may take to finish before their connections are cut. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_TIMEOUT_MS = 10000;
+
+  /** On SIGTERM/SIGINT: how long to keep accepting connections (readiness already 503) so load balancers see it first. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_DELAY_MS = 0;
+
+  /** Deepest nesting of arrays/objects accepted in a JSON body; deeper is a 400 before parsing. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  JSON_MAX_DEPTH = 32;
+
+  /** Most values (numbers, strings, arrays, objects) accepted in a JSON body; more is a 413 before parsing. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  JSON_MAX_ELEMENTS = 2_000_000;
+
+  /** Origins allowed by CORS: empty = CORS off (same origin only), "*" = any, else a comma-separated list. */
+  @IsString()
+  CORS_ORIGINS = '';
 }
 
 /** Thrown at boot when the environment does not make a valid configuration. */

@@ -16,7 +16,8 @@ export const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 export async function createTestApp(env: Record<string, string> = {}): Promise<NestExpressApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(AppConfig)
-    .useValue(loadConfig({ MODEL_DIR: SHIPPED_MODELS, ...env }))
+    // LOG_LEVEL warn: one JSON line per request at info would flood the test output.
+    .useValue(loadConfig({ MODEL_DIR: SHIPPED_MODELS, LOG_LEVEL: 'warn', ...env }))
     .compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS);
   configureApp(app);

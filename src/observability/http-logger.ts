@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
+import pino, { Logger } from 'pino';
+import { pinoHttp, HttpLogger } from 'pino-http';
+import { AppConfig } from '../config/app-config';
+import { requestInfoOf } from './request-context';
+import { routeLabel } from './route-label';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+/** An incoming id is reused only if it is short and plain, so it cannot forge log lines. */
+const SAFE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
+
+const roots = new WeakMap<AppConfig, Logger>();
+
+/** One root pino logger per app configuration, shared by the request logs and Nest's own logs. */
+export function rootLogger(config: AppConfig): Logger {
+  let logger = roots.get(config);
+  if (!logger) {
+    logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
+    roots.set(config, logger);
+  }
+  return logger;
+}
+
+/** Reuses a well-formed X-Request-Id, else makes one; echoes it on the response either way. */
+export function requestId(req: IncomingMessage, res: ServerResponse): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  const id = typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  res.setHeader('X-Request-Id', id);
+  return id;
+}
+
+/** The one line logged per request. Bodies and headers are never logged: tensors stay out of logs. */
+function requestLine(req: IncomingMessage, res: ServerResponse, responseTime: number) {
+  const info = requestInfoOf(res as Response);
+  return {
+    method: req.method,
+    route: routeLabel(req as Request),
+    model: info.model,
+    version: info.version,
+    status: res.headersSent ? res.statusCode : 499,
+    durationMs: responseTime,
+  };
+}
+
+/**
+ * pino-http as the first Express middleware, so that requests refused before routing (bad body,
+ * shed, timeout) are logged too. `reqId` is bound to every log line written during the request.
+ */
+export function httpLogger(config: AppConfig): HttpLogger {
+  return pinoHttp({
+    logger: rootLogger(config),
+    genReqId: requestId,
+    quietReqLogger: true,
+    quietResLogger: true,
+    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+    customSuccessMessage: () => 'request completed',
+    customErrorMessage: () => 'request failed',
+    customSuccessObject: (req, res, value: { responseTime: number }) => requestLine(req, res, value.responseTime),
+    customErrorObject: (req, res, error, value: { responseTime: number }) => ({
+      ...requestLine(req, res, value.responseTime),
+      err: { type: error.name, message: error.message },
+    }),
+  });
+}

@@ -1,0 +1,151 @@
+import { Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { InferenceEvent, InferenceObserver, ModelRuntimeStats } from '../model/inference-observer';
+import { annotateRequestModel, RequestInfo } from './request-context';
+import { routeLabel } from './route-label';
+
+const HTTP_LABELS = ['method', 'route', 'model', 'version', 'status'] as const;
+const MODEL_LABELS = ['model', 'version'] as const;
+/** Status of a request whose client went away before an answer (nginx's convention). */
+const CLIENT_CLOSED = 499;
+
+/**
+ * Every Prometheus metric of the server, in a registry of its own per app (not prom-client's
+ * global one), so several apps in one test process never collide. Gauges about models and TF.js
+ * memory are read at scrape time from a stats source (ModelService.runtimeStats).
+ */
+@Injectable()
+export class MetricsService extends InferenceObserver {
+  readonly registry = new Registry();
+  private statsSource?: () => ModelRuntimeStats;
+  private stats?: ModelRuntimeStats;
+
+  private readonly httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by route pattern, model, version and status code',
+    labelNames: HTTP_LABELS,
+    registers: [this.registry],
+  });
+
+  private readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from the first byte of a request to the end of its answer',
+    labelNames: HTTP_LABELS,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  private readonly inferences = new Counter({
+    name: 'model_inference_total',
+    help: 'Model runs, by model, version and outcome (ok or error)',
+    labelNames: [...MODEL_LABELS, 'outcome'],
+    registers: [this.registry],
+  });
+
+  private readonly inferenceDuration = new Histogram({
+    name: 'model_inference_duration_seconds',
+    help: 'Time spent in TF.js per request: input tensors built, model run, outputs read and disposed',
+    labelNames: MODEL_LABELS,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  private readonly inferenceInstances = new Histogram({
+    name: 'model_inference_instances',
+    help: 'Instances (batch size) per inference',
+    labelNames: MODEL_LABELS,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    registers: [this.registry],
+  });
+
+  constructor(private readonly lifecycle: LifecycleService) {
+    super();
+    collectDefaultMetrics({ register: this.registry });
+    const stats = () => this.stats;
+    new Gauge({
+      name: 'model_load_duration_seconds',
+      help: 'Time the last load of each model version took (read from disk and deserialised, before warm-up)',
+      labelNames: MODEL_LABELS,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        stats()?.models.forEach((m) => this.set({ model: m.name, version: String(m.version) }, m.loadSeconds));
+      },
+    });
+    new Gauge({
+      name: 'models_loaded',
+      help: 'Model versions in the registry, by lifecycle state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const state of ['LOADING', 'AVAILABLE', 'UNLOADING']) this.set({ state }, 0);
+        stats()?.models.forEach((m) => this.inc({ state: m.state }));
+      },
+    });
+    new Gauge({
+      name: 'tfjs_num_tensors',
+      help: 'Tensors allocated by TF.js (a number that grows under steady load is a leak)',
+      registers: [this.registry],
+      collect() {
+        this.set(stats()?.numTensors ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tfjs_num_bytes',
+      help: 'Bytes held by TF.js tensors',
+      registers: [this.registry],
+      collect() {
+        this.set(stats()?.numBytes ?? 0);
+      },
+    });
+    const inflight = () => this.lifecycle.modelInflight;
+    new Gauge({
+      name: 'http_requests_in_flight',
+      help: 'Requests being served now that count against MAX_INFLIGHT',
+      registers: [this.registry],
+      collect() {
+        this.set(inflight());
+      },
+    });
+  }
+
+  /** Where model and TF.js gauges come from (ModelService.runtimeStats), read once per scrape. */
+  setStatsSource(source: () => ModelRuntimeStats): void {
+    this.statsSource = source;
+  }
+
+  async render(): Promise<string> {
+    this.stats = this.statsSource?.();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  observeInference(event: InferenceEvent): void {
+    const labels = { model: event.model, version: String(event.version) };
+    annotateRequestModel(event.model, event.version);
+    this.inferences.inc({ ...labels, outcome: event.ok ? 'ok' : 'error' });
+    if (!event.ok) return;
+    this.inferenceDuration.observe(labels, event.seconds);
+    this.inferenceInstances.observe(labels, event.instances);
+  }
+
+  /** Records one finished (or abandoned) request. */
+  observeRequest(req: Request, res: Response, info: RequestInfo): void {
+    const labels = {
+      method: req.method,
+      route: routeLabel(req),
+      model: info.model ?? '',
+      version: info.version ?? '',
+      status: String(res.headersSent ? res.statusCode : CLIENT_CLOSED),
+    };
+    const seconds = Number(process.hrtime.bigint() - info.startedAt) / 1e9;
+    this.httpRequests.inc(labels);
+    this.httpDuration.observe(labels, seconds);
+  }
+}

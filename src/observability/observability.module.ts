@@ -1,0 +1,38 @@
+import { Global, Module, OnModuleInit } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig } from '../config/app-config';
+import { InferenceObserver } from '../model/inference-observer';
+import { ModelModule } from '../model/model.module';
+import { ModelService } from '../model/model.service';
+import { rootLogger } from './http-logger';
+import { MetricsController } from './metrics.controller';
+import { MetricsService } from './metrics.service';
+
+/**
+ * Metrics (GET /metrics, prom-client) and JSON logs (pino). The request-log middleware itself is
+ * installed by configureApp ahead of the body parser; nestjs-pino reuses it (`useExisting`) and
+ * routes Nest's own logs through the same pino logger.
+ */
+@Global()
+@Module({
+  imports: [
+    ModelModule,
+    LoggerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({ pinoHttp: { logger: rootLogger(config) }, useExisting: true }),
+    }),
+  ],
+  controllers: [MetricsController],
+  providers: [MetricsService, { provide: InferenceObserver, useExisting: MetricsService }],
+  exports: [MetricsService, InferenceObserver],
+})
+export class ObservabilityModule implements OnModuleInit {
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly models: ModelService,
+  ) {}
+
+  onModuleInit(): void {
+    this.metrics.setStatsSource(() => this.models.runtimeStats());
+  }
+}
