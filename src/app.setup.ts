@@ -55,6 +55,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   );
   // After the body parser: from here on ModelService.infer can label the request with its model.
   app.use((_req: Request, res: Response, next: NextFunction) => runWithRequestInfo(res, next));
+  // Responses are computed per request and never revalidated: hashing each for an ETag is waste.
+  app.set('etag', false);
   // Signals are handled by installGracefulShutdown (main.ts), not enableShutdownHooks: see there.
 
   const document = SwaggerModule.createDocument(
