@@ -8,6 +8,8 @@ import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { PredictModule } from './predict/predict.module';
+import { TfServingModule } from './protocols/tfserving/tfserving.module';
+import { V2Module } from './protocols/v2/v2.module';
 
 @Module({
   imports: [
@@ -17,6 +19,8 @@ import { PredictModule } from './predict/predict.module';
     PredictModule,
     CatalogModule,
     HealthModule,
+    TfServingModule,
+    V2Module,
   ],
   providers: [
     // App-level providers rather than app.useGlobal*(), so every test module gets them too.

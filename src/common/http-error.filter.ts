@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
+import { isProtocolPath } from '../protocols/protocol-error';
 
 export interface HttpError {
   status: number;
@@ -39,6 +40,11 @@ export class HttpErrorFilter implements ExceptionFilter {
       error = { status: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
     }
     if (response.headersSent) return;
+    // TF Serving (/v1) and V2 (/v2) clients expect their protocol's {"error": "..."} body.
+    if (isProtocolPath(request.path)) {
+      response.status(error.status).json({ error: error.message });
+      return;
+    }
     response.status(error.status).json({
       statusCode: error.status,
       error: STATUS_CODES[error.status] ?? 'Error',

@@ -129,11 +129,20 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     return versions;
   }
 
-  /** Every known version of a model with its state, failed loads included (TF Serving status). */
-  statusOf(name: string): VersionStatus[] {
+  /** Every known version of a model (or the one named) with its state, failed loads included. */
+  statusOf(name: string, version?: string): VersionStatus[] {
     const status = this.registry.statusOf(name);
     if (!status) throw this.modelNotFound(name);
-    return status;
+    if (version === undefined) return status;
+    const named = status.filter((v) => v.version === Number(version));
+    if (named.length === 0) throw this.registry.versionNotFound(name, version);
+    return named;
+  }
+
+  /** Whether a model (or one version of it) serves right now; 404 for a model never seen. */
+  isServing(name: string, version?: string): boolean {
+    const available = this.statusOf(name).filter((v) => v.state === 'AVAILABLE');
+    return available.some((v) => version === undefined || v.version === Number(version));
   }
 
   private modelNotFound(name: string): NotFoundException {

@@ -188,6 +188,25 @@ export function encodeInstances(inputs: TensorSpec[], instances: unknown[]): Enc
   );
 }
 
+/**
+ * Encodes the columnar format (TF Serving's "inputs"): each input's whole batched value, keyed
+ * by input name, or bare for a single-input model. Inputs need not share their 0-th dimension.
+ */
+export function encodeColumns(inputs: TensorSpec[], value: unknown): EncodedTensor[] {
+  const named = inputs.length > 1 || isPlainObject(value);
+  if (!named) {
+    return [encodeTensor(inputs[0], value, (idx) => `inputs${indexSuffix(idx)}`)];
+  }
+  checkInputNames(value, inputs.map((spec) => spec.name), 'inputs');
+  return inputs.map((spec) =>
+    encodeTensor(
+      spec,
+      (value as Record<string, unknown>)[spec.name],
+      (idx) => `inputs.${spec.name}${indexSuffix(idx)}`,
+    ),
+  );
+}
+
 /** Every input named exactly once: a missing or an unknown key is a client mistake worth naming. */
 export function checkInputNames(value: unknown, names: string[], where: string): void {
   if (!isPlainObject(value)) {
@@ -206,4 +225,125 @@ export function checkInputNames(value: unknown, names: string[], where: string):
       `${where}: ${parts.join(' and ')}; the model's inputs are ${names.join(', ')}`,
     );
   }
+}
+
+// ---- Open Inference Protocol (V2): explicit shape + datatype + flat or nested row-major data ----
+
+/** V2 tensor datatypes and the value range each declares (BYTES carries strings). */
+const V2_RANGES: Record<string, [number, number] | 'bool' | 'bytes'> = {
+  BOOL: 'bool',
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
+  UINT64: [0, 2 ** 64 - 1],
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [INT32_MIN, INT32_MAX],
+  INT64: [-(2 ** 63), 2 ** 63 - 1],
+  FP16: [-65504, 65504],
+  FP32: [-FLOAT32_MAX, FLOAT32_MAX],
+  FP64: [-Number.MAX_VALUE, Number.MAX_VALUE],
+  BYTES: 'bytes',
+};
+export const V2_DATATYPES = Object.keys(V2_RANGES);
+
+/** The V2 datatype of a TF.js dtype, as reported in metadata and responses. */
+export function toV2Datatype(dtype: string): string {
+  const names: Record<string, string> = { float32: 'FP32', int32: 'INT32', bool: 'BOOL', string: 'BYTES' };
+  return names[dtype] ?? dtype.toUpperCase();
+}
+
+/** One V2 request input, as the client sent it. */
+export interface V2TensorInput {
+  name: string;
+  shape: number[];
+  datatype: string;
+  data: unknown[];
+}
+
+/** The declared datatype's own range: a client claiming UINT8 must not send 300 or 1.5. */
+function checkDeclared(value: number, datatype: string, where: () => string): void {
+  const range = V2_RANGES[datatype];
+  if (!Array.isArray(range)) return;
+  const integral = datatype.includes('INT');
+  if ((integral && !Number.isInteger(value)) || value < range[0] || value > range[1]) {
+    throw new BadRequestException(
+      `${where()}: ${value} is not a valid ${datatype} (expected ${integral ? 'an integer' : 'a number'} in [${range[0]}, ${range[1]}])`,
+    );
+  }
+}
+
+/** Flattens row-major data; nested data must be shaped exactly like `shape`. */
+function flattenData(data: unknown[], shape: number[], where: string): unknown[] {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (!data.some(Array.isArray)) {
+    if (data.length !== count) {
+      throw new BadRequestException(
+        `${where}: shape ${formatShape(shape)} holds ${count} elements but data has ${data.length}`,
+      );
+    }
+    return data;
+  }
+  const flat: unknown[] = [];
+  const walk = (node: unknown, depth: number, path: string): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(node)) {
+        throw new BadRequestException(`${where}: ${path} is nested deeper than shape ${formatShape(shape)}`);
+      }
+      flat.push(node);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw new BadRequestException(
+        `${where}: ${path} should be an array of ${shape[depth]} to match shape ${formatShape(shape)}, got ${describeValue(node)}`,
+      );
+    }
+    node.forEach((child, i) => walk(child, depth + 1, `${path}[${i}]`));
+  };
+  walk(data, 0, 'data');
+  return flat;
+}
+
+/**
+ * Checks a V2 input against the model's input spec and packs it: the datatype must fit the
+ * input (BOOL only for bool inputs; any numeric datatype for int32/float32 inputs), the shape
+ * must fit the signature (same rank, fixed dims equal, the batch dim free) and hold exactly the
+ * data's elements, and every value must be valid for both the declared datatype and the
+ * model's dtype (checkScalar, as for every other protocol).
+ */
+export function encodeV2Tensor(spec: TensorSpec, input: V2TensorInput, where: string): EncodedTensor {
+  const dtype = inputDtype(spec);
+  const { datatype, shape } = input;
+  const expected = toV2Datatype(dtype);
+  const range = V2_RANGES[datatype];
+  if (range === undefined) {
+    throw new BadRequestException(
+      `${where}: unknown datatype '${datatype}'; expected one of ${V2_DATATYPES.join(', ')} (input '${spec.name}' is ${expected})`,
+    );
+  }
+  if (range === 'bytes' || (range === 'bool') !== (dtype === 'bool')) {
+    throw new BadRequestException(
+      `${where}: datatype ${datatype} cannot feed input '${spec.name}', which is ${expected} ${formatShape(spec.shape)}; send ${dtype === 'bool' ? 'BOOL' : `${expected} or another numeric datatype`}`,
+    );
+  }
+  const fits =
+    shape.length === spec.shape.length &&
+    shape.every((dim, i) => i === 0 || spec.shape[i] === FREE_DIM || spec.shape[i] === dim);
+  if (!fits) {
+    throw new BadRequestException(
+      `${where}: shape ${formatShape(shape)} does not fit input '${spec.name}', which expects ${formatShape(spec.shape)} (-1 = any size)`,
+    );
+  }
+  if (shape.some((dim) => dim === 0)) {
+    throw new BadRequestException(`${where}: shape ${formatShape(shape)} holds no element`);
+  }
+  const flat = flattenData(input.data, shape, where);
+  const data = allocate(dtype, flat.length);
+  flat.forEach((value, i) => {
+    const at = () => `${where}.data[${i}] (flat index)`;
+    const number = checkScalar(value, dtype, at);
+    if (dtype !== 'bool') checkDeclared(number, datatype, at);
+    data[i] = number;
+  });
+  return { name: spec.name, dtype, shape: [...shape], data };
 }

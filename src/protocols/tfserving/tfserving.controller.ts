@@ -1,0 +1,200 @@
+import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ModelService } from '../../model/model.service';
+import { ProtocolErrorDto } from '../protocol-error';
+import {
+  TfsMetadataResponseDto,
+  TfsModelStatusResponseDto,
+  TfsPredictRequestDto,
+  TfsPredictResponseDto,
+} from './dto/tfserving.dto';
+import {
+  encodePredictRequest,
+  toMetadata,
+  toModelStatus,
+  toPredictResponse,
+} from './tfserving.mapper';
+
+const NAME = ApiParam({ name: 'name', example: 'half_plus_three', description: 'Model name' });
+const VERSION = ApiParam({ name: 'version', example: '123', description: 'Model version (folder number)' });
+const LABEL = ApiParam({
+  name: 'label',
+  example: 'stable',
+  description: 'Version label. This server assigns none, so a label path always answers 404.',
+});
+const NOT_FOUND = ApiNotFoundResponse({
+  type: ProtocolErrorDto,
+  description: 'Unknown model, version or label',
+});
+
+const PREDICT_BODY = ApiBody({
+  type: TfsPredictRequestDto,
+  examples: {
+    row: {
+      summary: 'Row format, single input (api_rest.md half_plus_three example)',
+      value: { instances: [1.0, 2.0, 5.0] },
+    },
+    columnar: { summary: 'Columnar format', value: { inputs: { x: [1.0, 2.0, 5.0] } } },
+    named: {
+      summary: 'Row format, named inputs (iris)',
+      value: { signature_name: 'serving_default', instances: [{ features: [5.1, 3.5, 1.4, 0.2] }] },
+    },
+  },
+});
+const PREDICT_OK = ApiOkResponse({
+  type: TfsPredictResponseDto,
+  examples: {
+    row: { summary: 'Row format', value: { predictions: [3.5, 4.0, 5.5] } },
+    columnar: { summary: 'Columnar format', value: { outputs: [3.5, 4.0, 5.5] } },
+  },
+});
+const PREDICT_BAD = ApiBadRequestResponse({
+  type: ProtocolErrorDto,
+  description: 'Both formats at once, unknown signature, or values that do not fit the signature',
+});
+const STATUS_OK = ApiOkResponse({
+  type: TfsModelStatusResponseDto,
+  example: {
+    model_version_status: [
+      { version: '123', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } },
+    ],
+  },
+});
+
+/**
+ * TensorFlow Serving's REST API (tensorflow_serving/g3doc/api_rest.md). Thin: the mapper
+ * translates formats, ModelService picks the version and runs it. Errors are {"error": "..."}.
+ */
+@ApiTags('TensorFlow Serving REST API (v1)')
+@Controller('v1/models')
+export class TfServingController {
+  constructor(private readonly models: ModelService) {}
+
+  @Get(':name')
+  @ApiOperation({ summary: 'Model status: every loaded version, its state, and load errors' })
+  @NAME
+  @STATUS_OK
+  @NOT_FOUND
+  status(@Param('name') name: string): TfsModelStatusResponseDto {
+    return toModelStatus(this.models.statusOf(name));
+  }
+
+  @Get(':name/versions/:version')
+  @ApiOperation({ summary: 'Status of one version' })
+  @NAME
+  @VERSION
+  @STATUS_OK
+  @NOT_FOUND
+  versionStatus(
+    @Param('name') name: string,
+    @Param('version') version: string,
+  ): TfsModelStatusResponseDto {
+    return toModelStatus(this.models.statusOf(name, version));
+  }
+
+  @Get(':name/labels/:label')
+  @ApiOperation({ summary: 'Status of a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @NOT_FOUND
+  labelStatus(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
+  @Get(':name/metadata')
+  @ApiOperation({ summary: 'Signature of the latest version (model_spec + signature_def map)' })
+  @NAME
+  @ApiOkResponse({ type: TfsMetadataResponseDto })
+  @NOT_FOUND
+  metadata(@Param('name') name: string): TfsMetadataResponseDto {
+    return toMetadata(this.models.resolve(name));
+  }
+
+  @Get(':name/versions/:version/metadata')
+  @ApiOperation({ summary: 'Signature of one version' })
+  @NAME
+  @VERSION
+  @ApiOkResponse({ type: TfsMetadataResponseDto })
+  @NOT_FOUND
+  versionMetadata(
+    @Param('name') name: string,
+    @Param('version') version: string,
+  ): TfsMetadataResponseDto {
+    return toMetadata(this.models.resolve(name, version));
+  }
+
+  @Get(':name/labels/:label/metadata')
+  @ApiOperation({ summary: 'Signature of a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @NOT_FOUND
+  labelMetadata(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
+  @Post(':name\\:predict')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Predict with the latest version: row ("instances") or columnar ("inputs")' })
+  @NAME
+  @PREDICT_BODY
+  @PREDICT_OK
+  @PREDICT_BAD
+  @NOT_FOUND
+  predict(@Param('name') name: string, @Body() body: TfsPredictRequestDto) {
+    return this.run(name, undefined, body);
+  }
+
+  @Post(':name/versions/:version\\:predict')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Predict with one version' })
+  @NAME
+  @VERSION
+  @PREDICT_BODY
+  @PREDICT_OK
+  @PREDICT_BAD
+  @NOT_FOUND
+  predictVersion(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Body() body: TfsPredictRequestDto,
+  ) {
+    return this.run(name, version, body);
+  }
+
+  @Post(':name/labels/:label\\:predict')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Predict with a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @PREDICT_BODY
+  @NOT_FOUND
+  predictLabel(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
+  private async run(
+    name: string,
+    version: string | undefined,
+    body: TfsPredictRequestDto,
+  ): Promise<TfsPredictResponseDto> {
+    const model = this.models.resolve(name, version);
+    const { columnar, tensors } = encodePredictRequest(model, body);
+    return toPredictResponse(model, await this.models.infer(model, tensors), columnar);
+  }
+
+  /** TF Serving labels come from its model config file; this server has none to assign. */
+  private labelNotFound(name: string, label: string): NotFoundException {
+    const versions = this.models.versionsOf(name).map((m) => m.version);
+    return new NotFoundException(
+      `Unrecognized servable version label: '${label}' for model '${name}'; this server assigns no version labels, use /versions/{version} (loaded: ${versions.join(', ')})`,
+    );
+  }
+}

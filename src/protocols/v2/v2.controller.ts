@@ -1,0 +1,189 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { ModelService } from '../../model/model.service';
+import { ProtocolErrorDto } from '../protocol-error';
+import {
+  V2InferRequestDto,
+  V2InferResponseDto,
+  V2LiveDto,
+  V2ModelMetadataDto,
+  V2ModelReadyDto,
+  V2ReadyDto,
+  V2ServerMetadataDto,
+} from './dto/v2.dto';
+import {
+  encodeInferRequest,
+  selectOutputs,
+  toInferResponse,
+  toModelMetadata,
+  toServerMetadata,
+} from './v2.mapper';
+
+const NAME = ApiParam({ name: 'name', example: 'iris', description: 'Model name' });
+const VERSION = ApiParam({ name: 'version', example: '2', description: 'Model version' });
+const NOT_FOUND = ApiNotFoundResponse({ type: ProtocolErrorDto, description: 'Unknown model or version' });
+
+const INFER_BODY = ApiBody({
+  type: V2InferRequestDto,
+  examples: {
+    flat: {
+      summary: 'Two iris rows, flat row-major data',
+      value: {
+        id: '42',
+        inputs: [
+          { name: 'features', shape: [2, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4] },
+        ],
+        outputs: [{ name: 'probabilities' }],
+      },
+    },
+    nested: {
+      summary: 'The same rows, nested data',
+      value: {
+        inputs: [
+          { name: 'features', shape: [2, 4], datatype: 'FP32', data: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 5.6, 2.4]] },
+        ],
+      },
+    },
+  },
+});
+
+/**
+ * The Open Inference Protocol V2 (kserve/open-inference-protocol, inference_rest.md), as KServe,
+ * Triton and MLServer speak it. Thin: the mapper translates, ModelService resolves and runs.
+ */
+@ApiTags('Open Inference Protocol (V2)')
+@Controller('v2')
+export class V2Controller {
+  constructor(private readonly models: ModelService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Server metadata' })
+  @ApiOkResponse({ type: V2ServerMetadataDto })
+  serverMetadata(): V2ServerMetadataDto {
+    return toServerMetadata();
+  }
+
+  @Get('health/live')
+  @ApiOperation({ summary: 'Server live: the process answers HTTP' })
+  @ApiOkResponse({ type: V2LiveDto })
+  live(): V2LiveDto {
+    return { live: true };
+  }
+
+  @Get('health/ready')
+  @ApiOperation({ summary: 'Server ready: every model loaded and warmed, not shutting down' })
+  @ApiOkResponse({ type: V2ReadyDto })
+  @ApiServiceUnavailableResponse({ type: V2ReadyDto, description: 'Not ready: {"ready": false}' })
+  ready(@Res({ passthrough: true }) res: Response): V2ReadyDto {
+    const ready = this.models.isReady();
+    if (!ready) res.status(503);
+    return { ready };
+  }
+
+  @Get('models/:name')
+  @ApiOperation({ summary: 'Model metadata (latest version): versions, platform, inputs, outputs' })
+  @NAME
+  @ApiOkResponse({ type: V2ModelMetadataDto })
+  @NOT_FOUND
+  modelMetadata(@Param('name') name: string): V2ModelMetadataDto {
+    return toModelMetadata(this.models.resolve(name), this.models.versionsOf(name));
+  }
+
+  @Get('models/:name/versions/:version')
+  @ApiOperation({ summary: 'Model metadata of one version' })
+  @NAME
+  @VERSION
+  @ApiOkResponse({ type: V2ModelMetadataDto })
+  @NOT_FOUND
+  versionMetadata(
+    @Param('name') name: string,
+    @Param('version') version: string,
+  ): V2ModelMetadataDto {
+    return toModelMetadata(this.models.resolve(name, version), this.models.versionsOf(name));
+  }
+
+  @Get('models/:name/ready')
+  @ApiOperation({ summary: 'Model ready: some version of it serves' })
+  @NAME
+  @ApiOkResponse({ type: V2ModelReadyDto })
+  @ApiServiceUnavailableResponse({ type: V2ModelReadyDto, description: 'Known but not serving' })
+  @NOT_FOUND
+  modelReady(
+    @Param('name') name: string,
+    @Res({ passthrough: true }) res: Response,
+  ): V2ModelReadyDto {
+    return this.readiness(name, undefined, res);
+  }
+
+  @Get('models/:name/versions/:version/ready')
+  @ApiOperation({ summary: 'Model version ready' })
+  @NAME
+  @VERSION
+  @ApiOkResponse({ type: V2ModelReadyDto })
+  @ApiServiceUnavailableResponse({ type: V2ModelReadyDto, description: 'Known but not serving' })
+  @NOT_FOUND
+  versionReady(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Res({ passthrough: true }) res: Response,
+  ): V2ModelReadyDto {
+    return this.readiness(name, version, res);
+  }
+
+  @Post('models/:name/infer')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Inference with the latest version' })
+  @NAME
+  @INFER_BODY
+  @ApiOkResponse({ type: V2InferResponseDto })
+  @ApiBadRequestResponse({ type: ProtocolErrorDto, description: 'Inputs that do not fit the model' })
+  @NOT_FOUND
+  infer(@Param('name') name: string, @Body() body: V2InferRequestDto) {
+    return this.run(name, undefined, body);
+  }
+
+  @Post('models/:name/versions/:version/infer')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Inference with one version' })
+  @NAME
+  @VERSION
+  @INFER_BODY
+  @ApiOkResponse({ type: V2InferResponseDto })
+  @ApiBadRequestResponse({ type: ProtocolErrorDto, description: 'Inputs that do not fit the model' })
+  @NOT_FOUND
+  inferVersion(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Body() body: V2InferRequestDto,
+  ) {
+    return this.run(name, version, body);
+  }
+
+  private async run(
+    name: string,
+    version: string | undefined,
+    body: V2InferRequestDto,
+  ): Promise<V2InferResponseDto> {
+    const model = this.models.resolve(name, version);
+    const selected = selectOutputs(model, body);
+    const outputs = await this.models.infer(model, encodeInferRequest(model, body));
+    return toInferResponse(model, body, selected, outputs);
+  }
+
+  /** 200 {"ready": true} when serving; 503 {"ready": false} when known but not (loading, failed). */
+  private readiness(name: string, version: string | undefined, res: Response): V2ModelReadyDto {
+    const ready = this.models.isServing(name, version);
+    if (!ready) res.status(503);
+    return { name, ready };
+  }
+}
