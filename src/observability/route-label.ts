@@ -21,7 +21,8 @@ export function routeLabel(req: Request): string {
     const path = (req.originalUrl ?? req.url).split('?')[0];
     for (const layer of stack) {
       const route = layer.route;
-      if (!route || !layer.match) continue;
+      // Catch-alls (`/{*path}`, registered before the controllers) match everything: skip them.
+      if (!route || !layer.match || isCatchAll(route.path)) continue;
       if (route._handlesMethod && !route._handlesMethod(req.method)) continue;
       if (layer.match(path)) return label(route.path);
     }
@@ -31,7 +32,9 @@ export function routeLabel(req: Request): string {
   return UNMATCHED_ROUTE;
 }
 
-/** Nest answers unknown paths through a catch-all route (`/{*path}`): that is not a route of ours. */
+const isCatchAll = (pattern: string) => pattern.includes('*');
+
+/** A catch-all route (`/{*path}`) is not an endpoint of ours: its requests are "unmatched". */
 function label(pattern: string): string {
-  return pattern.includes('{*') || pattern.includes('*') ? UNMATCHED_ROUTE : pattern;
+  return isCatchAll(pattern) ? UNMATCHED_ROUTE : pattern;
 }
