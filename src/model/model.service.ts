@@ -139,10 +139,9 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     return named;
   }
 
-  /** Whether a model (or one version of it) serves right now; 404 for a model never seen. */
+  /** Whether a model (or one version of it) serves right now; 404 for one never seen. */
   isServing(name: string, version?: string): boolean {
-    const available = this.statusOf(name).filter((v) => v.state === 'AVAILABLE');
-    return available.some((v) => version === undefined || v.version === Number(version));
+    return this.statusOf(name, version).some((v) => v.state === 'AVAILABLE');
   }
 
   private modelNotFound(name: string): NotFoundException {
