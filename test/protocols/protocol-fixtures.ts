@@ -87,6 +87,26 @@ export async function writeMyModel(dir: string): Promise<void> {
   });
 }
 
+/**
+ * x [1,2] -> x * [factor, 10 * factor]: a fixed batch of 1, like MoveNet's [1,192,192,3], so a
+ * request of n rows runs as n chunks with an await between each. A hot swap that freed the
+ * weights under a running request would break it between two chunks.
+ */
+export async function writeScaler(dir: string, factor: number): Promise<void> {
+  const scale = { name: 'scale', tensor: tf.tensor1d([factor, 10 * factor]) };
+  await saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('x', 'float32', [1, 2]),
+      graphOps.weight(scale),
+      graphOps.op('scaled', 'Mul', ['x', 'scale']),
+      graphOps.op('y', 'Identity', ['scaled']),
+    ],
+    weights: [scale],
+    inputs: { x: { node: 'x', dtype: 'float32', shape: [1, 2] } },
+    outputs: { y: { node: 'y', dtype: 'float32', shape: [1, 2] } },
+  });
+}
+
 /** A temporary repository with the shipped models plus the reference fixtures. */
 export async function makeProtocolRepository(): Promise<string> {
   const root = mkdtempSync(join(tmpdir(), 'protocol-repo-'));
