@@ -63,7 +63,9 @@ export class ModelRegistry {
 
   /** Every tracked model version, whatever its state. */
   all(): ServedModel[] {
-    return [...this.versions.values()].flatMap((versions) => [...versions.values()].map((e) => e.model));
+    return [...this.versions.values()].flatMap((versions) =>
+      [...versions.values()].map((e) => e.model),
+    );
   }
 
   /** Every tracked version of a model, highest first; undefined for a model never seen. */
@@ -120,7 +122,10 @@ export class ModelRegistry {
       for (const entry of versions.values()) {
         if (wantedKeys.has(key(entry.model))) continue;
         if (entry.error) this.untrack(entry);
-        else if (entry.model.state === 'AVAILABLE' && (replaced || !present.has(key(entry.model)))) {
+        else if (
+          entry.model.state === 'AVAILABLE' &&
+          (replaced || !present.has(key(entry.model)))
+        ) {
           retiring.push(this.retire(entry));
         }
       }

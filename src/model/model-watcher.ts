@@ -26,7 +26,9 @@ export class ModelWatcher {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.pass = this.poll()
-        .catch((error: Error) => this.logger.error(`Model repository scan failed: ${error.message}`))
+        .catch((error: Error) =>
+          this.logger.error(`Model repository scan failed: ${error.message}`),
+        )
         .finally(() => {
           this.pass = undefined;
           this.schedule();

@@ -23,10 +23,15 @@ async function dropVersion(
   await write(staging);
   renameSync(staging, join(root, model, String(version)));
 }
-const copyOf = (shipped: string) => (dir: string) => cpSync(join(SHIPPED_MODELS, shipped), dir, { recursive: true });
+const copyOf = (shipped: string) => (dir: string) =>
+  cpSync(join(SHIPPED_MODELS, shipped), dir, { recursive: true });
 
 /** Polls `check` until it returns a value (not undefined), at most `ms`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 15000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  ms = 15000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
@@ -59,12 +64,22 @@ const post = (url: string, body: object) =>
 type Request = (base: string, i: number) => Promise<string | undefined>;
 
 /** `workers` concurrent request loops until stop(), `maxRequests` or `maxMs`: bounded in count and time. */
-function startLoad(base: string, request: Request, workers = 8, maxRequests = 20000, maxMs = 30000) {
+function startLoad(
+  base: string,
+  request: Request,
+  workers = 8,
+  maxRequests = 20000,
+  maxMs = 30000,
+) {
   const result: LoadResult = { total: 0, failures: [], firstSeen: new Map() };
   const started = Date.now();
   let stopped = false;
   const loop = async (worker: number) => {
-    for (let i = worker; !stopped && result.total < maxRequests && Date.now() - started < maxMs; i++) {
+    for (
+      let i = worker;
+      !stopped && result.total < maxRequests && Date.now() - started < maxMs;
+      i++
+    ) {
       result.total++;
       try {
         const version = await request(base, i);
@@ -92,7 +107,8 @@ const ROWS = 16;
 const scalerRows = Array.from({ length: ROWS }, (_, r) => [r, 1]);
 const scaledBy = (rows: number[][]) => {
   const factor = rows[0]?.[1] / 10;
-  const consistent = rows.length === ROWS && rows.every(([a, b], r) => a === r * factor && b === 10 * factor);
+  const consistent =
+    rows.length === ROWS && rows.every(([a, b], r) => a === r * factor && b === 10 * factor);
   return consistent ? factor : undefined;
 };
 
@@ -125,7 +141,8 @@ const irisRequest: Request = async (base, i) => {
       inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: ROW }],
     });
     const body = (await res.json()) as { model_version?: string; outputs?: unknown[] };
-    if (res.status !== 200 || !body.outputs) throw new Error(`V2 ${res.status} ${JSON.stringify(body)}`);
+    if (res.status !== 200 || !body.outputs)
+      throw new Error(`V2 ${res.status} ${JSON.stringify(body)}`);
     return body.model_version;
   }
   const res = await post(`${base}/v1/models/iris:predict`, { instances: [ROW] });
@@ -142,7 +159,7 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
   let base: string;
   const get = async (path: string) => {
     const res = await fetch(`${base}${path}`);
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   const versionsIn = async (model: string) =>
     ((await get(`/v1/models/${model}`)).body.model_version_status ?? []) as {
@@ -174,7 +191,9 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     );
     const dropped = Date.now();
     await dropVersion(root, 'scaler', 2, (dir) => writeScaler(dir, 2));
-    const swapped = await waitFor('version 2 to answer', async () => load.result.firstSeen.get('2'));
+    const swapped = await waitFor('version 2 to answer', async () =>
+      load.result.firstSeen.get('2'),
+    );
     // policy latest: version 1 is superseded, drained and unloaded; then its folder goes too.
     await waitFor('version 1 to be unloaded', async () => {
       const versions = await versionsIn('scaler');
@@ -205,7 +224,9 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
       (await versionsIn('iris')).find((v) => v.version === '3' && v.state === 'END'),
     );
     expect(broken.status.error_code).toBe('UNKNOWN');
-    expect(broken.status.error_message).toMatch(/iris\/3\/model.json: model.json is not valid JSON/);
+    expect(broken.status.error_message).toMatch(
+      /iris\/3\/model.json: model.json is not valid JSON/,
+    );
     expect((await versionsIn('iris')).map((v) => [v.version, v.state])).toEqual([
       ['3', 'END'],
       ['2', 'AVAILABLE'],
@@ -224,7 +245,9 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     });
     expect(pinned.status).toBe(404);
     expect(await pinned.json()).toEqual({
-      error: expect.stringMatching(/Version 3 of model 'iris' is not available \(END: Failed to load/),
+      error: expect.stringMatching(
+        /Version 3 of model 'iris' is not available \(END: Failed to load/,
+      ),
     });
   }, 30000);
 
@@ -233,7 +256,9 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     await dropVersion(root, 'iris', 3, copyOf('iris/1'));
     await waitFor('version 3 to serve', async () => {
       const versions = await versionsIn('iris');
-      return versions.length === 1 && versions[0].version === '3' && versions[0].state === 'AVAILABLE'
+      return versions.length === 1 &&
+        versions[0].version === '3' &&
+        versions[0].state === 'AVAILABLE'
         ? true
         : undefined;
     });

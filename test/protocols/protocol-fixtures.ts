@@ -55,7 +55,10 @@ export async function writeSensors(dir: string): Promise<void> {
  * output1 = input0 unchanged (int32), to check INT32 outputs and output selection.
  */
 export async function writeMyModel(dir: string): Promise<void> {
-  const int32 = (name: string, values: number[]) => ({ name, tensor: tf.tensor1d(values, 'int32') });
+  const int32 = (name: string, values: number[]) => ({
+    name,
+    tensor: tf.tensor1d(values, 'int32'),
+  });
   const weights = [int32('axis0', [0]), int32('column', [-1, 1])];
   const cast = (name: string, input: string, from: string) => ({
     name,

@@ -56,8 +56,20 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
         .post('/v1/models/sensors:predict')
         .send({
           instances: [
-            { signal: [1, 2, 3, 4, 5], sensor: [[1, 2], [3, 4]] },
-            { signal: [3, 4, 1, 2, 5], sensor: [[4, 5], [6, 8]] },
+            {
+              signal: [1, 2, 3, 4, 5],
+              sensor: [
+                [1, 2],
+                [3, 4],
+              ],
+            },
+            {
+              signal: [3, 4, 1, 2, 5],
+              sensor: [
+                [4, 5],
+                [6, 8],
+              ],
+            },
           ],
         })
         .expect(200);
@@ -74,8 +86,20 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
         .post('/v1/models/sensors:predict')
         .send({
           inputs: {
-            signal: [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]],
-            sensor: [[[1, 2], [3, 4]], [[4, 5], [6, 8]]],
+            signal: [
+              [1, 2, 3, 4, 5],
+              [3, 4, 1, 2, 5],
+            ],
+            sensor: [
+              [
+                [1, 2],
+                [3, 4],
+              ],
+              [
+                [4, 5],
+                [6, 8],
+              ],
+            ],
           },
         })
         .expect(200);
@@ -111,9 +135,15 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
 
     it('should predict with the version named in the path', async () => {
       const row = [5.1, 3.5, 1.4, 0.2];
-      const v1 = await http().post('/v1/models/iris/versions/1:predict').send({ instances: [row] });
-      const v2 = await http().post('/v1/models/iris/versions/2:predict').send({ instances: [row] });
-      const latest = await http().post('/v1/models/iris:predict').send({ instances: [row] });
+      const v1 = await http()
+        .post('/v1/models/iris/versions/1:predict')
+        .send({ instances: [row] });
+      const v2 = await http()
+        .post('/v1/models/iris/versions/2:predict')
+        .send({ instances: [row] });
+      const latest = await http()
+        .post('/v1/models/iris:predict')
+        .send({ instances: [row] });
       expect(v1.status).toBe(200);
       expect(v1.body.predictions[0]).toHaveLength(3);
       expect(v1.body.predictions).not.toEqual(v2.body.predictions);
@@ -123,7 +153,10 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
     it('should answer raw output rows (no labels) for a model with labels', async () => {
       const res = await http()
         .post('/v1/models/iris-graph:predict')
-        .send({ signature_name: 'serving_default', instances: [{ features: [5.1, 3.5, 1.4, 0.2] }] })
+        .send({
+          signature_name: 'serving_default',
+          instances: [{ features: [5.1, 3.5, 1.4, 0.2] }],
+        })
         .expect(200);
       const [scores] = res.body.predictions as number[][];
       expect(scores).toHaveLength(3);
@@ -187,7 +220,10 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
       expect(Object.keys(res.body)).toEqual(['error']);
       expect(res.body.error).toMatch(pattern);
     };
-    const predict = (path: string, body: unknown) => http().post(path).send(body as object);
+    const predict = (path: string, body: unknown) =>
+      http()
+        .post(path)
+        .send(body as object);
 
     it.each([
       [
@@ -249,7 +285,18 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
       [
         'an extra input name',
         '/v1/models/sensors:predict',
-        { inputs: { signal: [[1, 2, 3, 4, 5]], sensor: [[[1, 2], [3, 4]]], tag: ['foo'] } },
+        {
+          inputs: {
+            signal: [[1, 2, 3, 4, 5]],
+            sensor: [
+              [
+                [1, 2],
+                [3, 4],
+              ],
+            ],
+            tag: ['foo'],
+          },
+        },
         400,
         /inputs: unknown input\(s\) tag; the model's inputs are signal, sensor/,
       ],
@@ -273,7 +320,11 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
 
     it('should 404 an unknown model on status and metadata', async () => {
       await expectError(await http().get('/v1/models/nope'), 404, /Model 'nope' not found/);
-      await expectError(await http().get('/v1/models/nope/metadata'), 404, /Model 'nope' not found/);
+      await expectError(
+        await http().get('/v1/models/nope/metadata'),
+        404,
+        /Model 'nope' not found/,
+      );
     });
 
     it('should 404 a version label, since this server assigns none', async () => {
@@ -300,7 +351,9 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
     });
 
     it('should keep the native error shape outside /v1 and /v2', async () => {
-      const res = await http().post('/predict').send({ model: 'nope', instances: [1] });
+      const res = await http()
+        .post('/predict')
+        .send({ model: 'nope', instances: [1] });
       expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
     });
   });

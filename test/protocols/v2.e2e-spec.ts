@@ -13,7 +13,10 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
   let app: NestExpressApplication;
   let root: string;
   const http = () => request(app.getHttpServer());
-  const infer = (path: string, body: unknown) => http().post(path).send(body as object);
+  const infer = (path: string, body: unknown) =>
+    http()
+      .post(path)
+      .send(body as object);
 
   const irisRows = [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4];
   const irisInput = (over: object = {}) => ({
@@ -174,7 +177,13 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
     });
 
     it.each([
-      ['an unknown model', '/v2/models/nope/infer', { inputs: [irisInput()] }, 404, /Model 'nope' not found/],
+      [
+        'an unknown model',
+        '/v2/models/nope/infer',
+        { inputs: [irisInput()] },
+        404,
+        /Model 'nope' not found/,
+      ],
       [
         'an unknown version',
         '/v2/models/iris/versions/5/infer',
@@ -192,7 +201,11 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
       [
         'a BOOL datatype for a float input',
         '/v2/models/iris/infer',
-        { inputs: [irisInput({ datatype: 'BOOL', shape: [1, 4], data: [true, false, true, false] })] },
+        {
+          inputs: [
+            irisInput({ datatype: 'BOOL', shape: [1, 4], data: [true, false, true, false] }),
+          ],
+        },
         400,
         /datatype BOOL cannot feed input 'features', which is FP32 \[-1,4\]/,
       ],
@@ -248,7 +261,16 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
       [
         'nested data that does not match the shape',
         '/v2/models/iris/infer',
-        { inputs: [irisInput({ data: [[1, 2, 3, 4], [5, 6, 7]] })] },
+        {
+          inputs: [
+            irisInput({
+              data: [
+                [1, 2, 3, 4],
+                [5, 6, 7],
+              ],
+            }),
+          ],
+        },
         400,
         /data\[1\] should be an array of 4 to match shape \[2,4\], got an array of 3/,
       ],

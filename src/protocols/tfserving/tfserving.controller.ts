@@ -24,7 +24,11 @@ import {
 } from './tfserving.mapper';
 
 const NAME = ApiParam({ name: 'name', example: 'half_plus_three', description: 'Model name' });
-const VERSION = ApiParam({ name: 'version', example: '123', description: 'Model version (folder number)' });
+const VERSION = ApiParam({
+  name: 'version',
+  example: '123',
+  description: 'Model version (folder number)',
+});
 const LABEL = ApiParam({
   name: 'label',
   example: 'stable',
@@ -142,7 +146,9 @@ export class TfServingController {
 
   @Post(':name\\:predict')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Predict with the latest version: row ("instances") or columnar ("inputs")' })
+  @ApiOperation({
+    summary: 'Predict with the latest version: row ("instances") or columnar ("inputs")',
+  })
   @NAME
   @PREDICT_BODY
   @PREDICT_OK

@@ -34,7 +34,10 @@ export function toModelStatus(versions: VersionStatus[]): TfsModelStatusResponse
 
 const tensorInfo = (spec: TensorSpec) => ({
   dtype: TF_DTYPES[spec.dtype] ?? 'DT_INVALID',
-  tensor_shape: { dim: spec.shape.map((size) => ({ size: String(size), name: '' })), unknown_rank: false },
+  tensor_shape: {
+    dim: spec.shape.map((size) => ({ size: String(size), name: '' })),
+    unknown_rank: false,
+  },
   name: `${spec.name}:0`,
 });
 
@@ -75,7 +78,8 @@ export function encodePredictRequest(
       'Send either "instances" (row format) or "inputs" (columnar format), not both',
     );
   }
-  if (inputs !== undefined) return { columnar: true, tensors: encodeColumns(model.signature.inputs, inputs) };
+  if (inputs !== undefined)
+    return { columnar: true, tensors: encodeColumns(model.signature.inputs, inputs) };
   if (instances === undefined) {
     throw new BadRequestException('Missing "instances" (row format) or "inputs" (columnar format)');
   }

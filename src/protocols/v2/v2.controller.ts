@@ -31,7 +31,10 @@ import {
 
 const NAME = ApiParam({ name: 'name', example: 'iris', description: 'Model name' });
 const VERSION = ApiParam({ name: 'version', example: '2', description: 'Model version' });
-const NOT_FOUND = ApiNotFoundResponse({ type: ProtocolErrorDto, description: 'Unknown model or version' });
+const NOT_FOUND = ApiNotFoundResponse({
+  type: ProtocolErrorDto,
+  description: 'Unknown model or version',
+});
 
 const INFER_BODY = ApiBody({
   type: V2InferRequestDto,
@@ -41,7 +44,12 @@ const INFER_BODY = ApiBody({
       value: {
         id: '42',
         inputs: [
-          { name: 'features', shape: [2, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4] },
+          {
+            name: 'features',
+            shape: [2, 4],
+            datatype: 'FP32',
+            data: [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4],
+          },
         ],
         outputs: [{ name: 'probabilities' }],
       },
@@ -50,7 +58,15 @@ const INFER_BODY = ApiBody({
       summary: 'The same rows, nested data',
       value: {
         inputs: [
-          { name: 'features', shape: [2, 4], datatype: 'FP32', data: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 5.6, 2.4]] },
+          {
+            name: 'features',
+            shape: [2, 4],
+            datatype: 'FP32',
+            data: [
+              [5.1, 3.5, 1.4, 0.2],
+              [6.7, 3.1, 5.6, 2.4],
+            ],
+          },
         ],
       },
     },
@@ -146,7 +162,10 @@ export class V2Controller {
   @NAME
   @INFER_BODY
   @ApiOkResponse({ type: V2InferResponseDto })
-  @ApiBadRequestResponse({ type: ProtocolErrorDto, description: 'Inputs that do not fit the model' })
+  @ApiBadRequestResponse({
+    type: ProtocolErrorDto,
+    description: 'Inputs that do not fit the model',
+  })
   @NOT_FOUND
   infer(@Param('name') name: string, @Body() body: V2InferRequestDto) {
     return this.run(name, undefined, body);
@@ -159,7 +178,10 @@ export class V2Controller {
   @VERSION
   @INFER_BODY
   @ApiOkResponse({ type: V2InferResponseDto })
-  @ApiBadRequestResponse({ type: ProtocolErrorDto, description: 'Inputs that do not fit the model' })
+  @ApiBadRequestResponse({
+    type: ProtocolErrorDto,
+    description: 'Inputs that do not fit the model',
+  })
   @NOT_FOUND
   inferVersion(
     @Param('name') name: string,

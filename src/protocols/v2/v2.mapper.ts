@@ -65,7 +65,9 @@ function checkEntry<T extends object>(type: new () => T, value: unknown, where: 
 /** Every model input exactly once (by name), each checked and packed by the codec. */
 export function encodeInferRequest(model: ServedModel, body: V2InferRequestDto): EncodedTensor[] {
   const names = model.signature.inputs.map((spec) => spec.name);
-  const inputs = body.inputs.map((input, i) => checkEntry(V2RequestInputDto, input, `inputs[${i}]`));
+  const inputs = body.inputs.map((input, i) =>
+    checkEntry(V2RequestInputDto, input, `inputs[${i}]`),
+  );
   const seen = new Set<string>();
   for (const input of inputs) {
     if (seen.has(input.name)) {

@@ -6,7 +6,10 @@ export class TfsStatusDto {
   @ApiProperty({ example: 'OK', description: 'OK, or UNKNOWN when the version failed to load' })
   error_code: string;
 
-  @ApiProperty({ example: '', description: 'Why the version failed to load; empty when it did not' })
+  @ApiProperty({
+    example: '',
+    description: 'Why the version failed to load; empty when it did not',
+  })
   error_message: string;
 }
 
@@ -14,7 +17,10 @@ export class TfsVersionStatusDto {
   @ApiProperty({ example: '123' })
   version: string;
 
-  @ApiProperty({ example: 'AVAILABLE', enum: ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'] })
+  @ApiProperty({
+    example: 'AVAILABLE',
+    enum: ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'],
+  })
   state: string;
 
   @ApiProperty({ type: TfsStatusDto })
@@ -24,7 +30,8 @@ export class TfsVersionStatusDto {
 export class TfsModelStatusResponseDto {
   @ApiProperty({
     type: [TfsVersionStatusDto],
-    description: 'Every known version, highest first: loading, available, unloading, or failed (END + error)',
+    description:
+      'Every known version, highest first: loading, available, unloading, or failed (END + error)',
   })
   model_version_status: TfsVersionStatusDto[];
 }

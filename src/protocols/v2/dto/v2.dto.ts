@@ -46,7 +46,11 @@ export class V2TensorMetadataDto {
   @ApiProperty({ example: 'FP32', description: 'BOOL, INT32, FP32 or BYTES (the TF.js dtypes)' })
   datatype: string;
 
-  @ApiProperty({ example: [-1, 4], type: [Number], description: '-1 marks a variable-size dimension' })
+  @ApiProperty({
+    example: [-1, 4],
+    type: [Number],
+    description: '-1 marks a variable-size dimension',
+  })
   shape: number[];
 }
 
@@ -54,10 +58,17 @@ export class V2ModelMetadataDto {
   @ApiProperty({ example: 'iris' })
   name: string;
 
-  @ApiProperty({ example: ['2', '1'], type: [String], description: 'Available versions, highest first' })
+  @ApiProperty({
+    example: ['2', '1'],
+    type: [String],
+    description: 'Available versions, highest first',
+  })
   versions: string[];
 
-  @ApiProperty({ example: 'tensorflowjs_layers', enum: ['tensorflowjs_layers', 'tensorflowjs_graph'] })
+  @ApiProperty({
+    example: 'tensorflowjs_layers',
+    enum: ['tensorflowjs_layers', 'tensorflowjs_graph'],
+  })
   platform: string;
 
   @ApiProperty({ type: [V2TensorMetadataDto] })
@@ -126,7 +137,11 @@ export class V2InferRequestDto {
   @IsString()
   id?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Accepted, none used' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Accepted, none used',
+  })
   @IsOptional()
   @IsObject()
   parameters?: Record<string, unknown>;
@@ -171,7 +186,10 @@ export class V2InferResponseDto {
   @ApiProperty({ example: '2' })
   model_version: string;
 
-  @ApiProperty({ example: '42', description: 'The request id, or a generated UUID when it had none' })
+  @ApiProperty({
+    example: '42',
+    description: 'The request id, or a generated UUID when it had none',
+  })
   id: string;
 
   @ApiProperty({ type: [V2ResponseOutputDto] })
