@@ -121,6 +121,7 @@ export class TfsPredictResponseDto {
   @ApiPropertyOptional({
     description:
       'Answer to the columnar format: the whole output tensor, or an object keyed by output name when the model has several',
+    example: { signal_sum: [[15], [15]], sensor_sum: [[10], [23]] },
   })
   outputs?: unknown;
 }
