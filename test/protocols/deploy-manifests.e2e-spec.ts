@@ -1,0 +1,69 @@
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { closeApp, createTestApp } from '../utils/test-app';
+
+const DEPLOY = join(__dirname, '..', '..', 'deploy');
+const read = (file: string) => readFileSync(join(DEPLOY, file), 'utf8');
+const unquote = (value: string) => value.trim().replace(/^'(.*)'$/, '$1');
+
+/**
+ * The KServe manifests stay in step with the code: every env var is a real, valid setting, the
+ * probes hit endpoints that answer 200 on an app configured exactly that way, and the
+ * InferenceService names the runtime, format and protocol the ServingRuntime declares.
+ */
+describe('deploy/ KServe manifests (e2e)', () => {
+  const runtime = read('serving-runtime.yaml');
+  const service = read('inference-service.yaml');
+  const env = Object.fromEntries(
+    [...runtime.matchAll(/- name: ([A-Z_]+)\n\s+value: (.+)/g)].map(([, name, value]) => [
+      name,
+      unquote(value),
+    ]),
+  );
+  let app: NestExpressApplication;
+
+  beforeAll(async () => {
+    // The runtime's settings, with the shipped models standing in for /mnt/models.
+    const settings: Record<string, string> = { ...env };
+    delete settings.MODEL_DIR;
+    app = await createTestApp(settings);
+  });
+  afterAll(() => closeApp(app));
+
+  it('should set only known configuration variables, all valid', () => {
+    const known = Object.keys(new AppConfig());
+    expect(Object.keys(env).filter((name) => !known.includes(name))).toEqual([]);
+    expect(env.MODEL_DIR).toBe('/mnt/models'); // where KServe's storage initializer puts models
+    expect(() => loadConfig(env)).not.toThrow();
+  });
+
+  it('should expose the port the server listens on', () => {
+    expect(runtime).toMatch(new RegExp(`containerPort: ${env.PORT}\\b`));
+    expect(runtime).toMatch(new RegExp(`prometheus.kserve.io/port: '${env.PORT}'`));
+  });
+
+  it('should probe endpoints that answer 200 on a ready server', async () => {
+    const probes = [...runtime.matchAll(/path: (\/\S+)/g)].map(([, path]) => path);
+    expect(probes).toEqual(expect.arrayContaining(['/v2/health/ready', '/v2/health/live']));
+    for (const path of new Set(probes)) {
+      expect({ path, status: (await request(app.getHttpServer()).get(path)).status }).toEqual({
+        path,
+        status: 200,
+      });
+    }
+  });
+
+  it('should have the InferenceService use the runtime, format and protocol it declares', () => {
+    const runtimeName = /kind: ServingRuntime\nmetadata:\n\s+name: (\S+)/.exec(runtime)?.[1];
+    expect(service).toMatch(new RegExp(`runtime: ${runtimeName}\\n`));
+    const format = /modelFormat:\n\s+name: (\S+)/.exec(service)?.[1];
+    expect(runtime).toMatch(
+      new RegExp(`supportedModelFormats:\\n(.*\\n)*\\s+- name: ${format}\\n`),
+    );
+    const protocol = /protocolVersion: (\S+)/.exec(service)?.[1];
+    expect(runtime).toMatch(new RegExp(`protocolVersions:\\n(\\s+- v\\d\\n)*\\s+- ${protocol}\\n`));
+  });
+});
