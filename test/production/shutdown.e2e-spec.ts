@@ -1,0 +1,71 @@
+import { metricValue, IRIS_BODY, partialRequest, waitFor } from './utils/http';
+import { getFresh, RunningServer, runServer } from './utils/server';
+
+/**
+ * Graceful shutdown of the production entry (`node dist/main.js`). The slow request is a real
+ * request whose body is held back by the client: the server has it in flight, with no test-only
+ * code in the server.
+ */
+describe('Graceful shutdown (node dist/main.js)', () => {
+  let server: RunningServer | undefined;
+  afterEach(() => server?.stop());
+
+  const inflight = async (s: RunningServer, n: number) =>
+    waitFor(async () => metricValue((await getFresh(`${s.url}/metrics`)).body, 'http_requests_in_flight') === n);
+
+  it('should drain on SIGTERM: readiness 503 at once, in-flight request answered 200, new connections refused, exit 0', async () => {
+    server = await runServer({ SHUTDOWN_DELAY_MS: '1500', SHUTDOWN_TIMEOUT_MS: '10000' });
+    const s = server;
+    expect((await getFresh(`${s.url}/health/ready`)).status).toBe(200);
+    const slow = partialRequest(s.url, '/predict', IRIS_BODY);
+    await inflight(s, 1);
+
+    s.child.kill('SIGTERM');
+    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 1000);
+    expect((await getFresh(`${s.url}/health/live`)).status).toBe(200);
+    // After SHUTDOWN_DELAY_MS the listener closes; the slow request keeps the process alive.
+    await waitFor(() => getFresh(`${s.url}/health/live`).then(() => false, () => true), 5000);
+    expect(s.child.exitCode).toBeNull();
+
+    const res = await slow.finish();
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).predictions[0].label).toBe('setosa');
+    expect(await s.exit).toEqual({ code: 0, signal: null });
+    expect(s.output()).toMatch(/Shutdown complete/);
+  });
+
+  it('should exit 0 at once on SIGINT with nothing in flight (no delay by default)', async () => {
+    server = await runServer();
+    const started = Date.now();
+    server.child.kill('SIGINT');
+    expect(await server.exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('should cut requests still in flight after SHUTDOWN_TIMEOUT_MS and exit 0', async () => {
+    server = await runServer({ SHUTDOWN_TIMEOUT_MS: '500' });
+    const s = server;
+    const stuck = partialRequest(s.url, '/predict', IRIS_BODY);
+    await inflight(s, 1);
+    const started = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await expect(stuck.response).rejects.toThrow();
+    expect(s.output()).toMatch(/1 request\(s\) still in flight after SHUTDOWN_TIMEOUT_MS=500/);
+  });
+
+  it('should exit at once on a second signal, with 128 + signal number', async () => {
+    server = await runServer({ SHUTDOWN_TIMEOUT_MS: '30000' });
+    const s = server;
+    partialRequest(s.url, '/predict', IRIS_BODY);
+    await inflight(s, 1);
+    s.child.kill('SIGTERM');
+    await waitFor(() => /Draining/.test(s.output()), 3000);
+    const started = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toEqual({ code: 143, signal: null });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});

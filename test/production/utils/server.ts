@@ -1,0 +1,77 @@
+import type { ChildProcess } from 'node:child_process';
+import { createServer, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startServer, waitForListening } from '../../utils/server-process';
+import { SHIPPED_MODELS } from '../../utils/test-app';
+import { waitFor } from './http';
+
+export interface RunningServer {
+  child: ChildProcess;
+  url: string;
+  /** Everything the process wrote so far (stdout and stderr). */
+  output: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Kills it if still running (test cleanup). */
+  stop: () => void;
+}
+
+/** A port that was free a moment ago (for servers whose log level hides the "Listening" line). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `node dist/main.js` on loopback with the shipped models and waits until it listens:
+ * from its "Listening on" log line, or, when env.PORT is set, by polling readiness.
+ */
+export async function runServer(env: Record<string, string> = {}): Promise<RunningServer> {
+  const child = startServer({ MODEL_DIR: SHIPPED_MODELS, ...env });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const url = env.PORT ? `http://127.0.0.1:${env.PORT}` : await waitForListening(child);
+  if (env.PORT) {
+    await waitFor(() => getFresh(`${url}/health/ready`).then((r) => r.status === 200, () => false), 20_000);
+  }
+  return {
+    child,
+    url,
+    output: () => output,
+    exit,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** A GET on a fresh connection (no keep-alive pool), so "connection refused" is observable. */
+export function getFresh(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** The JSON log lines written so far (non-JSON lines are skipped). */
+export function jsonLines(output: string): Record<string, unknown>[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
