@@ -175,6 +175,14 @@ export class ServedModel {
         `model '${this.name}' has a fixed batch size of ${chunk}; send a multiple of ${chunk} instances (got ${batch})`,
       );
     }
+    // A layers model (and chunking) pairs the inputs row by row. TF.js does not check that they
+    // have as many rows: on wasm the shorter input is read past its end and garbage comes back.
+    const rows = inputs.map((input) => input.shape[0]);
+    if ((this.format === 'layers-model' || chunk !== batch) && rows.some((n) => n !== batch)) {
+      throw new BadRequestException(
+        `model '${this.name}' pairs its inputs row by row; every input needs the same 0-th dimension, got ${inputs.map((input, i) => `${input.name}: ${rows[i]}`).join(', ')}`,
+      );
+    }
     const tensors = inputs.map((input) => tf.tensor(input.data, input.shape, input.dtype));
     const created: tf.Tensor[] = [...tensors];
     try {

@@ -301,6 +301,26 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
         /inputs: unknown input\(s\) tag; the model's inputs are signal, sensor/,
       ],
       [
+        'columnar inputs with different row counts for a layers model',
+        '/v1/models/sensors:predict',
+        {
+          inputs: {
+            signal: [
+              [1, 2, 3, 4, 5],
+              [3, 4, 1, 2, 5],
+            ],
+            sensor: [
+              [
+                [1, 2],
+                [3, 4],
+              ],
+            ],
+          },
+        },
+        400,
+        /model 'sensors' pairs its inputs row by row; every input needs the same 0-th dimension, got signal: 2, sensor: 1/,
+      ],
+      [
         'instances that are not a list',
         '/v1/models/half_plus_three:predict',
         { instances: 3 },

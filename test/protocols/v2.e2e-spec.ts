@@ -124,8 +124,9 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
 
     it('should return every output when none is selected, INT32 ones included', async () => {
       const res = await infer('/v2/models/mymodel/infer', {
+        parameters: { content_type: 'np' }, // accepted; no parameter changes the result
         inputs: [
-          { name: 'input1', shape: [1], datatype: 'BOOL', data: [false] },
+          { name: 'input1', shape: [1], datatype: 'BOOL', data: [false], parameters: { a: 1 } },
           { name: 'input0', shape: [1, 2], datatype: 'INT64', data: [[7, 8]] },
         ],
       }).expect(200);
@@ -324,6 +325,23 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
         /inputs\[0\]: each value in shape must not be less than 0/,
       ],
       ['no inputs', '/v2/models/iris/infer', { inputs: [] }, 400, /inputs should not be empty/],
+      [
+        'inputs with different batch sizes for a layers model',
+        '/v2/models/sensors/infer',
+        {
+          inputs: [
+            {
+              name: 'signal',
+              shape: [2, 5],
+              datatype: 'FP32',
+              data: [1, 2, 3, 4, 5, 3, 4, 1, 2, 5],
+            },
+            { name: 'sensor', shape: [1, 2, 2], datatype: 'FP32', data: [1, 2, 3, 4] },
+          ],
+        },
+        400,
+        /every input needs the same 0-th dimension, got signal: 2, sensor: 1/,
+      ],
     ])('should reject %s', async (_what, path, body, status, pattern) => {
       const res = await infer(path, body);
       expect(res.status).toBe(status);
