@@ -378,3 +378,22 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
     });
   });
 });
+
+describe('MODEL_VERSION_POLICY=latest, the default (e2e)', () => {
+  let app: NestExpressApplication;
+
+  beforeAll(async () => {
+    app = await createTestApp(); // shipped models: iris/1 and iris/2 on disk
+  });
+  afterAll(() => closeApp(app));
+
+  it('should serve only the highest version, as TF Serving does', async () => {
+    const status = await request(app.getHttpServer()).get('/v1/models/iris').expect(200);
+    expect(status.body.model_version_status.map((v: { version: string }) => v.version)).toEqual([
+      '2',
+    ]);
+    const v1 = await request(app.getHttpServer()).get('/v1/models/iris/versions/1/metadata');
+    expect(v1.status).toBe(404);
+    expect(v1.body).toEqual({ error: "Version 1 of model 'iris' not found; loaded versions: 2" });
+  });
+});
