@@ -50,6 +50,11 @@ describe(ModelRegistry.name, () => {
 
     let passDone = false;
     const pass = registry.reconcile([at(1), at(2)], 'latest').then(() => (passDone = true));
+    expect(registry.statusOf('iris')).toEqual([
+      { version: 2, state: 'LOADING', error: undefined }, // visible in status while it loads
+      { version: 1, state: 'AVAILABLE', error: undefined },
+    ]);
+    expect(servingVersions()).toEqual([1]); // not served before its load and warm-up are done
     await until(() => v1.state === 'UNLOADING');
 
     expect(servingVersions()).toEqual([2]); // new requests already get version 2
