@@ -112,7 +112,8 @@ export class ModelRegistry {
       const entry = this.versions.get(location.name)?.get(location.version);
       if (entry && !entry.error) continue;
       if (entry && entry.fingerprint === (await fingerprint(location.dir))) continue;
-      await this.load(location);
+      const { error } = await this.load(location);
+      if (error) this.logger.warn(`${error}; the versions already loaded keep serving`);
     }
     const present = new Set(onDisk.map(key));
     const wantedKeys = new Set(wanted.map(key));
