@@ -106,6 +106,16 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
       expect(res.body).toEqual({ outputs: { signal_sum: [[15], [15]], sensor_sum: [[10], [23]] } });
     });
 
+    it('should take signature_name "serving_default" or "" as the default signature', async () => {
+      for (const signature_name of ['serving_default', '']) {
+        const res = await http()
+          .post('/v1/models/half_plus_three:predict')
+          .send({ signature_name, instances: [1.0] })
+          .expect(200);
+        expect(res.body).toEqual({ predictions: [3.5] });
+      }
+    });
+
     it('should answer a single-output columnar request with the bare tensor', async () => {
       const res = await http()
         .post('/v1/models/half_plus_three:predict')

@@ -68,7 +68,8 @@ export function encodePredictRequest(
   body: TfsPredictRequestDto,
 ): { columnar: boolean; tensors: EncodedTensor[] } {
   const { signature_name: signature, instances, inputs } = body;
-  if (signature !== undefined && signature !== SIGNATURE_NAME) {
+  // TF Serving reads an empty signature_name as the default one, as some clients send it.
+  if (signature !== undefined && signature !== '' && signature !== SIGNATURE_NAME) {
     throw new BadRequestException(
       `Serving signature name: "${signature}" not found; model '${model.name}' has only "${SIGNATURE_NAME}"`,
     );
