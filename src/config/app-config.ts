@@ -66,6 +66,13 @@ export class AppConfig {
   @IsIn(VERSION_POLICIES)
   MODEL_VERSION_POLICY: VersionPolicy = 'latest';
 
+  /** Server processes sharing the port (Node cluster). Each loads every model: N workers, N copies. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  WORKERS = 1;
+
   /**
    * Hot reload: seconds between scans of MODEL_DIR (fractions allowed); new versions are loaded,
    * warmed and swapped in, removed ones unloaded once idle. 0 = off (models fixed at boot).

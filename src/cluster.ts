@@ -1,0 +1,66 @@
+import cluster, { Worker } from 'node:cluster';
+import { constants } from 'node:os';
+import pino from 'pino';
+import { AppConfig } from './config/app-config';
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * Runs `count` copies of the server on one port with Node's cluster module, so inference (which
+ * runs on the JavaScript thread) uses more than one core. Each worker is a whole server that
+ * loads every model once at startup: N workers hold N copies of every model.
+ *
+ * - The port opens (one "Listening on" line) only when every worker has loaded its models.
+ * - A worker that fails during startup fails the whole process (exit 1), as a single server would.
+ * - A worker that dies later is replaced.
+ * - SIGTERM/SIGINT is passed on to every worker, which drains; a second signal kills them at once.
+ */
+export function runPrimary(config: AppConfig): void {
+  const count = config.WORKERS;
+  // JSON lines like the workers' own logs.
+  const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid, context: 'Cluster' } });
+  let started = false;
+  let stopping = false;
+  let failed = false; // exit code 1: a worker failed to start or to drain
+  let listening = 0;
+
+  const fork = (): Worker => cluster.fork();
+
+  cluster.on('listening', (_worker, address) => {
+    listening++;
+    if (!started && listening === count) {
+      started = true;
+      logger.info(`Listening on http://${config.HOST}:${address.port} (${count} workers, docs at /docs)`);
+    }
+  });
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (started && !stopping) {
+      logger.error(`Worker ${worker.process.pid} died (exit ${code ?? signal}); starting a new one`);
+      fork();
+      return;
+    }
+    if (!started && !stopping) {
+      logger.error(`Worker ${worker.process.pid} failed during startup (exit ${code}); stopping`);
+      stopping = true;
+      failed = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.kill('SIGKILL');
+    } else if (code !== null && code !== 0) {
+      failed = true; // a worker that did not drain cleanly (one killed by a signal was interrupted)
+    }
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
+  });
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
+    stopping = true;
+    logger.info(`${signal} received: draining ${count} workers`);
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  SIGNALS.forEach((signal) => process.on(signal, onSignal));
+
+  for (let i = 0; i < count; i++) fork();
+}

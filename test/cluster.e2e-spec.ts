@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import request from 'supertest';
+import { corruptModelJson, makeRepository, removeRepository } from './utils/fixtures';
+import { runUntilExit, startServer, waitForListening } from './utils/server-process';
+import { SHIPPED_MODELS } from './utils/test-app';
+
+const workerPids = (primary: number) =>
+  execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => pid > 0);
+
+const exitOf = (child: ReturnType<typeof startServer>) =>
+  new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+jest.setTimeout(60_000);
+
+describe('WORKERS > 1: several server processes on one port (node dist/main.js)', () => {
+  it('should open the port once every worker is ready, serve from all of them, replace a dead one, and drain on SIGTERM', async () => {
+    const child = startServer({ MODEL_DIR: SHIPPED_MODELS, WORKERS: '2' });
+    const exited = exitOf(child);
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    try {
+      const url = await waitForListening(child);
+      const workers = workerPids(child.pid!);
+      expect(workers).toHaveLength(2);
+      for (let i = 0; i < 20; i++) {
+        await request(url).post('/predict').send({ model: 'linear', instances: [[1]] }).expect(200);
+      }
+
+      process.kill(workers[0], 'SIGKILL');
+      const replacement = () => workerPids(child.pid!).find((pid) => !workers.includes(pid));
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && !output.includes(`Worker ${replacement()} ready`)) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(output).toMatch(new RegExp(`Worker ${workers[0]} died`));
+      expect(output).toContain(`Worker ${replacement()} ready`);
+      expect(workerPids(child.pid!)).toHaveLength(2);
+      await request(url).post('/predict').send({ model: 'linear', instances: [[1]] }).expect(200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('should exit 1 when a worker cannot load its models', async () => {
+    const repo = await makeRepository({ 'broken/1': corruptModelJson });
+    try {
+      const result = await runUntilExit({ MODEL_DIR: repo, WORKERS: '2' });
+      expect(result.code).toBe(1);
+      expect(result.output).toMatch(/model.json is not valid JSON/);
+      expect(result.output).toMatch(/failed during startup/);
+      expect(result.output).not.toMatch(/Listening on/);
+    } finally {
+      removeRepository(repo);
+    }
+  });
+
+  it('should refuse an invalid WORKERS value before starting anything', async () => {
+    const result = await runUntilExit({ MODEL_DIR: SHIPPED_MODELS, WORKERS: '0' });
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/WORKERS must not be less than 1/);
+  });
+});
