@@ -12,7 +12,7 @@
  *
  *   BENCH_SECONDS      seconds per measurement (default 10)
  *   BENCH_CONNECTIONS  concurrent connections (default 16)
- *   BENCH_ROUNDS       alternating rounds of ours vs the baseline on `linear` (default 2)
+ *   BENCH_ROUNDS       alternating rounds of the servers compared on `linear` (default 2)
  */
 import autocannon from 'autocannon';
 import * as tf from '@tensorflow/tfjs';
@@ -81,53 +81,86 @@ function baselineAvailable(): boolean {
 }
 
 const row = (label: string, m: Measurement, extra = '') =>
-  `${label.padEnd(24)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${extra}`;
+  `${label.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${extra}`;
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const average = (ms: Measurement[]): Measurement => ({
+  rps: mean(ms.map((m) => m.rps)),
+  p50: mean(ms.map((m) => m.p50)),
+  p99: mean(ms.map((m) => m.p99)),
+  failed: ms.reduce((total, m) => total + m.failed, 0),
+});
+
+interface Contender {
+  label: string;
+  start(): Promise<RunningServer>;
+}
+
+/** The servers compared on `linear`, alternated round by round so they share the machine's mood. */
+function contenders(): Contender[] {
+  const list: Contender[] = [
+    { label: 'this server, 1 worker', start: () => startModelServer() },
+    { label: 'this server, WORKERS=2', start: () => startModelServer({ WORKERS: '2' }) },
+  ];
+  if (!baselineAvailable()) return list;
+  const dir = join(ROOT, 'scripts', 'baseline');
+  const uvicorn = (workers: number, port: number) => () =>
+    startCommand(
+      PYTHON,
+      ['-m', 'uvicorn', 'fastapi_sklearn:app', '--app-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--log-level', 'warning'],
+      `http://127.0.0.1:${port}/docs`,
+    );
+  list.push({ label: 'FastAPI + sklearn, 1 worker', start: uvicorn(1, BASELINE_PORT) });
+  list.push({ label: 'FastAPI + sklearn, 2 workers', start: uvicorn(2, BASELINE_PORT + 1) });
+  return list;
+}
+
+/** Runs `body` against a freshly started server after a short unmeasured warm-up (JIT, caches). */
+async function measureFresh(contender: Contender, body: object): Promise<Measurement> {
+  const server = await contender.start();
+  try {
+    await autocannon({ url: `${server.url}/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), connections: CONNECTIONS, duration: 2 });
+    return await drive(server.url, body);
+  } finally {
+    await server.stop();
+  }
+}
 
 async function main(): Promise<void> {
   const lines: string[] = [];
-  let ours: RunningServer | undefined;
-  let baseline: RunningServer | undefined;
   const perModel: Record<string, Measurement> = {};
-  const oursLinear: Measurement[] = [];
-  const baselineLinear: Measurement[] = [];
+  const ours = await startModelServer();
   try {
-    ours = await startModelServer();
-    for (const name of Object.keys(BODIES)) perModel[name] = await drive(ours.url, BODIES[name]);
-    if (baselineAvailable()) {
-      const script = join(ROOT, 'scripts', 'baseline', 'fastapi_sklearn.py');
-      baseline = await startCommand(PYTHON, [script, String(BASELINE_PORT)], `http://127.0.0.1:${BASELINE_PORT}/docs`);
-      for (let round = 0; round < ROUNDS; round++) {
-        oursLinear.push(await drive(ours.url, BODIES.linear));
-        baselineLinear.push(await drive(baseline.url, BODIES.linear));
-      }
+    for (const name of Object.keys(BODIES)) {
+      await drive(ours.url, BODIES[name]); // warm-up
+      perModel[name] = await drive(ours.url, BODIES[name]);
     }
   } finally {
-    await ours?.stop();
-    await baseline?.stop();
+    await ours.stop();
+  }
+  const compared = contenders();
+  const results = new Map<string, Measurement[]>(compared.map((c) => [c.label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const contender of compared) results.get(contender.label)!.push(await measureFresh(contender, BODIES.linear));
   }
 
   // Load times are measured after the load tests, so they do not compete for the CPU.
   await tf.setBackend('wasm');
-  lines.push(`POST /predict, one instance per request, ${CONNECTIONS} connections, ${SECONDS} s each, node ${process.version}`);
-  lines.push(`${'server / model'.padEnd(24)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}  one load from disk (median of ${LOADS})`);
+  lines.push(`POST /predict, one instance per request, ${CONNECTIONS} connections, ${SECONDS} s each after a warm-up, node ${process.version}`);
+  lines.push(`${'server / model'.padEnd(30)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}  one load from disk (median of ${LOADS})`);
   for (const [name, m] of Object.entries(perModel)) {
-    lines.push(row(`this server / ${name}`, m, `${(await medianLoadMs(name)).toFixed(2)} ms`));
+    lines.push(row(`this server, 1 worker / ${name}`, m, `${(await medianLoadMs(name)).toFixed(2)} ms`));
   }
-  if (baselineLinear.length > 0) {
-    const avg = (ms: Measurement[]): Measurement => ({
-      rps: mean(ms.map((m) => m.rps)),
-      p50: mean(ms.map((m) => m.p50)),
-      p99: mean(ms.map((m) => m.p99)),
-      failed: ms.reduce((a, m) => a + m.failed, 0),
-    });
-    const a = avg(oursLinear);
-    const b = avg(baselineLinear);
-    lines.push(`linear, ${ROUNDS} alternating rounds each (mean):`);
-    lines.push(row('this server', a));
-    lines.push(row('FastAPI + scikit-learn', b));
-    lines.push(`ratio: ${(a.rps / b.rps).toFixed(2)}x the requests per second of FastAPI + scikit-learn`);
+  lines.push(`linear, ${ROUNDS} alternating rounds (mean of rounds):`);
+  const means = new Map([...results].map(([label, ms]) => [label, average(ms)]));
+  for (const [label, m] of means) lines.push(row(label, m));
+  const baseline = means.get('FastAPI + sklearn, 1 worker');
+  if (baseline) {
+    for (const label of ['this server, 1 worker', 'this server, WORKERS=2']) {
+      lines.push(`${label}: ${(means.get(label)!.rps / baseline.rps).toFixed(2)}x the req/s of FastAPI + scikit-learn (1 worker)`);
+    }
+    const twoTwo = means.get('this server, WORKERS=2')!.rps / means.get('FastAPI + sklearn, 2 workers')!.rps;
+    lines.push(`this server, WORKERS=2: ${twoTwo.toFixed(2)}x FastAPI + scikit-learn with 2 workers`);
   } else {
     lines.push(`(FastAPI baseline skipped: ${PYTHON} lacks fastapi/uvicorn/sklearn; apt-get install python3-fastapi python3-uvicorn python3-sklearn)`);
   }
