@@ -11,7 +11,10 @@ import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
 
 async function bootstrap(): Promise<void> {
   // bufferLogs: boot messages wait for the JSON logger that configureApp installs.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { ...APP_OPTIONS, bufferLogs: true });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+    ...APP_OPTIONS,
+    bufferLogs: true,
+  });
   configureApp(app);
   const config = app.get(AppConfig);
   // listen() runs onModuleInit first: every model is loaded and warmed before the port opens.

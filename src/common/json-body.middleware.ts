@@ -52,7 +52,9 @@ export function jsonBody(limit: string, limits?: JsonLimits): RequestHandler[] {
     next();
   };
   // `verify` sees the raw bytes before JSON.parse: hostile depth/size is refused without parsing.
-  const verify = limits ? (_req: unknown, _res: unknown, body: Buffer) => checkJsonLimits(body, limits) : undefined;
+  const verify = limits
+    ? (_req: unknown, _res: unknown, body: Buffer) => checkJsonLimits(body, limits)
+    : undefined;
   const parse = json({ limit, verify });
   const parseOrExplain = (req: Request, res: Response, next: NextFunction) =>
     parse(req, res, (error?: unknown) => next(error ? toClientError(error as BodyParserError) : undefined));

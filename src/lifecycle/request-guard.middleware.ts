@@ -29,7 +29,10 @@ function sendError(res: Response, status: number, message: string): void {
  *   two steps of a request, never in the middle of a model run;
  * - while draining, asks keep-alive clients to reconnect elsewhere (Connection: close).
  */
-export function requestGuard(lifecycle: LifecycleService, options: RequestGuardOptions): RequestHandler {
+export function requestGuard(
+  lifecycle: LifecycleService,
+  options: RequestGuardOptions,
+): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const ops = isOpsPath(req.path);
     const leave = lifecycle.enter(ops);
@@ -49,9 +52,17 @@ export function requestGuard(lifecycle: LifecycleService, options: RequestGuardO
       const timer = setTimeout(() => {
         if (res.headersSent) return;
         if (!req.complete) {
-          sendError(res, 408, `Request body not received within ${options.timeoutMs} ms (REQUEST_TIMEOUT_MS)`);
+          sendError(
+            res,
+            408,
+            `Request body not received within ${options.timeoutMs} ms (REQUEST_TIMEOUT_MS)`,
+          );
         } else {
-          sendError(res, 503, `Request not answered within ${options.timeoutMs} ms (REQUEST_TIMEOUT_MS)`);
+          sendError(
+            res,
+            503,
+            `Request not answered within ${options.timeoutMs} ms (REQUEST_TIMEOUT_MS)`,
+          );
         }
       }, options.timeoutMs);
       res.once('close', () => clearTimeout(timer));

@@ -227,7 +227,13 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     } finally {
       release();
       const seconds = (performance.now() - started) / 1000;
-      this.observer?.observeInference({ model: model.name, version: model.version, instances, seconds, ok });
+      this.observer?.observeInference({
+        model: model.name,
+        version: model.version,
+        instances,
+        seconds,
+        ok,
+      });
     }
   }
 

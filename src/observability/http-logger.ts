@@ -26,7 +26,8 @@ export function rootLogger(config: AppConfig): Logger {
 /** Reuses a well-formed X-Request-Id, else makes one; echoes it on the response either way. */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
   const incoming = req.headers[REQUEST_ID_HEADER];
-  const id = typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const id =
+    typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
   res.setHeader('X-Request-Id', id);
   return id;
 }
@@ -57,7 +58,8 @@ export function httpLogger(config: AppConfig): HttpLogger {
     customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
     customSuccessMessage: () => 'request completed',
     customErrorMessage: () => 'request failed',
-    customSuccessObject: (req, res, value: { responseTime: number }) => requestLine(req, res, value.responseTime),
+    customSuccessObject: (req, res, value: { responseTime: number }) =>
+      requestLine(req, res, value.responseTime),
     customErrorObject: (req, res, error, value: { responseTime: number }) => ({
       ...requestLine(req, res, value.responseTime),
       err: { type: error.name, message: error.message },

@@ -10,7 +10,9 @@ export class MetricsController {
 
   @Get()
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: 'Prometheus metrics: HTTP, inference, models, TF.js memory, Node process' })
+  @ApiOperation({
+    summary: 'Prometheus metrics: HTTP, inference, models, TF.js memory, Node process',
+  })
   @ApiProduces('text/plain')
   async scrape(@Res({ passthrough: true }) res: Response): Promise<string> {
     res.type(this.metrics.contentType);

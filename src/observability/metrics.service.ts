@@ -71,7 +71,9 @@ export class MetricsService extends InferenceObserver {
       registers: [this.registry],
       collect() {
         this.reset();
-        stats()?.models.forEach((m) => this.set({ model: m.name, version: String(m.version) }, m.loadSeconds));
+        stats()?.models.forEach((m) =>
+          this.set({ model: m.name, version: String(m.version) }, m.loadSeconds),
+        );
       },
     });
     new Gauge({

@@ -19,7 +19,10 @@ import { MetricsService } from './metrics.service';
     ModelModule,
     LoggerModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({ pinoHttp: { logger: rootLogger(config) }, useExisting: true }),
+      useFactory: (config: AppConfig) => ({
+        pinoHttp: { logger: rootLogger(config) },
+        useExisting: true,
+      }),
     }),
   ],
   controllers: [MetricsController],

@@ -12,7 +12,23 @@ function prng(seed: number): () => number {
   };
 }
 
-const TOKENS = ['[', ']', '{', '}', ',', ':', '"', '\\', 'null', '1e309', '-0', 'NaN', '\u0000', '\uffff', '9'.repeat(400)];
+const TOKENS = [
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ':',
+  '"',
+  '\\',
+  'null',
+  '1e309',
+  '-0',
+  'NaN',
+  '\u0000',
+  '\uffff',
+  '9'.repeat(400),
+];
 
 /** Random damage to a valid body: flipped characters, cuts, inserted JSON tokens, duplicated slices. */
 function fuzz(valid: string, count: number, seed: number): string[] {
@@ -25,7 +41,10 @@ function fuzz(valid: string, count: number, seed: number): string[] {
       const at = Math.floor(random() * text.length);
       switch (Math.floor(random() * 4)) {
         case 0:
-          text = text.slice(0, at) + String.fromCharCode(32 + Math.floor(random() * 95)) + text.slice(at + 1);
+          text =
+            text.slice(0, at) +
+            String.fromCharCode(32 + Math.floor(random() * 95)) +
+            text.slice(at + 1);
           break;
         case 1:
           text = text.slice(0, at);
@@ -43,9 +62,12 @@ function fuzz(valid: string, count: number, seed: number): string[] {
 
 /** A valid body for each kind of inference route: the starting point of the fuzzing. */
 function validBody(path: string): string {
-  if (path === '/predict') return JSON.stringify({ model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] });
+  if (path === '/predict')
+    return JSON.stringify({ model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] });
   if (path.endsWith('/infer')) {
-    return JSON.stringify({ inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] });
+    return JSON.stringify({
+      inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
+    });
   }
   return JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] });
 }
@@ -97,7 +119,10 @@ const MAYBE_VALID = [
 const WRONG_TYPES: [string, string][] = [
   ['text/plain', '{"instances":[[1,2,3,4]]}'],
   ['application/x-www-form-urlencoded', 'instances=1&instances=2'],
-  ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--'],
+  [
+    'multipart/form-data; boundary=x',
+    '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--',
+  ],
   ['application/xml', '<instances><i>1</i></instances>'],
   ['application/octet-stream', '\u0000\u0001\u0002\u0003'],
   ['application/json; charset=latin1', '{"instances":[[1,2,3,4]]}'],
@@ -106,7 +131,14 @@ const WRONG_TYPES: [string, string][] = [
 
 /** Values for path parameters: a real one (so the body reaches a model) and hostile ones. */
 const PARAMS: Record<string, string[]> = {
-  name: ['iris', '..%2F..%2Fetc%2Fpasswd', '%00', 'x'.repeat(2000), '%E0%A4%A', 'iris%0d%0aX-Injected:%201'],
+  name: [
+    'iris',
+    '..%2F..%2Fetc%2Fpasswd',
+    '%00',
+    'x'.repeat(2000),
+    '%E0%A4%A',
+    'iris%0d%0aX-Injected:%201',
+  ],
   version: ['1', '0', '-1', '1e3', '99999999999999999999', 'latest', '%2e%2e'],
   label: ['stable', '%00', '..'],
 };
@@ -136,13 +168,18 @@ describe('Hostile input on every endpoint (e2e, shipped models)', () => {
     const doc = (await request(app.getHttpServer()).get('/docs-json').expect(200)).body as {
       paths: Record<string, Record<string, unknown>>;
     };
-    routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method, path })));
+    routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => ({ method, path })),
+    );
   });
   afterAll(() => closeApp(app));
 
   const serverIsAlive = async () => {
     await request(app.getHttpServer()).get('/health/live').expect(200);
-    await request(app.getHttpServer()).post('/predict').send({ model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] }).expect(200);
+    await request(app.getHttpServer())
+      .post('/predict')
+      .send({ model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] })
+      .expect(200);
   };
 
   it('should document the inference endpoints it is about to attack', () => {
@@ -165,18 +202,32 @@ describe('Hostile input on every endpoint (e2e, shipped models)', () => {
         ['application/json', '{}'],
         WRONG_TYPES[0],
       ];
-      const plan = [real, ...hostilePaths].map((path, i): [string, [string, string][]] => [path, i === 0 ? everything : few]);
+      const plan = [real, ...hostilePaths].map((path, i): [string, [string, string][]] => [
+        path,
+        i === 0 ? everything : few,
+      ]);
       for (const [path, cases] of plan) {
         for (const [type, body] of cases) {
-          const res = await request(app.getHttpServer()).post(path).set('content-type', type).send(body);
+          const res = await request(app.getHttpServer())
+            .post(path)
+            .set('content-type', type)
+            .send(body);
           if (res.status < 400 || res.status >= 500 || typeof res.body?.error === 'undefined') {
-            failures.push(`${res.status} POST ${path.slice(0, 80)} (${type}) ${body.slice(0, 80)} -> ${res.text.slice(0, 200)}`);
+            failures.push(
+              `${res.status} POST ${path.slice(0, 80)} (${type}) ${body.slice(0, 80)} -> ${res.text.slice(0, 200)}`,
+            );
           }
         }
       }
       for (const body of MAYBE_VALID) {
-        const res = await request(app.getHttpServer()).post(real).set('content-type', 'application/json').send(body);
-        if (res.status >= 500) failures.push(`${res.status} POST ${real} ${body.slice(0, 80)} -> ${res.text.slice(0, 200)}`);
+        const res = await request(app.getHttpServer())
+          .post(real)
+          .set('content-type', 'application/json')
+          .send(body);
+        if (res.status >= 500)
+          failures.push(
+            `${res.status} POST ${real} ${body.slice(0, 80)} -> ${res.text.slice(0, 200)}`,
+          );
       }
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -190,13 +241,24 @@ describe('Hostile input on every endpoint (e2e, shipped models)', () => {
       for (const path of concretePaths(route.path)) {
         for (const send of [
           () => request(app.getHttpServer()).get(path),
-          () => request(app.getHttpServer()).get(path).set('content-type', 'text/plain').send('garbage'),
-          () => request(app.getHttpServer()).get(path).set('content-type', 'application/json').send('{"a":'),
+          () =>
+            request(app.getHttpServer())
+              .get(path)
+              .set('content-type', 'text/plain')
+              .send('garbage'),
+          () =>
+            request(app.getHttpServer())
+              .get(path)
+              .set('content-type', 'application/json')
+              .send('{"a":'),
           () => request(app.getHttpServer()).delete(path),
           () => request(app.getHttpServer()).put(path).send({}),
         ]) {
           const res = await send();
-          if (res.status >= 500) failures.push(`${res.status} ${route.method} ${path.slice(0, 80)} -> ${res.text.slice(0, 200)}`);
+          if (res.status >= 500)
+            failures.push(
+              `${res.status} ${route.method} ${path.slice(0, 80)} -> ${res.text.slice(0, 200)}`,
+            );
         }
       }
     }

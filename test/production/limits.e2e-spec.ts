@@ -3,8 +3,10 @@ import request from 'supertest';
 import { closeApp, createTestApp } from '../utils/test-app';
 import { IRIS_BODY, listenOnLoopback, metricValue, partialRequest, waitFor } from './utils/http';
 
-const nested = (depth: number) => `{"model":"iris","instances":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-const manyNumbers = (count: number) => `{"model":"linear","instances":[${'0,'.repeat(count - 1)}0]}`;
+const nested = (depth: number) =>
+  `{"model":"iris","instances":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+const manyNumbers = (count: number) =>
+  `{"model":"linear","instances":[${'0,'.repeat(count - 1)}0]}`;
 
 describe('Request limits (e2e, shipped models)', () => {
   describe('with the default configuration', () => {
@@ -50,8 +52,16 @@ describe('Request limits (e2e, shipped models)', () => {
     });
 
     it('should look model names up in the registry, never as paths', async () => {
-      for (const name of ['../iris', '..%2F..%2Fetc%2Fpasswd', 'iris/1', '/etc/passwd', 'iris\u0000']) {
-        const res = await request(app.getHttpServer()).post('/predict').send({ model: name, instances: [[1, 2, 3, 4]] });
+      for (const name of [
+        '../iris',
+        '..%2F..%2Fetc%2Fpasswd',
+        'iris/1',
+        '/etc/passwd',
+        'iris\u0000',
+      ]) {
+        const res = await request(app.getHttpServer())
+          .post('/predict')
+          .send({ model: name, instances: [[1, 2, 3, 4]] });
         expect(res.status).toBe(404);
         expect(res.body.message).toMatch(/not found; available models: iris, iris-graph, linear/);
       }
@@ -68,7 +78,10 @@ describe('Request limits (e2e, shipped models)', () => {
     });
 
     it('should send no CORS headers unless CORS_ORIGINS allows an origin', async () => {
-      const res = await request(app.getHttpServer()).get('/models').set('Origin', 'https://evil.example').expect(200);
+      const res = await request(app.getHttpServer())
+        .get('/models')
+        .set('Origin', 'https://evil.example')
+        .expect(200);
       expect(res.headers['access-control-allow-origin']).toBeUndefined();
     });
   });
@@ -76,7 +89,11 @@ describe('Request limits (e2e, shipped models)', () => {
   describe('with JSON_MAX_ELEMENTS=1000 and a large BODY_LIMIT', () => {
     let app: NestExpressApplication;
     beforeAll(async () => {
-      app = await createTestApp({ JSON_MAX_ELEMENTS: '1000', BODY_LIMIT: '100mb', MAX_BATCH: '100000' });
+      app = await createTestApp({
+        JSON_MAX_ELEMENTS: '1000',
+        BODY_LIMIT: '100mb',
+        MAX_BATCH: '100000',
+      });
     });
     afterAll(() => closeApp(app));
 
@@ -93,13 +110,20 @@ describe('Request limits (e2e, shipped models)', () => {
       const body = manyNumbers(10_000_000);
       const rssBefore = process.memoryUsage().rss;
       const started = Date.now();
-      await request(app.getHttpServer()).post('/predict').set('content-type', 'application/json').send(body).expect(413);
+      await request(app.getHttpServer())
+        .post('/predict')
+        .set('content-type', 'application/json')
+        .send(body)
+        .expect(413);
       expect(Date.now() - started).toBeLessThan(3000);
       expect(process.memoryUsage().rss - rssBefore).toBeLessThan(150 * 1024 * 1024);
     });
 
     it('should still serve a body under the limit', async () => {
-      await request(app.getHttpServer()).post('/predict').send({ model: 'linear', instances: [[1], [2]] }).expect(200);
+      await request(app.getHttpServer())
+        .post('/predict')
+        .send({ model: 'linear', instances: [[1], [2]] })
+        .expect(200);
     });
   });
 
@@ -113,9 +137,15 @@ describe('Request limits (e2e, shipped models)', () => {
     afterAll(() => closeApp(app));
 
     it('should answer 503 with Retry-After at once past MAX_INFLIGHT, and serve again when load drops', async () => {
-      const slow = [partialRequest(baseUrl, '/predict', IRIS_BODY), partialRequest(baseUrl, '/predict', IRIS_BODY)];
+      const slow = [
+        partialRequest(baseUrl, '/predict', IRIS_BODY),
+        partialRequest(baseUrl, '/predict', IRIS_BODY),
+      ];
       const inflight = async () =>
-        metricValue((await request(app.getHttpServer()).get('/metrics')).text, 'http_requests_in_flight') === 2;
+        metricValue(
+          (await request(app.getHttpServer()).get('/metrics')).text,
+          'http_requests_in_flight',
+        ) === 2;
       await waitFor(inflight);
 
       const started = Date.now();
@@ -131,7 +161,9 @@ describe('Request limits (e2e, shipped models)', () => {
       expect(answers.map((a) => a.status)).toEqual([200, 200]);
       await request(app.getHttpServer()).post('/predict').send(JSON.parse(IRIS_BODY)).expect(200);
       const text = (await request(app.getHttpServer()).get('/metrics')).text;
-      expect(metricValue(text, 'http_requests_total', { route: '/predict', status: '503' })).toBe(1);
+      expect(metricValue(text, 'http_requests_total', { route: '/predict', status: '503' })).toBe(
+        1,
+      );
     });
   });
 
@@ -151,7 +183,9 @@ describe('Request limits (e2e, shipped models)', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
       expect(Date.now() - started).toBeLessThan(3000);
       expect(res.status).toBe(408);
-      expect(JSON.parse(res.body).message).toMatch(/not received within 300 ms \(REQUEST_TIMEOUT_MS\)/);
+      expect(JSON.parse(res.body).message).toMatch(
+        /not received within 300 ms \(REQUEST_TIMEOUT_MS\)/,
+      );
       expect(res.headers.connection).toBe('close');
     });
 
@@ -174,10 +208,16 @@ describe('Request limits (e2e, shipped models)', () => {
         .set('Access-Control-Request-Method', 'POST')
         .expect(204);
       expect(preflight.headers['access-control-allow-origin']).toBe('https://admin.example');
-      const res = await request(app.getHttpServer()).get('/models').set('Origin', 'https://app.example').expect(200);
+      const res = await request(app.getHttpServer())
+        .get('/models')
+        .set('Origin', 'https://app.example')
+        .expect(200);
       expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
       expect(res.headers['access-control-expose-headers']).toMatch(/X-Request-Id/);
-      const other = await request(app.getHttpServer()).get('/models').set('Origin', 'https://evil.example').expect(200);
+      const other = await request(app.getHttpServer())
+        .get('/models')
+        .set('Origin', 'https://evil.example')
+        .expect(200);
       expect(other.headers['access-control-allow-origin']).toBeUndefined();
     });
   });

@@ -24,18 +24,31 @@ describe('GET /metrics (e2e, shipped models)', () => {
     await predictIris([[5.1, 3.5, 1.4, 0.2]], '1').expect(200);
     await predictIris([[5.1, 3.5, 1.4, 0.2]], '1').expect(200);
     const after = await scrape();
-    expect((metricValue(after, 'http_requests_total', ok) ?? 0) - (metricValue(before, 'http_requests_total', ok) ?? 0)).toBe(2);
-    expect(metricValue(after, 'http_request_duration_seconds_count', ok)).toBe(metricValue(after, 'http_requests_total', ok));
+    expect(
+      (metricValue(after, 'http_requests_total', ok) ?? 0) -
+        (metricValue(before, 'http_requests_total', ok) ?? 0),
+    ).toBe(2);
+    expect(metricValue(after, 'http_request_duration_seconds_count', ok)).toBe(
+      metricValue(after, 'http_requests_total', ok),
+    );
     expect(metricValue(after, 'http_request_duration_seconds_sum', ok)).toBeGreaterThan(0);
   });
 
   it('should label requests refused before routing with their route, and unknown paths as "unmatched"', async () => {
-    await request(app.getHttpServer()).post('/predict').set('content-type', 'application/json').send('{"model": ').expect(400);
+    await request(app.getHttpServer())
+      .post('/predict')
+      .set('content-type', 'application/json')
+      .send('{"model": ')
+      .expect(400);
     await request(app.getHttpServer()).get('/models/iris').expect(200);
     await request(app.getHttpServer()).get('/no/such/path/abc123').expect(404);
     const text = await scrape();
-    expect(metricValue(text, 'http_requests_total', { route: '/predict', status: '400' })).toBeGreaterThanOrEqual(1);
-    expect(metricValue(text, 'http_requests_total', { route: '/models/:name', status: '200' })).toBe(1);
+    expect(
+      metricValue(text, 'http_requests_total', { route: '/predict', status: '400' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(text, 'http_requests_total', { route: '/models/:name', status: '200' }),
+    ).toBe(1);
     expect(metricValue(text, 'http_requests_total', { route: 'unmatched', status: '404' })).toBe(1);
     // Raw URLs never become label values (unbounded cardinality).
     expect(text).not.toContain('abc123');
@@ -44,10 +57,15 @@ describe('GET /metrics (e2e, shipped models)', () => {
   it('should count inferences, their TF.js time and instances per model version', async () => {
     const labels = { model: 'iris', version: '2' };
     const before = await scrape();
-    await predictIris([[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 5.6, 2.4], [5.9, 3.0, 4.2, 1.5]]).expect(200);
+    await predictIris([
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.1, 5.6, 2.4],
+      [5.9, 3.0, 4.2, 1.5],
+    ]).expect(200);
     const after = await scrape();
     const delta = (name: string, extra: Record<string, string> = {}) =>
-      (metricValue(after, name, { ...labels, ...extra }) ?? 0) - (metricValue(before, name, { ...labels, ...extra }) ?? 0);
+      (metricValue(after, name, { ...labels, ...extra }) ?? 0) -
+      (metricValue(before, name, { ...labels, ...extra }) ?? 0);
     expect(delta('model_inference_total', { outcome: 'ok' })).toBe(1);
     expect(delta('model_inference_duration_seconds_count')).toBe(1);
     expect(delta('model_inference_duration_seconds_sum')).toBeGreaterThan(0);
@@ -70,8 +88,15 @@ describe('GET /metrics (e2e, shipped models)', () => {
     const text = await scrape();
     expect(metricValue(text, 'models_loaded', { state: 'AVAILABLE' })).toBe(4);
     expect(metricValue(text, 'models_loaded', { state: 'LOADING' })).toBe(0);
-    for (const [model, version] of [['iris', '1'], ['iris', '2'], ['iris-graph', '1'], ['linear', '1']]) {
-      expect(metricValue(text, 'model_load_duration_seconds', { model, version })).toBeGreaterThan(0);
+    for (const [model, version] of [
+      ['iris', '1'],
+      ['iris', '2'],
+      ['iris-graph', '1'],
+      ['linear', '1'],
+    ]) {
+      expect(metricValue(text, 'model_load_duration_seconds', { model, version })).toBeGreaterThan(
+        0,
+      );
     }
   });
 
@@ -81,8 +106,14 @@ describe('GET /metrics (e2e, shipped models)', () => {
     expect(tensors).toBeGreaterThan(0); // the models' weights
     expect(metricValue(idle, 'tfjs_num_bytes')).toBeGreaterThan(0);
     for (let i = 0; i < 20; i++) await predictIris([[5.1, 3.5, 1.4, 0.2]]).expect(200);
-    await request(app.getHttpServer()).post('/predict').send({ model: 'iris-graph', instances: [[1, 2, 3, 4]] }).expect(200);
-    await request(app.getHttpServer()).post('/predict').send({ model: 'linear', instances: [[1], [2]] }).expect(200);
+    await request(app.getHttpServer())
+      .post('/predict')
+      .send({ model: 'iris-graph', instances: [[1, 2, 3, 4]] })
+      .expect(200);
+    await request(app.getHttpServer())
+      .post('/predict')
+      .send({ model: 'linear', instances: [[1], [2]] })
+      .expect(200);
     const after = await scrape();
     expect(metricValue(after, 'tfjs_num_tensors')).toBe(tensors);
     expect(metricValue(after, 'tfjs_num_bytes')).toBe(metricValue(idle, 'tfjs_num_bytes'));

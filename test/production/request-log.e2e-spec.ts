@@ -8,14 +8,30 @@ interface Answer {
 }
 
 /** A request on a fresh connection, with the headers given. */
-function send(url: string, path: string, options: { body?: string; headers?: Record<string, string>; method?: string } = {}) {
+function send(
+  url: string,
+  path: string,
+  options: { body?: string; headers?: Record<string, string>; method?: string } = {},
+) {
   return new Promise<Answer>((resolve, reject) => {
     const target = new URL(path, url);
     const req = httpRequest(
-      { host: target.hostname, port: target.port, path: target.pathname, method: options.method ?? 'POST', agent: false, headers: options.headers },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: options.method ?? 'POST',
+        agent: false,
+        headers: options.headers,
+      },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, requestId: res.headers['x-request-id'] as string | undefined }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            requestId: res.headers['x-request-id'] as string | undefined,
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -39,7 +55,9 @@ describe('Request logs and request ids (node dist/main.js)', () => {
   const logLineOf = async (requestId: string) => {
     let line: Record<string, unknown> | undefined;
     await waitFor(() => {
-      line = jsonLines(server.output()).find((l) => l.reqId === requestId && l.msg?.toString().startsWith('request'));
+      line = jsonLines(server.output()).find(
+        (l) => l.reqId === requestId && l.msg?.toString().startsWith('request'),
+      );
       return line !== undefined;
     }, 3000);
     return line!;
@@ -47,10 +65,20 @@ describe('Request logs and request ids (node dist/main.js)', () => {
 
   it('should reuse and echo an incoming X-Request-Id and log one line with method, route, model, version, status, duration', async () => {
     const body = JSON.stringify({ model: 'iris', instances: [[MARKER, 3.5, 1.4, 0.2]] });
-    const res = await send(server.url, '/predict', { body, headers: { ...JSON_HEADERS, 'X-Request-Id': 'client-42.a' } });
+    const res = await send(server.url, '/predict', {
+      body,
+      headers: { ...JSON_HEADERS, 'X-Request-Id': 'client-42.a' },
+    });
     expect(res).toEqual({ status: 200, requestId: 'client-42.a' });
     const line = await logLineOf('client-42.a');
-    expect(line).toMatchObject({ level: 30, method: 'POST', route: '/predict', model: 'iris', version: '2', status: 200 });
+    expect(line).toMatchObject({
+      level: 30,
+      method: 'POST',
+      route: '/predict',
+      model: 'iris',
+      version: '2',
+      status: 200,
+    });
     expect(typeof line.durationMs).toBe('number');
     expect(jsonLines(server.output()).filter((l) => l.reqId === 'client-42.a')).toHaveLength(1);
   });
@@ -58,11 +86,21 @@ describe('Request logs and request ids (node dist/main.js)', () => {
   it('should generate a request id when none (or an unsafe one) is sent', async () => {
     const plain = await send(server.url, '/models/iris', { method: 'GET' });
     expect(plain.requestId).toMatch(UUID);
-    expect(await logLineOf(plain.requestId!)).toMatchObject({ method: 'GET', route: '/models/:name', status: 200 });
+    expect(await logLineOf(plain.requestId!)).toMatchObject({
+      method: 'GET',
+      route: '/models/:name',
+      status: 200,
+    });
 
-    const unsafe = await send(server.url, '/health/live', { method: 'GET', headers: { 'X-Request-Id': `${'x'.repeat(200)}` } });
+    const unsafe = await send(server.url, '/health/live', {
+      method: 'GET',
+      headers: { 'X-Request-Id': `${'x'.repeat(200)}` },
+    });
     expect(unsafe.requestId).toMatch(UUID);
-    const forged = await send(server.url, '/health/live', { method: 'GET', headers: { 'X-Request-Id': 'a","level":60,"x":"' } });
+    const forged = await send(server.url, '/health/live', {
+      method: 'GET',
+      headers: { 'X-Request-Id': 'a","level":60,"x":"' },
+    });
     expect(forged.requestId).toMatch(UUID);
   });
 
@@ -79,7 +117,12 @@ describe('Request logs and request ids (node dist/main.js)', () => {
     expect(output).not.toContain(String(MARKER));
     expect(output).not.toContain('instances');
     // Every line is JSON (pino), Nest's own boot messages included.
-    expect(output.trim().split('\n').every((line) => line.startsWith('{'))).toBe(true);
+    expect(
+      output
+        .trim()
+        .split('\n')
+        .every((line) => line.startsWith('{')),
+    ).toBe(true);
   });
 });
 

@@ -11,7 +11,10 @@ describe('Graceful shutdown (node dist/main.js)', () => {
   afterEach(() => server?.stop());
 
   const inflight = async (s: RunningServer, n: number) =>
-    waitFor(async () => metricValue((await getFresh(`${s.url}/metrics`)).body, 'http_requests_in_flight') === n);
+    waitFor(
+      async () =>
+        metricValue((await getFresh(`${s.url}/metrics`)).body, 'http_requests_in_flight') === n,
+    );
 
   it('should drain on SIGTERM: readiness 503 at once, in-flight request answered 200, new connections refused, exit 0', async () => {
     server = await runServer({ SHUTDOWN_DELAY_MS: '1500', SHUTDOWN_TIMEOUT_MS: '10000' });
@@ -24,7 +27,14 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 1000);
     expect((await getFresh(`${s.url}/health/live`)).status).toBe(200);
     // After SHUTDOWN_DELAY_MS the listener closes; the slow request keeps the process alive.
-    await waitFor(() => getFresh(`${s.url}/health/live`).then(() => false, () => true), 5000);
+    await waitFor(
+      () =>
+        getFresh(`${s.url}/health/live`).then(
+          () => false,
+          () => true,
+        ),
+      5000,
+    );
     expect(s.child.exitCode).toBeNull();
 
     const res = await slow.finish();

@@ -20,7 +20,12 @@ export async function listenOnLoopback(app: NestExpressApplication): Promise<str
  * While the rest is held back the server has a request truly in flight (waiting for its body),
  * which is how the tests make a "slow request" without any test-only code in the server.
  */
-export function partialRequest(baseUrl: string, path: string, body: string, sent = Math.floor(body.length / 2)) {
+export function partialRequest(
+  baseUrl: string,
+  path: string,
+  body: string,
+  sent = Math.floor(body.length / 2),
+) {
   const url = new URL(path, baseUrl);
   const req = httpRequest({
     host: url.hostname,
@@ -35,7 +40,9 @@ export function partialRequest(baseUrl: string, path: string, body: string, sent
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -55,7 +62,10 @@ export function partialRequest(baseUrl: string, path: string, body: string, sent
 }
 
 /** Resolves once `condition` holds, polling every 10 ms, or rejects after `timeoutMs`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
@@ -64,7 +74,11 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
 }
 
 /** The value of one sample in Prometheus text output (labels given as an exact `{a="b",...}` match). */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
     const match = /^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$/.exec(line);
@@ -72,7 +86,8 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     const found = Object.fromEntries(
       [...(match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
     );
-    if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[4]);
+    if (Object.entries(labels).every(([key, value]) => found[key] === value))
+      return Number(match[4]);
   }
   return undefined;
 }

@@ -41,7 +41,14 @@ export async function runServer(env: Record<string, string> = {}): Promise<Runni
   );
   const url = env.PORT ? `http://127.0.0.1:${env.PORT}` : await waitForListening(child);
   if (env.PORT) {
-    await waitFor(() => getFresh(`${url}/health/ready`).then((r) => r.status === 200, () => false), 20_000);
+    await waitFor(
+      () =>
+        getFresh(`${url}/health/ready`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      20_000,
+    );
   }
   return {
     child,
