@@ -7,8 +7,8 @@
  * once a second, then checks:
  *   - zero unexpected statuses (each request kind has one expected status) and no socket errors;
  *   - tfjs_num_tensors back to its idle value (a tensor not disposed shows up here);
- *   - RSS growth under 10% between the first and the last quarter of the measured run (after a
- *     warm-up), for both the quarters' mean and their lowest sample (see below why);
+ *   - mean RSS growth under 10% between the first and the last quarter of the measured run,
+ *     after a warm-up (the quarters' floors and the post-GC heap are printed beside it);
  *   - a clean drain on SIGTERM (exit code 0).
  * Prints a one-line summary and exits 1 when a check fails. Not part of npm test.
  *
@@ -257,6 +257,9 @@ async function requestKinds(url: string): Promise<RequestKind[]> {
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+/** 10th percentile: the memory held after collections, robust to one outlying sample. */
+const floor = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 10)];
 const pct = (ratio: number) => `${ratio >= 0 ? '+' : ''}${(ratio * 100).toFixed(1)}%`;
 
 async function main(): Promise<void> {
@@ -319,15 +322,16 @@ async function main(): Promise<void> {
     await sleep(500);
     const after = await sample(server.url, started);
 
-    // RSS follows V8's garbage-collection sawtooth (measured here: heap 83 -> 160 -> 83 MB within
-    // 30 s of steady load), so a quarter's mean depends on where the cycles fall, while a leak
-    // raises the floor (memory still held right after a collection). Both must grow < 10%.
+    // The check is the issue's: mean RSS of the first vs the last quarter. RSS follows V8's
+    // garbage-collection sawtooth (heap 83 -> 160 -> 83 MB within 30 s of steady load here), so
+    // each quarter's floor (10th percentile, ~ memory held right after a collection) and the
+    // post-GC heap are printed too: a leak raises them; in a short run they are noisy.
     const measured = samples;
     const quarter = Math.max(1, Math.floor(measured.length / 4));
     const first = measured.slice(0, quarter).map((s) => s.rss);
     const last = measured.slice(-quarter).map((s) => s.rss);
-    const firstRss = Math.min(...first);
-    const lastRss = Math.min(...last);
+    const firstRss = floor(first);
+    const lastRss = floor(last);
     const growth = (lastRss - firstRss) / firstRss;
     const meanGrowth = (mean(last) - mean(first)) / mean(first);
     const unexpectedCount = [...unexpected.values()].reduce((a, b) => a + b, 0);
@@ -344,8 +348,6 @@ async function main(): Promise<void> {
       neverAnswered.length > 0 && `request kinds never answered: ${neverAnswered.join(', ')}`,
       after.tensors !== idle.tensors &&
         `tfjs_num_tensors ${idle.tensors} at idle, ${after.tensors} after the run`,
-      !(growth < MAX_RSS_GROWTH) &&
-        `RSS floor grew ${pct(growth)} (limit ${MAX_RSS_GROWTH * 100}%)`,
       !(meanGrowth < MAX_RSS_GROWTH) &&
         `mean RSS grew ${pct(meanGrowth)} (limit ${MAX_RSS_GROWTH * 100}%)`,
       exitCode !== 0 && `exit code on SIGTERM: ${exitCode}`,
@@ -357,9 +359,9 @@ async function main(): Promise<void> {
         `${kinds.filter((k) => k.expected >= 400).length} invalid), latency p50 ${result.latency.p50} ms p99 ${result.latency.p99} ms, ` +
         `unexpected statuses ${unexpectedCount}, errors ${result.errors + result.timeouts}, ` +
         `numTensors idle ${idle.tensors} -> after ${after.tensors}, ` +
-        `RSS floor first quarter ${mb(firstRss)} MB -> last quarter ${mb(lastRss)} MB (${pct(growth)}; means ${mb(mean(first))} -> ${mb(mean(last))} MB, ${pct(meanGrowth)}; ` +
+        `RSS mean first quarter ${mb(mean(first))} MB -> last quarter ${mb(mean(last))} MB (${pct(meanGrowth)}; floors ${mb(firstRss)} -> ${mb(lastRss)} MB, ${pct(growth)}; ` +
         `${measured.length} samples after a ${WARMUP_SECONDS}s warm-up), ` +
-        `heap floor ${mb(Math.min(...measured.slice(0, quarter).map((x) => x.heap)))} -> ${mb(Math.min(...measured.slice(-quarter).map((x) => x.heap)))} MB, ` +
+        `heap floor ${mb(floor(measured.slice(0, quarter).map((x) => x.heap)))} -> ${mb(floor(measured.slice(-quarter).map((x) => x.heap)))} MB, ` +
         `exit code ${exitCode}`,
     );
     if (failures.length > 0) {
