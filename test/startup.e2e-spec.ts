@@ -136,7 +136,7 @@ describe('Fail fast in-process (app.init rejects)', () => {
     const repo = await makeRepository({ 'broken/1': corruptModelJson });
     try {
       await expect(createTestApp({ MODEL_DIR: repo })).rejects.toThrow(
-        new RegExp(`Cannot load 1 model\\(s\\):\\s+${repo}/broken/1/model.json: model.json is not valid JSON`),
+        new RegExp(`Cannot load 1 model\\(s\\):\\s+Failed to load ${repo}/broken/1/model.json: model.json is not valid JSON`),
       );
     } finally {
       removeRepository(repo);
