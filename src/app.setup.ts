@@ -64,7 +64,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     new DocumentBuilder()
       .setTitle('TF.js model server')
       .setDescription(
-        'Serves TensorFlow.js models loaded once per process at startup. Errors are JSON with statusCode, error and message.',
+        'Serves TensorFlow.js models loaded once per process at startup. Native endpoints answer errors as {statusCode, error, message}; the TF Serving (/v1) and Open Inference Protocol (/v2) endpoints as {error}.',
       )
       .setVersion('0.1.0')
       .build(),
