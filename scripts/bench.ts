@@ -111,7 +111,19 @@ function contenders(): Contender[] {
     start: () =>
       startCommand(
         PYTHON,
-        ['-m', 'uvicorn', 'fastapi_sklearn:app', '--app-dir', dir, '--host', '127.0.0.1', '--port', String(BASELINE_PORT), '--log-level', 'warning'],
+        [
+          '-m',
+          'uvicorn',
+          'fastapi_sklearn:app',
+          '--app-dir',
+          dir,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(BASELINE_PORT),
+          '--log-level',
+          'warning',
+        ],
         `http://127.0.0.1:${BASELINE_PORT}/docs`,
       ),
   });
@@ -122,7 +134,14 @@ function contenders(): Contender[] {
 async function measureFresh(contender: Contender, body: object): Promise<Measurement> {
   const server = await contender.start();
   try {
-    await autocannon({ url: `${server.url}/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), connections: CONNECTIONS, duration: 2 });
+    await autocannon({
+      url: `${server.url}/predict`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      connections: CONNECTIONS,
+      duration: 2,
+    });
     return await drive(server.url, body);
   } finally {
     await server.stop();
@@ -144,15 +163,22 @@ async function main(): Promise<void> {
   const compared = contenders();
   const results = new Map<string, Measurement[]>(compared.map((c) => [c.label, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const contender of compared) results.get(contender.label)!.push(await measureFresh(contender, BODIES.linear));
+    for (const contender of compared)
+      results.get(contender.label)!.push(await measureFresh(contender, BODIES.linear));
   }
 
   // Load times are measured after the load tests, so they do not compete for the CPU.
   await tf.setBackend('wasm');
-  lines.push(`POST /predict, one instance per request, ${CONNECTIONS} connections, ${SECONDS} s each after a warm-up, node ${process.version}`);
-  lines.push(`${'server / model'.padEnd(30)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}  one load from disk (median of ${LOADS})`);
+  lines.push(
+    `POST /predict, one instance per request, ${CONNECTIONS} connections, ${SECONDS} s each after a warm-up, node ${process.version}`,
+  );
+  lines.push(
+    `${'server / model'.padEnd(30)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}  one load from disk (median of ${LOADS})`,
+  );
   for (const [name, m] of Object.entries(perModel)) {
-    lines.push(row(`this server, 1 worker / ${name}`, m, `${(await medianLoadMs(name)).toFixed(2)} ms`));
+    lines.push(
+      row(`this server, 1 worker / ${name}`, m, `${(await medianLoadMs(name)).toFixed(2)} ms`),
+    );
   }
   lines.push(`linear, ${ROUNDS} alternating rounds (mean of rounds):`);
   const means = new Map([...results].map(([label, ms]) => [label, average(ms)]));
@@ -160,10 +186,14 @@ async function main(): Promise<void> {
   const baseline = means.get('FastAPI + sklearn, 1 worker');
   if (baseline) {
     for (const label of ['this server, 1 worker', 'this server, WORKERS=2']) {
-      lines.push(`${label}: ${(means.get(label)!.rps / baseline.rps).toFixed(2)}x the req/s of FastAPI + scikit-learn (1 worker)`);
+      lines.push(
+        `${label}: ${(means.get(label)!.rps / baseline.rps).toFixed(2)}x the req/s of FastAPI + scikit-learn (1 worker)`,
+      );
     }
   } else {
-    lines.push(`(FastAPI baseline skipped: ${PYTHON} lacks fastapi/uvicorn/sklearn; apt-get install python3-fastapi python3-uvicorn python3-sklearn)`);
+    lines.push(
+      `(FastAPI baseline skipped: ${PYTHON} lacks fastapi/uvicorn/sklearn; apt-get install python3-fastapi python3-uvicorn python3-sklearn)`,
+    );
   }
   console.log(lines.join('\n'));
 }

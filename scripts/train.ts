@@ -26,7 +26,11 @@ async function trainLinear(): Promise<void> {
 
   const x = tf.input({ name: 'x', shape: [1] });
   const y = tf.layers
-    .dense({ name: 'y', units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: SEED }) })
+    .dense({
+      name: 'y',
+      units: 1,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: SEED }),
+    })
     .apply(x) as tf.SymbolicTensor;
   const model = tf.model({ name: 'linear', inputs: x, outputs: y });
   model.compile({ optimizer: tf.train.adam(0.1), loss: 'meanSquaredError' });
@@ -55,13 +59,19 @@ interface IrisSplit {
 
 /** Reads data/iris.csv and splits it 80/20, stratified by class, with a seeded shuffle. */
 function loadIris(): IrisSplit {
-  const rows = readFileSync(join(ROOT, 'data', 'iris.csv'), 'utf8').trim().split('\n').slice(1);
+  const rows = readFileSync(join(ROOT, 'data', 'iris.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1);
   const parsed = rows.map((row) => row.split(','));
   const labels = [...new Set(parsed.map((r) => r[4]))];
   const split: IrisSplit = { labels, train: { x: [], y: [] }, test: { x: [], y: [] } };
   const random = seededRandom(SEED);
   for (const [classIndex, label] of labels.entries()) {
-    const members = shuffled(parsed.filter((r) => r[4] === label), random);
+    const members = shuffled(
+      parsed.filter((r) => r[4] === label),
+      random,
+    );
     members.forEach((row, i) => {
       const part = i < members.length * 0.8 ? split.train : split.test;
       part.x.push(row.slice(0, 4).map(Number));
@@ -73,25 +83,42 @@ function loadIris(): IrisSplit {
   return split;
 }
 
-async function trainIris(version: number, hidden: number | null, data: IrisSplit): Promise<tf.LayersModel> {
+async function trainIris(
+  version: number,
+  hidden: number | null,
+  data: IrisSplit,
+): Promise<tf.LayersModel> {
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: SEED + offset });
   const features = tf.input({ name: 'features', shape: [4] });
   let x = features;
   if (hidden !== null) {
-    x = tf.layers.dense({ name: 'hidden', units: hidden, activation: 'relu', kernelInitializer: init(1) }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .dense({ name: 'hidden', units: hidden, activation: 'relu', kernelInitializer: init(1) })
+      .apply(x) as tf.SymbolicTensor;
   }
   const probabilities = tf.layers
-    .dense({ name: 'probabilities', units: data.labels.length, activation: 'softmax', kernelInitializer: init(2) })
+    .dense({
+      name: 'probabilities',
+      units: data.labels.length,
+      activation: 'softmax',
+      kernelInitializer: init(2),
+    })
     .apply(x) as tf.SymbolicTensor;
   const model = tf.model({ name: `iris_v${version}`, inputs: features, outputs: probabilities });
-  model.compile({ optimizer: tf.train.adam(0.02), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  model.compile({
+    optimizer: tf.train.adam(0.02),
+    loss: 'sparseCategoricalCrossentropy',
+    metrics: ['accuracy'],
+  });
   await model.fit(tf.tensor2d(data.train.x), tf.tensor1d(data.train.y, 'float32'), {
     epochs: 200,
     batchSize: 16,
     shuffle: false,
     verbose: 0,
   });
-  const predicted = (model.predict(tf.tensor2d(data.test.x)) as tf.Tensor).argMax(-1).arraySync() as number[];
+  const predicted = (model.predict(tf.tensor2d(data.test.x)) as tf.Tensor)
+    .argMax(-1)
+    .arraySync() as number[];
   const accuracy = predicted.filter((p, i) => p === data.test.y[i]).length / data.test.y.length;
 
   const dir = join(MODELS, 'iris', String(version));
@@ -101,9 +128,16 @@ async function trainIris(version: number, hidden: number | null, data: IrisSplit
       `Iris species classifier (${hidden === null ? 'logistic regression' : `MLP 4-${hidden}-3`}) trained on Fisher's Iris data set. ` +
       'Input: [sepal_length, sepal_width, petal_length, petal_width] in cm.',
     labels: data.labels,
-    training: { trainRows: data.train.y.length, testRows: data.test.y.length, seed: SEED, testAccuracy: accuracy },
+    training: {
+      trainRows: data.train.y.length,
+      testRows: data.test.y.length,
+      seed: SEED,
+      testAccuracy: accuracy,
+    },
   });
-  console.log(`iris/${version}     test accuracy ${(accuracy * 100).toFixed(1)}% on ${data.test.y.length} held-out rows`);
+  console.log(
+    `iris/${version}     test accuracy ${(accuracy * 100).toFixed(1)}% on ${data.test.y.length} held-out rows`,
+  );
   return model;
 }
 
@@ -124,8 +158,16 @@ async function writeIrisGraph(mlp: tf.LayersModel, labels: string[]): Promise<vo
     graphOps.op(`${prefix}/hidden/MatMul`, 'MatMul', ['features', w.k1.name], matmul),
     graphOps.op(`${prefix}/hidden/BiasAdd`, 'BiasAdd', [`${prefix}/hidden/MatMul`, w.b1.name]),
     graphOps.op(`${prefix}/hidden/Relu`, 'Relu', [`${prefix}/hidden/BiasAdd`]),
-    graphOps.op(`${prefix}/probabilities/MatMul`, 'MatMul', [`${prefix}/hidden/Relu`, w.k2.name], matmul),
-    graphOps.op(`${prefix}/probabilities/BiasAdd`, 'BiasAdd', [`${prefix}/probabilities/MatMul`, w.b2.name]),
+    graphOps.op(
+      `${prefix}/probabilities/MatMul`,
+      'MatMul',
+      [`${prefix}/hidden/Relu`, w.k2.name],
+      matmul,
+    ),
+    graphOps.op(`${prefix}/probabilities/BiasAdd`, 'BiasAdd', [
+      `${prefix}/probabilities/MatMul`,
+      w.b2.name,
+    ]),
     graphOps.op(`${prefix}/probabilities/Softmax`, 'Softmax', [`${prefix}/probabilities/BiasAdd`]),
     graphOps.op('Identity', 'Identity', [`${prefix}/probabilities/Softmax`]),
   ];
@@ -142,7 +184,8 @@ async function writeIrisGraph(mlp: tf.LayersModel, labels: string[]): Promise<vo
     256,
   );
   writeMetadata(dir, {
-    description: 'iris/2 exported as a TensorFlow graph model (GraphDef JSON + sharded weights), the format tensorflowjs_converter writes.',
+    description:
+      'iris/2 exported as a TensorFlow graph model (GraphDef JSON + sharded weights), the format tensorflowjs_converter writes.',
     labels,
   });
   console.log('iris-graph/1 written from iris/2 weights');

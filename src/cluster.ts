@@ -30,13 +30,17 @@ export function runPrimary(config: AppConfig): void {
     listening++;
     if (!started && listening === count) {
       started = true;
-      logger.info(`Listening on http://${config.HOST}:${address.port} (${count} workers, docs at /docs)`);
+      logger.info(
+        `Listening on http://${config.HOST}:${address.port} (${count} workers, docs at /docs)`,
+      );
     }
   });
 
   cluster.on('exit', (worker, code, signal) => {
     if (started && !stopping) {
-      logger.error(`Worker ${worker.process.pid} died (exit ${code ?? signal}); starting a new one`);
+      logger.error(
+        `Worker ${worker.process.pid} died (exit ${code ?? signal}); starting a new one`,
+      );
       fork();
       return;
     }

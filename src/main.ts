@@ -23,7 +23,12 @@ async function bootstrap(): Promise<void> {
   const { port } = app.getHttpServer().address() as AddressInfo;
   // In a cluster the primary announces the port once every worker is up.
   const where = `http://${config.HOST}:${port}`;
-  Logger.log(cluster.isWorker ? `Worker ${process.pid} ready on ${where}` : `Listening on ${where} (docs at /docs)`, 'Bootstrap');
+  Logger.log(
+    cluster.isWorker
+      ? `Worker ${process.pid} ready on ${where}`
+      : `Listening on ${where} (docs at /docs)`,
+    'Bootstrap',
+  );
   installGracefulShutdown(app);
 }
 

@@ -49,13 +49,18 @@ describe('Model catalog, health and docs (e2e)', () => {
 
   it('GET /models/:name should 404 an unknown model', async () => {
     const res = await request(app.getHttpServer()).get('/models/unknown').expect(404);
-    expect(res.body.message).toMatch(/Model 'unknown' not found; available models: iris, iris-graph, linear/);
+    expect(res.body.message).toMatch(
+      /Model 'unknown' not found; available models: iris, iris-graph, linear/,
+    );
   });
 
   it('GET /health/live and /health/ready should be up once models are loaded', async () => {
     await request(app.getHttpServer()).get('/health/live').expect(200);
     const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
-    expect(ready.body.details.models).toEqual({ status: 'up', loaded: ['iris', 'iris-graph', 'linear'] });
+    expect(ready.body.details.models).toEqual({
+      status: 'up',
+      loaded: ['iris', 'iris-graph', 'linear'],
+    });
   });
 
   it('GET /docs-json should document every endpoint with schemas and examples', async () => {

@@ -26,7 +26,10 @@ describe('WORKERS > 1: several server processes on one port (node dist/main.js)'
       const workers = workerPids(child.pid!);
       expect(workers).toHaveLength(2);
       for (let i = 0; i < 20; i++) {
-        await request(url).post('/predict').send({ model: 'linear', instances: [[1]] }).expect(200);
+        await request(url)
+          .post('/predict')
+          .send({ model: 'linear', instances: [[1]] })
+          .expect(200);
       }
 
       process.kill(workers[0], 'SIGKILL');
@@ -38,7 +41,10 @@ describe('WORKERS > 1: several server processes on one port (node dist/main.js)'
       expect(output).toMatch(new RegExp(`Worker ${workers[0]} died`));
       expect(output).toContain(`Worker ${replacement()} ready`);
       expect(workerPids(child.pid!)).toHaveLength(2);
-      await request(url).post('/predict').send({ model: 'linear', instances: [[1]] }).expect(200);
+      await request(url)
+        .post('/predict')
+        .send({ model: 'linear', instances: [[1]] })
+        .expect(200);
     } finally {
       child.kill('SIGTERM');
     }

@@ -43,7 +43,12 @@ describe('A real tensorflowjs_converter model (MoveNet Lightning) dropped into a
   it('should reject pixel values that are not integers, as the int32 input requires', async () => {
     const bad = image(128);
     bad[5][7][1] = 0.5;
-    const res = await request(app.getHttpServer()).post('/predict').send({ instances: [bad] }).expect(400);
-    expect(res.body.message).toMatch(/instances\[0\]\[5\]\[7\]\[1\]: expected an integer in int32 range/);
+    const res = await request(app.getHttpServer())
+      .post('/predict')
+      .send({ instances: [bad] })
+      .expect(400);
+    expect(res.body.message).toMatch(
+      /instances\[0\]\[5\]\[7\]\[1\]: expected an integer in int32 range/,
+    );
   });
 });

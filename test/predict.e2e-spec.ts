@@ -17,7 +17,10 @@ const VIRGINICA = [6.7, 3.1, 5.6, 2.4];
 describe('POST /predict (e2e, real models from disk)', () => {
   let app: NestExpressApplication;
   let repo: string;
-  const predict = (body: unknown) => request(app.getHttpServer()).post('/predict').send(body as object);
+  const predict = (body: unknown) =>
+    request(app.getHttpServer())
+      .post('/predict')
+      .send(body as object);
 
   beforeAll(async () => {
     repo = await makeRepository({
@@ -42,7 +45,10 @@ describe('POST /predict (e2e, real models from disk)', () => {
       const res = await predict({ model: 'iris', instances: [SETOSA, VIRGINICA] }).expect(200);
       expect(res.body.model).toBe('iris');
       expect(res.body.version).toBe(2);
-      expect(res.body.predictions.map((p: { label: string }) => p.label)).toEqual(['setosa', 'virginica']);
+      expect(res.body.predictions.map((p: { label: string }) => p.label)).toEqual([
+        'setosa',
+        'virginica',
+      ]);
       const scores = res.body.predictions[0].scores;
       expect(Object.keys(scores)).toEqual(['setosa', 'versicolor', 'virginica']);
       expect(scores.setosa + scores.versicolor + scores.virginica).toBeCloseTo(1, 5);
@@ -54,17 +60,22 @@ describe('POST /predict (e2e, real models from disk)', () => {
       const v2 = await predict({ model: 'iris', instances: [SETOSA] }).expect(200);
       expect(v1.body.version).toBe(1);
       expect(v2.body.version).toBe(2);
-      expect(v1.body.predictions[0].scores.setosa).not.toBeCloseTo(v2.body.predictions[0].scores.setosa, 6);
+      expect(v1.body.predictions[0].scores.setosa).not.toBeCloseTo(
+        v2.body.predictions[0].scores.setosa,
+        6,
+      );
     });
 
     it('should give the same answer from the graph model as from the layers model it was exported from', async () => {
       const instances = [SETOSA, VIRGINICA, [5.9, 3.0, 4.2, 1.5]];
       const layers = await predict({ model: 'iris', version: '2', instances }).expect(200);
       const graph = await predict({ model: 'iris-graph', instances }).expect(200);
-      graph.body.predictions.forEach((p: { label: string; scores: Record<string, number> }, i: number) => {
-        expect(p.label).toBe(layers.body.predictions[i].label);
-        expect(p.scores.versicolor).toBeCloseTo(layers.body.predictions[i].scores.versicolor, 5);
-      });
+      graph.body.predictions.forEach(
+        (p: { label: string; scores: Record<string, number> }, i: number) => {
+          expect(p.label).toBe(layers.body.predictions[i].label);
+          expect(p.scores.versicolor).toBeCloseTo(layers.body.predictions[i].scores.versicolor, 5);
+        },
+      );
     });
 
     it('should answer the linear regression close to y = 3x + 2', async () => {
@@ -76,13 +87,30 @@ describe('POST /predict (e2e, real models from disk)', () => {
     });
 
     it('should feed int32 inputs to a graph model', async () => {
-      const res = await predict({ model: 'counter', instances: [[1, 1, 1], [0, 0, 2]] }).expect(200);
+      const res = await predict({
+        model: 'counter',
+        instances: [
+          [1, 1, 1],
+          [0, 0, 2],
+        ],
+      }).expect(200);
       expect(res.body.predictions).toEqual([[6], [6]]);
     });
 
     it('should run a model with a fixed batch of 1 on several instances, one at a time', async () => {
-      const res = await predict({ model: 'pair', instances: [[1, 2], [3, 4], [5, 6]] }).expect(200);
-      expect(res.body.predictions).toEqual([[10, 200], [30, 400], [50, 600]]);
+      const res = await predict({
+        model: 'pair',
+        instances: [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+      }).expect(200);
+      expect(res.body.predictions).toEqual([
+        [10, 200],
+        [30, 400],
+        [50, 600],
+      ]);
     });
 
     it('should take named inputs and return named outputs for a multi-input, multi-output model', async () => {
@@ -140,7 +168,9 @@ describe('POST /predict (e2e, real models from disk)', () => {
         .set('Content-Type', 'application/json')
         .send('{"model": "linear", "instances": [[1e999]]}')
         .expect(400);
-      expect(res.body.message).toMatch(/instances\[0\]\[0\]: expected a finite number, got Infinity/);
+      expect(res.body.message).toMatch(
+        /instances\[0\]\[0\]: expected a finite number, got Infinity/,
+      );
     });
 
     it('should reject a body that is not JSON', async () => {
@@ -159,7 +189,11 @@ describe('POST /predict (e2e, real models from disk)', () => {
       expectError({ model: 'iris', instances: [] }, 400, /instances should not be empty/));
 
     it('should reject unknown fields', () =>
-      expectError({ model: 'iris', instances: [SETOSA], inputs: [] }, 400, /property inputs should not exist/));
+      expectError(
+        { model: 'iris', instances: [SETOSA], inputs: [] },
+        400,
+        /property inputs should not exist/,
+      ));
 
     it('should name the expected shape when an instance has the wrong length', () =>
       expectError(
@@ -169,10 +203,18 @@ describe('POST /predict (e2e, real models from disk)', () => {
       ));
 
     it('should reject wrong nesting', () =>
-      expectError({ model: 'iris', instances: [[SETOSA]] }, 400, /instances\[0\]: expected 4 elements, got 1.*\[-1,4\]/));
+      expectError(
+        { model: 'iris', instances: [[SETOSA]] },
+        400,
+        /instances\[0\]: expected 4 elements, got 1.*\[-1,4\]/,
+      ));
 
     it('should reject a scalar where an array is expected', () =>
-      expectError({ model: 'iris', instances: [5.1] }, 400, /instances\[0\]: expected an array, got 5.1/));
+      expectError(
+        { model: 'iris', instances: [5.1] },
+        400,
+        /instances\[0\]: expected an array, got 5.1/,
+      ));
 
     it('should reject a wrong element type', () =>
       expectError(
@@ -182,16 +224,28 @@ describe('POST /predict (e2e, real models from disk)', () => {
       ));
 
     it('should reject null elements', () =>
-      expectError({ model: 'iris', instances: [[5.1, null, 1.4, 0.2]] }, 400, /instances\[0\]\[1\]: expected a number/));
+      expectError(
+        { model: 'iris', instances: [[5.1, null, 1.4, 0.2]] },
+        400,
+        /instances\[0\]\[1\]: expected a number/,
+      ));
 
     it('should reject non-integers for an int32 input', () =>
-      expectError({ model: 'counter', instances: [[1, 2.5, 3]] }, 400, /instances\[0\]\[1\]: expected an integer in int32 range/));
+      expectError(
+        { model: 'counter', instances: [[1, 2.5, 3]] },
+        400,
+        /instances\[0\]\[1\]: expected an integer in int32 range/,
+      ));
 
     it('should reject integers beyond int32', () =>
       expectError({ model: 'counter', instances: [[1, 2, 2 ** 31]] }, 400, /int32 range/));
 
     it('should reject a missing input of a multi-input model', () =>
-      expectError({ model: 'multi', instances: [{ a: [1, 2] }] }, 400, /instances\[0\]: missing input\(s\) b; the model's inputs are a, b/));
+      expectError(
+        { model: 'multi', instances: [{ a: [1, 2] }] },
+        400,
+        /instances\[0\]: missing input\(s\) b; the model's inputs are a, b/,
+      ));
 
     it('should reject an unknown input of a multi-input model', () =>
       expectError(
@@ -201,19 +255,39 @@ describe('POST /predict (e2e, real models from disk)', () => {
       ));
 
     it('should 404 an unknown model, listing the models', () =>
-      expectError({ model: 'nope', instances: [1] }, 404, /Model 'nope' not found; available models: counter, image, iris/));
+      expectError(
+        { model: 'nope', instances: [1] },
+        404,
+        /Model 'nope' not found; available models: counter, image, iris/,
+      ));
 
     it('should 404 an unknown version, listing the loaded versions', () =>
-      expectError({ model: 'iris', version: '9', instances: [SETOSA] }, 404, /Version 9 of model 'iris' not found; loaded versions: 2, 1/));
+      expectError(
+        { model: 'iris', version: '9', instances: [SETOSA] },
+        404,
+        /Version 9 of model 'iris' not found; loaded versions: 2, 1/,
+      ));
 
     it('should reject a version that is not a positive integer', () =>
-      expectError({ model: 'iris', version: '../1', instances: [SETOSA] }, 400, /version must be a positive integer/));
+      expectError(
+        { model: 'iris', version: '../1', instances: [SETOSA] },
+        400,
+        /version must be a positive integer/,
+      ));
 
     it('should ask for a model name when several models are served', () =>
-      expectError({ instances: [SETOSA] }, 400, /Several models are served; name one in "model". Available models: counter/));
+      expectError(
+        { instances: [SETOSA] },
+        400,
+        /Several models are served; name one in "model". Available models: counter/,
+      ));
 
     it('should 413 more instances than MAX_BATCH', () =>
-      expectError({ model: 'linear', instances: Array.from({ length: 65 }, () => [1]) }, 413, /Too many instances: 65; at most MAX_BATCH=64/));
+      expectError(
+        { model: 'linear', instances: Array.from({ length: 65 }, () => [1]) },
+        413,
+        /Too many instances: 65; at most MAX_BATCH=64/,
+      ));
 
     it('should keep serving after every bad request', () =>
       predict({ model: 'linear', instances: [[1]] }).expect(200));
@@ -235,7 +309,10 @@ describe('POST /predict with limits and defaults (e2e)', () => {
 
   it('should use DEFAULT_MODEL when the request names no model', async () => {
     app = await createTestApp({ DEFAULT_MODEL: 'linear' });
-    const res = await request(app.getHttpServer()).post('/predict').send({ instances: [[1]] }).expect(200);
+    const res = await request(app.getHttpServer())
+      .post('/predict')
+      .send({ instances: [[1]] })
+      .expect(200);
     expect(res.body.model).toBe('linear');
   });
 
@@ -243,7 +320,10 @@ describe('POST /predict with limits and defaults (e2e)', () => {
     const repo = await makeRepository({ 'iris/2': copyShipped('iris/2') });
     try {
       app = await createTestApp({ MODEL_DIR: repo });
-      const res = await request(app.getHttpServer()).post('/predict').send({ instances: [SETOSA] }).expect(200);
+      const res = await request(app.getHttpServer())
+        .post('/predict')
+        .send({ instances: [SETOSA] })
+        .expect(200);
       expect(res.body.model).toBe('iris');
     } finally {
       removeRepository(repo);

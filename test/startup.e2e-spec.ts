@@ -36,27 +36,42 @@ describe('Fail fast at startup (node dist/main.js)', () => {
   };
 
   it('should exit 1 when MODEL_DIR does not exist', () =>
-    expectBootFailure({ MODEL_DIR: '/nonexistent/models' }, /MODEL_DIR \/nonexistent\/models does not exist/));
+    expectBootFailure(
+      { MODEL_DIR: '/nonexistent/models' },
+      /MODEL_DIR \/nonexistent\/models does not exist/,
+    ));
 
   it('should exit 1 when the repository is empty', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'empty-repo-'));
     repos.push(empty);
-    await expectBootFailure({ MODEL_DIR: empty }, /holds no model; expected <name>\/<version>\/model.json/);
+    await expectBootFailure(
+      { MODEL_DIR: empty },
+      /holds no model; expected <name>\/<version>\/model.json/,
+    );
   });
 
   it('should exit 1 naming the path of a corrupt model.json', async () => {
     const repo = await repoWith({ 'broken/1': corruptModelJson });
-    await expectBootFailure({ MODEL_DIR: repo }, new RegExp(`${repo}/broken/1/model.json: model.json is not valid JSON`));
+    await expectBootFailure(
+      { MODEL_DIR: repo },
+      new RegExp(`${repo}/broken/1/model.json: model.json is not valid JSON`),
+    );
   });
 
   it('should exit 1 naming a missing weight shard', async () => {
     const repo = await repoWith({ 'graph/1': missingShard });
-    await expectBootFailure({ MODEL_DIR: repo }, new RegExp(`missing weight shard ${repo}/graph/1/group1-shard2of3.bin`));
+    await expectBootFailure(
+      { MODEL_DIR: repo },
+      new RegExp(`missing weight shard ${repo}/graph/1/group1-shard2of3.bin`),
+    );
   });
 
   it('should exit 1 on a truncated weight shard', async () => {
     const repo = await repoWith({ 'short/1': truncatedShard });
-    await expectBootFailure({ MODEL_DIR: repo }, /short\/1\/model.json: weight shards hold 3 bytes but the manifest describes 8/);
+    await expectBootFailure(
+      { MODEL_DIR: repo },
+      /short\/1\/model.json: weight shards hold 3 bytes but the manifest describes 8/,
+    );
   });
 
   it('should exit 1 on a graph that TF.js cannot run', async () => {
@@ -66,7 +81,10 @@ describe('Fail fast at startup (node dist/main.js)', () => {
 
   it('should exit 1 when metadata.json labels do not fit the output', async () => {
     const repo = await repoWith({ 'iris/2': labelsMismatch });
-    await expectBootFailure({ MODEL_DIR: repo }, /metadata.json lists 2 labels but the model's outputs are 'probabilities' \[-1,3\]/);
+    await expectBootFailure(
+      { MODEL_DIR: repo },
+      /metadata.json lists 2 labels but the model's outputs are 'probabilities' \[-1,3\]/,
+    );
   });
 
   it('should exit 1 with a clear message for an invalid configuration value', () =>
@@ -92,7 +110,10 @@ describe('Fail fast at startup (node dist/main.js)', () => {
   });
 
   it('should exit 1 when DEFAULT_MODEL names a model that is not in the repository', () =>
-    expectBootFailure({ MODEL_DIR: SHIPPED_MODELS, DEFAULT_MODEL: 'ghost' }, /DEFAULT_MODEL=ghost is not in the repository/));
+    expectBootFailure(
+      { MODEL_DIR: SHIPPED_MODELS, DEFAULT_MODEL: 'ghost' },
+      /DEFAULT_MODEL=ghost is not in the repository/,
+    ));
 });
 
 describe('Production entry honours PORT and MODEL_DIR, and reads models only at startup', () => {
@@ -103,11 +124,17 @@ describe('Production entry honours PORT and MODEL_DIR, and reads models only at 
     const child = startServer({ MODEL_DIR: repo, PORT: '0' });
     try {
       const url = await waitForListening(child);
-      const before = await request(url).post('/predict').send({ instances: [[1]] }).expect(200);
+      const before = await request(url)
+        .post('/predict')
+        .send({ instances: [[1]] })
+        .expect(200);
       // Take the model files away: a server that reads them per request would now fail.
       renameSync(repo, join(parent, 'moved'));
       for (let i = 0; i < 20; i++) {
-        const after = await request(url).post('/predict').send({ instances: [[1]] }).expect(200);
+        const after = await request(url)
+          .post('/predict')
+          .send({ instances: [[1]] })
+          .expect(200);
         expect(after.body).toEqual(before.body);
       }
       const models = await request(url).get('/models').expect(200);
@@ -136,7 +163,9 @@ describe('Fail fast in-process (app.init rejects)', () => {
     const repo = await makeRepository({ 'broken/1': corruptModelJson });
     try {
       await expect(createTestApp({ MODEL_DIR: repo })).rejects.toThrow(
-        new RegExp(`Cannot load 1 model\\(s\\):\\s+Failed to load ${repo}/broken/1/model.json: model.json is not valid JSON`),
+        new RegExp(
+          `Cannot load 1 model\\(s\\):\\s+Failed to load ${repo}/broken/1/model.json: model.json is not valid JSON`,
+        ),
       );
     } finally {
       removeRepository(repo);
@@ -144,6 +173,8 @@ describe('Fail fast in-process (app.init rejects)', () => {
   });
 
   it('should not fall back silently from an unavailable backend to another', async () => {
-    await expect(createTestApp({ TFJS_BACKEND: 'tensorflow' })).rejects.toThrow(/TFJS_BACKEND=tensorflow needs/);
+    await expect(createTestApp({ TFJS_BACKEND: 'tensorflow' })).rejects.toThrow(
+      /TFJS_BACKEND=tensorflow needs/,
+    );
   });
 });

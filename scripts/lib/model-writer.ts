@@ -96,11 +96,19 @@ export const graphOps = {
     attr: {
       dtype: { type: TF_TYPE[weight.tensor.dtype] },
       value: {
-        tensor: { dtype: TF_TYPE[weight.tensor.dtype], tensorShape: tensorShape(weight.tensor.shape) },
+        tensor: {
+          dtype: TF_TYPE[weight.tensor.dtype],
+          tensorShape: tensorShape(weight.tensor.shape),
+        },
       },
     },
   }),
-  op: (name: string, op: string, input: string[], attr: Record<string, unknown> = {}): GraphNode => ({
+  op: (
+    name: string,
+    op: string,
+    input: string[],
+    attr: Record<string, unknown> = {},
+  ): GraphNode => ({
     name,
     op,
     input,

@@ -23,10 +23,15 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): P
       child.stderr?.off('data', onData).resume();
       resolve(match[1]);
     };
-    const timer = setTimeout(() => reject(new Error(`not ready after ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`not ready after ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before it was ready:\n${output}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`exited with ${code} before it was ready:\n${output}`)),
+    );
   });
 }
 
@@ -51,7 +56,11 @@ export async function startModelServer(env: Record<string, string> = {}): Promis
 }
 
 /** Starts any other HTTP server command and waits until `readyUrl` answers. */
-export async function startCommand(command: string, args: string[], readyUrl: string): Promise<RunningServer> {
+export async function startCommand(
+  command: string,
+  args: string[],
+  readyUrl: string,
+): Promise<RunningServer> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {

@@ -10,7 +10,8 @@ export class ErrorResponseDto {
 
   @ApiProperty({
     description: 'What was wrong and what was expected',
-    example: "instances[1]: expected 4 elements, got 3; input 'features' expects shape [-1,4] (float32)",
+    example:
+      "instances[1]: expected 4 elements, got 3; input 'features' expects shape [-1,4] (float32)",
   })
   message: string;
 }

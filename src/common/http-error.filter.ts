@@ -1,4 +1,11 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { isProtocolPath } from '../protocols/protocol-error';
@@ -12,7 +19,8 @@ export interface HttpError {
 export function toHttpError(exception: unknown): HttpError | undefined {
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
-    const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+    const message =
+      typeof response === 'string' ? response : (response as { message?: unknown }).message;
     return {
       status: exception.getStatus(),
       message: Array.isArray(message) ? message.join('; ') : String(message ?? exception.message),
@@ -36,7 +44,10 @@ export class HttpErrorFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     let error = toHttpError(exception);
     if (!error) {
-      this.logger.error(`${request.method} ${request.url} failed`, (exception as Error)?.stack ?? String(exception));
+      this.logger.error(
+        `${request.method} ${request.url} failed`,
+        (exception as Error)?.stack ?? String(exception),
+      );
       error = { status: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
     }
     if (response.headersSent) return;

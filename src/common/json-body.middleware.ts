@@ -31,7 +31,9 @@ function toClientError(error: BodyParserError): HttpException | BodyParserError 
     case 'charset.unsupported':
       return new UnsupportedMediaTypeException(`${error.message}; send UTF-8 JSON`);
     default:
-      return error.status && error.status < 500 ? new HttpException(error.message, error.status) : error;
+      return error.status && error.status < 500
+        ? new HttpException(error.message, error.status)
+        : error;
   }
 }
 
@@ -41,7 +43,9 @@ function toClientError(error: BodyParserError): HttpException | BodyParserError 
  */
 export function jsonBody(limit: string, limits?: JsonLimits): RequestHandler[] {
   const rejectNonJson = (req: Request, _res: Response, next: NextFunction) => {
-    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    const hasBody =
+      Number(req.headers['content-length'] ?? 0) > 0 ||
+      req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !req.is(['application/json', '+json'])) {
       return next(
         new UnsupportedMediaTypeException(
@@ -57,6 +61,8 @@ export function jsonBody(limit: string, limits?: JsonLimits): RequestHandler[] {
     : undefined;
   const parse = json({ limit, verify });
   const parseOrExplain = (req: Request, res: Response, next: NextFunction) =>
-    parse(req, res, (error?: unknown) => next(error ? toClientError(error as BodyParserError) : undefined));
+    parse(req, res, (error?: unknown) =>
+      next(error ? toClientError(error as BodyParserError) : undefined),
+    );
   return [rejectNonJson, parseOrExplain];
 }

@@ -16,8 +16,18 @@ describe(loadConfig.name, () => {
   });
 
   it('should convert numeric variables and keep the rest as given', () => {
-    const config = loadConfig({ PORT: '8080', MAX_BATCH: '16', TFJS_BACKEND: 'wasm', DEFAULT_MODEL: 'iris' });
-    expect(config).toMatchObject({ PORT: 8080, MAX_BATCH: 16, TFJS_BACKEND: 'wasm', DEFAULT_MODEL: 'iris' });
+    const config = loadConfig({
+      PORT: '8080',
+      MAX_BATCH: '16',
+      TFJS_BACKEND: 'wasm',
+      DEFAULT_MODEL: 'iris',
+    });
+    expect(config).toMatchObject({
+      PORT: 8080,
+      MAX_BATCH: 16,
+      TFJS_BACKEND: 'wasm',
+      DEFAULT_MODEL: 'iris',
+    });
   });
 
   it('should ignore variables it does not know', () => {
@@ -28,7 +38,9 @@ describe(loadConfig.name, () => {
     const attempt = () => loadConfig({ PORT: '70000', TFJS_BACKEND: 'gpu', BODY_LIMIT: 'huge' });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/PORT must not be greater than 65535 \(got 70000\)/);
-    expect(attempt).toThrow(/TFJS_BACKEND must be one of the following values: auto, tensorflow, wasm, cpu \(got "gpu"\)/);
+    expect(attempt).toThrow(
+      /TFJS_BACKEND must be one of the following values: auto, tensorflow, wasm, cpu \(got "gpu"\)/,
+    );
     expect(attempt).toThrow(/BODY_LIMIT must be a byte count/);
   });
 

@@ -20,8 +20,12 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: every model is loaded and warmed, and the server is not shutting down' })
-  @ApiServiceUnavailableResponse({ description: 'Not ready (still starting, or draining for shutdown)' })
+  @ApiOperation({
+    summary: 'Readiness: every model is loaded and warmed, and the server is not shutting down',
+  })
+  @ApiServiceUnavailableResponse({
+    description: 'Not ready (still starting, or draining for shutdown)',
+  })
   ready() {
     return this.health.check([() => this.models.check()]);
   }

@@ -47,7 +47,9 @@ async function readWeights(
     paths.map((path) =>
       readFile(path).catch((error: NodeJS.ErrnoException) => {
         throw new Error(
-          error.code === 'ENOENT' ? `missing weight shard ${path}` : `cannot read ${path}: ${error.message}`,
+          error.code === 'ENOENT'
+            ? `missing weight shard ${path}`
+            : `cannot read ${path}: ${error.message}`,
         );
       }),
     ),
@@ -104,8 +106,6 @@ export async function loadTfjsModel(dir: string): Promise<LoadedTfjsModel> {
   // The artifacts are already in memory; hand them over without reading anything twice.
   const memory: tf.io.IOHandler = { load: async () => artifacts };
   const model =
-    format === 'layers-model'
-      ? await tf.loadLayersModel(memory)
-      : await tf.loadGraphModel(memory);
+    format === 'layers-model' ? await tf.loadLayersModel(memory) : await tf.loadGraphModel(memory);
   return { format, model };
 }

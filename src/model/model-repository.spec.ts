@@ -37,7 +37,9 @@ describe(scanRepository.name, () => {
     touch('m/0/model.json');
     touch('m/latest/model.json');
     touch('.cache/1/model.json');
-    expect((await scanRepository(root, 'all')).map((m) => `${m.name}/${m.version}`)).toEqual(['m/1']);
+    expect((await scanRepository(root, 'all')).map((m) => `${m.name}/${m.version}`)).toEqual([
+      'm/1',
+    ]);
   });
 
   it('should reject a missing directory, an empty one, and a model folder without model.json', async () => {

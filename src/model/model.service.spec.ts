@@ -10,7 +10,10 @@ const SETOSA = [5.1, 3.5, 1.4, 0.2];
 
 async function createService(env: Record<string, string> = {}) {
   const moduleRef = await Test.createTestingModule({
-    providers: [ModelService, { provide: AppConfig, useValue: loadConfig({ MODEL_DIR: SHIPPED_MODELS, ...env }) }],
+    providers: [
+      ModelService,
+      { provide: AppConfig, useValue: loadConfig({ MODEL_DIR: SHIPPED_MODELS, ...env }) },
+    ],
   }).compile();
   await moduleRef.init(); // compile() alone does not run onModuleInit
   return { moduleRef, service: moduleRef.get(ModelService) };
@@ -66,7 +69,11 @@ describe(ModelService.name, () => {
     });
 
     it('should keep answers independent when requests run concurrently', async () => {
-      const run = (x: number) => service.predict({ model: x % 2 ? 'linear' : 'iris', instances: x % 2 ? [[x]] : [[x, 1, 2, 3]] });
+      const run = (x: number) =>
+        service.predict({
+          model: x % 2 ? 'linear' : 'iris',
+          instances: x % 2 ? [[x]] : [[x, 1, 2, 3]],
+        });
       const inputs = Array.from({ length: 50 }, (_, i) => i);
       const sequential = [];
       for (const x of inputs) sequential.push(await run(x));
@@ -89,7 +96,10 @@ describe(ModelService.name, () => {
   });
 
   it('should use the cpu backend only when asked for', async () => {
-    const { moduleRef, service } = await createService({ TFJS_BACKEND: 'cpu', DEFAULT_MODEL: 'linear' });
+    const { moduleRef, service } = await createService({
+      TFJS_BACKEND: 'cpu',
+      DEFAULT_MODEL: 'linear',
+    });
     expect(service.backend).toBe('cpu');
     const result = await service.predict({ instances: [[1]] });
     expect((result.predictions[0] as number[])[0]).toBeCloseTo(5, 0);
@@ -97,7 +107,10 @@ describe(ModelService.name, () => {
   });
 
   it('should pick wasm under auto when native TensorFlow is not installed', async () => {
-    const { moduleRef, service } = await createService({ TFJS_BACKEND: 'auto', DEFAULT_MODEL: 'linear' });
+    const { moduleRef, service } = await createService({
+      TFJS_BACKEND: 'auto',
+      DEFAULT_MODEL: 'linear',
+    });
     let native = true;
     try {
       require.resolve('@tensorflow/tfjs-node');

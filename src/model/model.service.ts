@@ -69,7 +69,9 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     }
     if (failures.length > 0) {
       this.registry.disposeAll();
-      throw new ModelLoadError(`Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`);
+      throw new ModelLoadError(
+        `Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`,
+      );
     }
     this.checkDefaultModel();
     this.ready = true;
@@ -154,7 +156,10 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
 
   list(): { models: { name: string; versions: number[] }[] } {
     return {
-      models: this.modelNames().map((name) => ({ name, versions: this.versionsOf(name).map((m) => m.version) })),
+      models: this.modelNames().map((name) => ({
+        name,
+        versions: this.versionsOf(name).map((m) => m.version),
+      })),
     };
   }
 
@@ -258,7 +263,10 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   async predict(params: PredictParams): Promise<PredictResult> {
     const model = this.resolve(params.model, params.version);
     this.checkBatchSize(params.instances.length);
-    const outputs = await this.infer(model, encodeInstances(model.signature.inputs, params.instances));
+    const outputs = await this.infer(
+      model,
+      encodeInstances(model.signature.inputs, params.instances),
+    );
     return { model: model.name, version: model.version, predictions: toRows(model, outputs) };
   }
 }
@@ -282,5 +290,8 @@ function labelled(labels: string[], scores: number[]): LabelledPrediction {
   scores.forEach((score, i) => {
     if (score > scores[best]) best = i;
   });
-  return { label: labels[best], scores: Object.fromEntries(labels.map((label, i) => [label, scores[i]])) };
+  return {
+    label: labels[best],
+    scores: Object.fromEntries(labels.map((label, i) => [label, scores[i]])),
+  };
 }

@@ -20,7 +20,12 @@ export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END'
 /** Output tensors of one batch, as nested JS arrays keyed by output name (batch first). */
 export type BatchOutputs = Record<string, unknown[]>;
 
-const TF_DTYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_STRING: 'string' };
+const TF_DTYPES: Record<string, string> = {
+  DT_FLOAT: 'float32',
+  DT_INT32: 'int32',
+  DT_BOOL: 'bool',
+  DT_STRING: 'string',
+};
 
 /** An entry of a graph model's `signature` in model.json, as tensorflowjs_converter writes it. */
 interface SignatureEntry {
@@ -28,9 +33,16 @@ interface SignatureEntry {
   dtype?: string;
   tensorShape?: { dim?: { size?: string | number }[] };
 }
-type SignatureJson = { inputs?: Record<string, SignatureEntry>; outputs?: Record<string, SignatureEntry> };
+type SignatureJson = {
+  inputs?: Record<string, SignatureEntry>;
+  outputs?: Record<string, SignatureEntry>;
+};
 
-function graphSpec(name: string, info: SignatureEntry | undefined, fallback?: { dtype?: string; shape?: number[] }): TensorSpec {
+function graphSpec(
+  name: string,
+  info: SignatureEntry | undefined,
+  fallback?: { dtype?: string; shape?: number[] },
+): TensorSpec {
   const dims = info?.tensorShape?.dim?.map((d) => Number(d.size ?? FREE_DIM));
   return {
     name,
@@ -47,11 +59,13 @@ function readSignature(format: ModelFormat, model: TfjsModel): ModelSignature {
     const layers = model as tf.LayersModel;
     const inner = (layers as unknown as { model?: tf.LayersModel }).model;
     const named = layers.inputNames.length > 0 ? layers : (inner ?? layers);
-    const toSpec = (names: string[]) => (t: tf.SymbolicTensor, i: number): TensorSpec => ({
-      name: names[i] ?? t.name,
-      dtype: t.dtype,
-      shape: t.shape.map((d) => d ?? FREE_DIM),
-    });
+    const toSpec =
+      (names: string[]) =>
+      (t: tf.SymbolicTensor, i: number): TensorSpec => ({
+        name: names[i] ?? t.name,
+        dtype: t.dtype,
+        shape: t.shape.map((d) => d ?? FREE_DIM),
+      });
     return {
       inputs: layers.inputs.map(toSpec(named.inputNames)),
       outputs: layers.outputs.map(toSpec(named.outputNames)),
@@ -59,19 +73,28 @@ function readSignature(format: ModelFormat, model: TfjsModel): ModelSignature {
   }
   const graph = model as tf.GraphModel;
   const signature = graph.modelSignature as SignatureJson | undefined;
-  const inputs = graph.inputNodes.map((name, i) => graphSpec(name, signature?.inputs?.[name], graph.inputs[i]));
-  const outputs = graph.outputNodes.map((name, i) => graphSpec(name, signature?.outputs?.[name], graph.outputs[i]));
+  const inputs = graph.inputNodes.map((name, i) =>
+    graphSpec(name, signature?.inputs?.[name], graph.inputs[i]),
+  );
+  const outputs = graph.outputNodes.map((name, i) =>
+    graphSpec(name, signature?.outputs?.[name], graph.outputs[i]),
+  );
   return { inputs, outputs };
 }
 
 async function readMetadata(dir: string): Promise<ModelMetadata> {
-  const text = await readFile(join(dir, 'metadata.json'), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
+  const text = await readFile(join(dir, 'metadata.json'), 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    },
+  );
   if (text === undefined) return {};
   const metadata = JSON.parse(text) as ModelMetadata;
-  if (metadata.labels !== undefined && !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))) {
+  if (
+    metadata.labels !== undefined &&
+    !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))
+  ) {
     throw new Error('metadata.json: "labels" must be an array of strings');
   }
   return metadata;
@@ -119,7 +142,8 @@ export class ServedModel {
     this.format = loaded.format;
     this.signature = readSignature(loaded.format, loaded.model);
     this.metadata = await readMetadata(this.dir);
-    this.fixedBatch = this.signature.inputs[0]?.shape[0] > 0 ? this.signature.inputs[0].shape[0] : undefined;
+    this.fixedBatch =
+      this.signature.inputs[0]?.shape[0] > 0 ? this.signature.inputs[0].shape[0] : undefined;
     this.loadTimeMs = performance.now() - started;
     const warmStarted = performance.now();
     await this.warmUp();
@@ -133,9 +157,16 @@ export class ServedModel {
     const batch = this.fixedBatch ?? 1;
     const zeros = this.signature.inputs.map((spec) => {
       const shape = spec.shape.map((d, i) => (i === 0 ? batch : d === FREE_DIM ? 1 : d));
-      const dtype = (spec.dtype === 'int32' || spec.dtype === 'bool' ? spec.dtype : 'float32') as EncodedTensor['dtype'];
+      const dtype = (
+        spec.dtype === 'int32' || spec.dtype === 'bool' ? spec.dtype : 'float32'
+      ) as EncodedTensor['dtype'];
       const size = shape.reduce((a, b) => a * b, 1);
-      return { name: spec.name, dtype, shape, data: dtype === 'float32' ? new Float32Array(size) : new Int32Array(size) };
+      return {
+        name: spec.name,
+        dtype,
+        shape,
+        data: dtype === 'float32' ? new Float32Array(size) : new Int32Array(size),
+      };
     });
     const shapes = await this.runTensors(zeros, async (outputs) => outputs.map((t) => t.shape));
     this.signature.outputs.forEach((spec, i) => {
@@ -150,7 +181,11 @@ export class ServedModel {
     if (!labels) return;
     const output = this.signature.outputs[0];
     const classes = output.shape.at(-1);
-    if (this.signature.outputs.length !== 1 || output.shape.length !== 2 || classes !== labels.length) {
+    if (
+      this.signature.outputs.length !== 1 ||
+      output.shape.length !== 2 ||
+      classes !== labels.length
+    ) {
       throw new Error(
         `metadata.json lists ${labels.length} labels but the model's outputs are ${this.signature.outputs.map((o) => `'${o.name}' ${formatShape(o.shape)}`).join(', ')}; labels need a single [-1,${labels.length}] output`,
       );
@@ -162,11 +197,18 @@ export class ServedModel {
    * here are disposed before returning: tf.tidy cannot wrap async code, so it is done by hand.
    */
   async predict(inputs: EncodedTensor[]): Promise<BatchOutputs> {
-    const arrays = await this.runTensors(inputs, (outputs) => Promise.all(outputs.map((t) => t.array())));
-    return Object.fromEntries(this.signature.outputs.map((spec, i) => [spec.name, arrays[i] as unknown[]]));
+    const arrays = await this.runTensors(inputs, (outputs) =>
+      Promise.all(outputs.map((t) => t.array())),
+    );
+    return Object.fromEntries(
+      this.signature.outputs.map((spec, i) => [spec.name, arrays[i] as unknown[]]),
+    );
   }
 
-  private async runTensors<T>(inputs: EncodedTensor[], read: (outputs: tf.Tensor[]) => Promise<T>): Promise<T> {
+  private async runTensors<T>(
+    inputs: EncodedTensor[],
+    read: (outputs: tf.Tensor[]) => Promise<T>,
+  ): Promise<T> {
     if (!this.model) throw new Error(`model ${this.name}/${this.version} is not loaded`);
     const batch = inputs[0].shape[0];
     const chunk = this.fixedBatch ?? batch;
@@ -211,7 +253,10 @@ export class ServedModel {
       // execute() runs the graph once in inference mode; predict() adds a batching loop that
       // costs about as much as the whole inference of a small model (measured 75-98 vs 48-52 us).
       const layers = this.model as tf.LayersModel;
-      const out = layers.execute(inputs.length === 1 ? inputs[0] : inputs, layers.outputs.map((o) => o.name));
+      const out = layers.execute(
+        inputs.length === 1 ? inputs[0] : inputs,
+        layers.outputs.map((o) => o.name),
+      );
       return Array.isArray(out) ? out : [out];
     }
     const graph = this.model as tf.GraphModel;

@@ -8,7 +8,14 @@ const rows = (idx: readonly number[]) => `instances${idx.map((i) => `[${i}]`).jo
 describe('tensor codec', () => {
   describe(encodeTensor.name, () => {
     it('should pack a batch row-major into a Float32Array with the batch dimension resolved', () => {
-      const encoded = encodeTensor(features, [[1, 2, 3, 4], [5, 6, 7, 8]], rows);
+      const encoded = encodeTensor(
+        features,
+        [
+          [1, 2, 3, 4],
+          [5, 6, 7, 8],
+        ],
+        rows,
+      );
       expect(encoded.shape).toEqual([2, 4]);
       expect(encoded.dtype).toBe('float32');
       expect(Array.from(encoded.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -16,8 +23,32 @@ describe('tensor codec', () => {
 
     it('should resolve free inner dimensions from the data and require every row to share them', () => {
       const spec: TensorSpec = { name: 'seq', dtype: 'float32', shape: [-1, -1, 2] };
-      expect(encodeTensor(spec, [[[1, 2], [3, 4], [5, 6]]], rows).shape).toEqual([1, 3, 2]);
-      expect(() => encodeTensor(spec, [[[1, 2]], [[1, 2], [3, 4]]], rows)).toThrow(
+      expect(
+        encodeTensor(
+          spec,
+          [
+            [
+              [1, 2],
+              [3, 4],
+              [5, 6],
+            ],
+          ],
+          rows,
+        ).shape,
+      ).toEqual([1, 3, 2]);
+      expect(() =>
+        encodeTensor(
+          spec,
+          [
+            [[1, 2]],
+            [
+              [1, 2],
+              [3, 4],
+            ],
+          ],
+          rows,
+        ),
+      ).toThrow(
         /instances\[1\]: expected an array of 1, got an array of 2; all entries must share the shape \[2,1,2\]/,
       );
     });
@@ -25,12 +56,19 @@ describe('tensor codec', () => {
     it('should pack int32 and bool inputs into the matching typed arrays', () => {
       const ints = encodeTensor({ name: 'ids', dtype: 'int32', shape: [-1, 2] }, [[1, -2]], rows);
       expect(ints.data).toBeInstanceOf(Int32Array);
-      const flags = encodeTensor({ name: 'mask', dtype: 'bool', shape: [-1] }, [true, false, 1], rows);
+      const flags = encodeTensor(
+        { name: 'mask', dtype: 'bool', shape: [-1] },
+        [true, false, 1],
+        rows,
+      );
       expect(Array.from(flags.data)).toEqual([1, 0, 1]);
     });
 
     it.each([
-      [[[1, 2, 3]], /instances\[0\]: expected 4 elements, got 3; input 'features' expects shape \[-1,4\] \(float32\)/],
+      [
+        [[1, 2, 3]],
+        /instances\[0\]: expected 4 elements, got 3; input 'features' expects shape \[-1,4\] \(float32\)/,
+      ],
       [[], /instances: is an empty array/],
       [[[1, 2, 3, 'x']], /instances\[0\]\[3\]: expected a number \(float32\), got the string "x"/],
       [[[1, 2, 3, Infinity]], /instances\[0\]\[3\]: expected a finite number, got Infinity/],
@@ -45,15 +83,38 @@ describe('tensor codec', () => {
 
     it('should reject fractions and out-of-range values for int32', () => {
       const ids: TensorSpec = { name: 'ids', dtype: 'int32', shape: [-1] };
-      expect(() => encodeTensor(ids, [1.5], rows)).toThrow(/instances\[0\]: expected an integer in int32 range/);
+      expect(() => encodeTensor(ids, [1.5], rows)).toThrow(
+        /instances\[0\]: expected an integer in int32 range/,
+      );
       expect(() => encodeTensor(ids, [2 ** 31], rows)).toThrow(/int32 range/);
-      expect(encodeTensor(ids, [-(2 ** 31), 2 ** 31 - 1], rows).data).toEqual(new Int32Array([-(2 ** 31), 2 ** 31 - 1]));
+      expect(encodeTensor(ids, [-(2 ** 31), 2 ** 31 - 1], rows).data).toEqual(
+        new Int32Array([-(2 ** 31), 2 ** 31 - 1]),
+      );
     });
 
     it('should enforce a fixed batch dimension only when asked to', () => {
       const fixed: TensorSpec = { name: 'x', dtype: 'float32', shape: [1, 2] };
-      expect(encodeTensor(fixed, [[1, 2], [3, 4]], rows).shape).toEqual([2, 2]);
-      expect(() => encodeTensor(fixed, [[1, 2], [3, 4]], rows, false)).toThrow(/expected 1 elements, got 2/);
+      expect(
+        encodeTensor(
+          fixed,
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          rows,
+        ).shape,
+      ).toEqual([2, 2]);
+      expect(() =>
+        encodeTensor(
+          fixed,
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          rows,
+          false,
+        ),
+      ).toThrow(/expected 1 elements, got 2/);
     });
 
     it('should refuse inputs whose dtype cannot come from JSON', () => {
@@ -86,15 +147,24 @@ describe('tensor codec', () => {
     });
 
     it('should name the path inside a named instance', () => {
-      expect(() => encodeInstances(inputs, [{ a: [1, 2], b: 1 }, { a: [1, 'x'], b: 1 }])).toThrow(
-        /instances\[1\]\.a\[1\]: expected a number/,
-      );
+      expect(() =>
+        encodeInstances(inputs, [
+          { a: [1, 2], b: 1 },
+          { a: [1, 'x'], b: 1 },
+        ]),
+      ).toThrow(/instances\[1\]\.a\[1\]: expected a number/);
     });
 
     it('should reject missing and unknown input names, listing the expected ones', () => {
-      expect(() => encodeInstances(inputs, [{ a: [1, 2] }])).toThrow(/instances\[0\]: missing input\(s\) b; the model's inputs are a, b/);
-      expect(() => encodeInstances(inputs, [{ a: [1, 2], b: 1, c: 2 }])).toThrow(/unknown input\(s\) c/);
-      expect(() => encodeInstances(inputs, [[1, 2]])).toThrow(/instances\[0\]: expected an object keyed by input name \(a, b\)/);
+      expect(() => encodeInstances(inputs, [{ a: [1, 2] }])).toThrow(
+        /instances\[0\]: missing input\(s\) b; the model's inputs are a, b/,
+      );
+      expect(() => encodeInstances(inputs, [{ a: [1, 2], b: 1, c: 2 }])).toThrow(
+        /unknown input\(s\) c/,
+      );
+      expect(() => encodeInstances(inputs, [[1, 2]])).toThrow(
+        /instances\[0\]: expected an object keyed by input name \(a, b\)/,
+      );
     });
   });
 });

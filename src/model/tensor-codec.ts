@@ -133,7 +133,10 @@ export function encodeTensor(
     }
   }
 
-  const data = allocate(dtype, shape.reduce((a, b) => a * b, 1));
+  const data = allocate(
+    dtype,
+    shape.reduce((a, b) => a * b, 1),
+  );
   let offset = 0;
   const indices: number[] = [];
   const fill = (node: unknown, depth: number): void => {
@@ -183,7 +186,9 @@ export function encodeInstances(inputs: TensorSpec[], instances: unknown[]): Enc
       spec,
       instances.map((instance) => (instance as Record<string, unknown>)[spec.name]),
       ([row, ...rest]) =>
-        row === undefined ? `instances[*].${spec.name}` : `instances[${row}].${spec.name}${indexSuffix(rest)}`,
+        row === undefined
+          ? `instances[*].${spec.name}`
+          : `instances[${row}].${spec.name}${indexSuffix(rest)}`,
     ),
   );
 }
@@ -197,7 +202,11 @@ export function encodeColumns(inputs: TensorSpec[], value: unknown): EncodedTens
   if (!named) {
     return [encodeTensor(inputs[0], value, (idx) => `inputs${indexSuffix(idx)}`)];
   }
-  checkInputNames(value, inputs.map((spec) => spec.name), 'inputs');
+  checkInputNames(
+    value,
+    inputs.map((spec) => spec.name),
+    'inputs',
+  );
   return inputs.map((spec) =>
     encodeTensor(
       spec,
@@ -249,7 +258,12 @@ export const V2_DATATYPES = Object.keys(V2_RANGES);
 
 /** The V2 datatype of a TF.js dtype, as reported in metadata and responses. */
 export function toV2Datatype(dtype: string): string {
-  const names: Record<string, string> = { float32: 'FP32', int32: 'INT32', bool: 'BOOL', string: 'BYTES' };
+  const names: Record<string, string> = {
+    float32: 'FP32',
+    int32: 'INT32',
+    bool: 'BOOL',
+    string: 'BYTES',
+  };
   return names[dtype] ?? dtype.toUpperCase();
 }
 
@@ -288,7 +302,9 @@ function flattenData(data: unknown[], shape: number[], where: string): unknown[]
   const walk = (node: unknown, depth: number, path: string): void => {
     if (depth === shape.length) {
       if (Array.isArray(node)) {
-        throw new BadRequestException(`${where}: ${path} is nested deeper than shape ${formatShape(shape)}`);
+        throw new BadRequestException(
+          `${where}: ${path} is nested deeper than shape ${formatShape(shape)}`,
+        );
       }
       flat.push(node);
       return;
@@ -311,7 +327,11 @@ function flattenData(data: unknown[], shape: number[], where: string): unknown[]
  * data's elements, and every value must be valid for both the declared datatype and the
  * model's dtype (checkScalar, as for every other protocol).
  */
-export function encodeV2Tensor(spec: TensorSpec, input: V2TensorInput, where: string): EncodedTensor {
+export function encodeV2Tensor(
+  spec: TensorSpec,
+  input: V2TensorInput,
+  where: string,
+): EncodedTensor {
   const dtype = inputDtype(spec);
   const { datatype, shape } = input;
   const expected = toV2Datatype(dtype);

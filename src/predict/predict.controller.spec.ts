@@ -41,7 +41,10 @@ describe(PredictController.name, () => {
   });
 
   it('should reject a body without instances before reaching the service', async () => {
-    const res = await request(app.getHttpServer()).post('/predict').send({ model: 'm' }).expect(400);
+    const res = await request(app.getHttpServer())
+      .post('/predict')
+      .send({ model: 'm' })
+      .expect(400);
     expect(res.body.message).toMatch(/instances must be an array/);
     expect(modelService.predict).not.toHaveBeenCalled();
   });
@@ -63,17 +66,33 @@ describe(PredictController.name, () => {
 
   it("should keep the service's 4xx status and message", async () => {
     modelService.predict.mockRejectedValueOnce(new NotFoundException("Model 'x' not found"));
-    const notFound = await request(app.getHttpServer()).post('/predict').send({ model: 'x', instances: [1] });
+    const notFound = await request(app.getHttpServer())
+      .post('/predict')
+      .send({ model: 'x', instances: [1] });
     expect(notFound.status).toBe(404);
-    expect(notFound.body).toEqual({ statusCode: 404, error: 'Not Found', message: "Model 'x' not found" });
+    expect(notFound.body).toEqual({
+      statusCode: 404,
+      error: 'Not Found',
+      message: "Model 'x' not found",
+    });
 
     modelService.predict.mockRejectedValueOnce(new BadRequestException('instances[0]: bad'));
-    await request(app.getHttpServer()).post('/predict').send({ instances: [1] }).expect(400);
+    await request(app.getHttpServer())
+      .post('/predict')
+      .send({ instances: [1] })
+      .expect(400);
   });
 
   it('should answer an unexpected failure with a generic 500 that leaks nothing', async () => {
     modelService.predict.mockRejectedValueOnce(new Error('secret internal detail'));
-    const res = await request(app.getHttpServer()).post('/predict').send({ instances: [1] }).expect(500);
-    expect(res.body).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+    const res = await request(app.getHttpServer())
+      .post('/predict')
+      .send({ instances: [1] })
+      .expect(500);
+    expect(res.body).toEqual({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      message: 'Internal server error',
+    });
   });
 });

@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { graphOps, saveGraphModel, saveLayersModel, writeMetadata } from '../../scripts/lib/model-writer';
+import {
+  graphOps,
+  saveGraphModel,
+  saveLayersModel,
+  writeMetadata,
+} from '../../scripts/lib/model-writer';
 import { SHIPPED_MODELS } from './test-app';
 
 /**
@@ -36,7 +41,12 @@ export const int32Graph: ModelWriter = (dir) =>
     nodes: [
       graphOps.placeholder('ids', 'int32', [-1, 3]),
       graphOps.weight({ name: 'w', tensor: tf.tensor2d([[1], [2], [3]]) }),
-      { name: 'cast', op: 'Cast', input: ['ids'], attr: { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' } } },
+      {
+        name: 'cast',
+        op: 'Cast',
+        input: ['ids'],
+        attr: { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' } },
+      },
       graphOps.op('dot', 'MatMul', ['cast', 'w'], matmul),
       graphOps.op('Identity', 'Identity', ['dot']),
     ],
@@ -64,9 +74,16 @@ export const multiIoLayers: ModelWriter = async (dir) => {
   const a = tf.input({ name: 'a', shape: [2] });
   const b = tf.input({ name: 'b', shape: [1] });
   const joined = tf.layers.concatenate({ name: 'joined' }).apply([a, b]) as tf.SymbolicTensor;
-  const sum = tf.layers.dense({ name: 'sum', units: 1, useBias: false, kernelInitializer: 'ones' }).apply(joined);
+  const sum = tf.layers
+    .dense({ name: 'sum', units: 1, useBias: false, kernelInitializer: 'ones' })
+    .apply(joined);
   const doubled = tf.layers
-    .dense({ name: 'doubled', units: 1, useBias: false, kernelInitializer: tf.initializers.constant({ value: 2 }) })
+    .dense({
+      name: 'doubled',
+      units: 1,
+      useBias: false,
+      kernelInitializer: tf.initializers.constant({ value: 2 }),
+    })
     .apply(b);
   const model = tf.model({ inputs: [a, b], outputs: [sum, doubled] as tf.SymbolicTensor[] });
   await saveLayersModel(model, dir);
@@ -76,7 +93,9 @@ export const multiIoLayers: ModelWriter = async (dir) => {
 export const imageLayers: ModelWriter = async (dir) => {
   const image = tf.input({ name: 'image', shape: [224, 224, 3] });
   const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(image);
-  const out = tf.layers.dense({ name: 'logits', units: 2, kernelInitializer: 'ones' }).apply(pooled);
+  const out = tf.layers
+    .dense({ name: 'logits', units: 2, kernelInitializer: 'ones' })
+    .apply(pooled);
   await saveLayersModel(tf.model({ inputs: image, outputs: out as tf.SymbolicTensor }), dir);
   writeMetadata(dir, { description: 'test image model' });
 };

@@ -11,7 +11,8 @@ export interface ProcessResult {
 }
 
 function requireBuild(): void {
-  if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build (npm test does it)`);
+  if (!existsSync(MAIN_JS))
+    throw new Error(`${MAIN_JS} is missing: run npm run build (npm test does it)`);
 }
 
 /** Starts the production entry (`node dist/main.js`) with the given environment, on loopback. */
@@ -24,7 +25,10 @@ export function startServer(env: Record<string, string>): ChildProcess {
 }
 
 /** Runs the server until it exits by itself (or `timeoutMs` passes, then kills it). */
-export function runUntilExit(env: Record<string, string>, timeoutMs = 20_000): Promise<ProcessResult> {
+export function runUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<ProcessResult> {
   const started = Date.now();
   const child = startServer(env);
   let output = '';
@@ -43,7 +47,10 @@ export function runUntilExit(env: Record<string, string>, timeoutMs = 20_000): P
 export function waitForListening(child: ChildProcess, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start:\n${output}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk;
       const match = /Listening on (http:\/\/[\d.]+:\d+)/.exec(output);

@@ -13,7 +13,9 @@ export const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
  * configureApp), with configuration taken from `env` instead of process.env.
  * init() runs onModuleInit, so the real models are loaded from disk.
  */
-export async function createTestApp(env: Record<string, string> = {}): Promise<NestExpressApplication> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+): Promise<NestExpressApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(AppConfig)
     // LOG_LEVEL warn: one JSON line per request at info would flood the test output.

@@ -7,7 +7,11 @@ export class TensorSpecDto {
   @ApiProperty({ example: 'float32', description: 'TF.js dtype: float32, int32, bool or string' })
   dtype: string;
 
-  @ApiProperty({ example: [-1, 4], type: [Number], description: '-1 marks a free dimension (the batch, usually)' })
+  @ApiProperty({
+    example: [-1, 4],
+    type: [Number],
+    description: '-1 marks a free dimension (the batch, usually)',
+  })
   shape: number[];
 }
 
@@ -15,7 +19,10 @@ export class ModelVersionDto {
   @ApiProperty({ example: 2 })
   version: number;
 
-  @ApiProperty({ example: 'AVAILABLE', enum: ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'] })
+  @ApiProperty({
+    example: 'AVAILABLE',
+    enum: ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'],
+  })
   state: string;
 
   @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model'] })

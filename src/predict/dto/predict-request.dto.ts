@@ -21,7 +21,8 @@ export class PredictRequestDto {
   instances: unknown[];
 
   @ApiPropertyOptional({
-    description: 'Model name. Defaults to DEFAULT_MODEL, or to the only model when just one is served.',
+    description:
+      'Model name. Defaults to DEFAULT_MODEL, or to the only model when just one is served.',
     example: 'iris',
   })
   @IsOptional()
@@ -30,7 +31,8 @@ export class PredictRequestDto {
   model?: string;
 
   @ApiPropertyOptional({
-    description: 'Model version (a positive integer as a string). Defaults to the highest loaded version.',
+    description:
+      'Model version (a positive integer as a string). Defaults to the highest loaded version.',
     example: '2',
   })
   @IsOptional()
