@@ -18,9 +18,9 @@ import autocannon from 'autocannon';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTfjsModel } from '../src/model/model-loader';
+import { scanRepository } from '../src/model/model-repository';
 import { ROOT, RunningServer, startCommand, startModelServer } from './lib/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -63,8 +63,9 @@ async function drive(url: string, body: object): Promise<Measurement> {
 
 /** Median time of reading + building the model from disk, in this process, on the wasm backend. */
 async function medianLoadMs(name: string): Promise<number> {
-  const versions = ['2', '1'].map((v) => join(ROOT, 'models', name, v));
-  const dir = versions.find((v) => existsSync(join(v, 'model.json')))!;
+  // The version the server serves by default (MODEL_VERSION_POLICY=latest).
+  const served = await scanRepository(join(ROOT, 'models'), 'latest');
+  const { dir } = served.find((location) => location.name === name)!;
   const times: number[] = [];
   for (let i = 0; i < LOADS; i++) {
     const started = performance.now();

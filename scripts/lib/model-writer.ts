@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TF_DATA_TYPES } from '../../src/model/signature';
 
 /**
  * Writes TF.js models to disk in the exact layout TF.js and tensorflowjs_converter use:
@@ -54,9 +55,6 @@ export async function saveLayersModel(
 
 // ---- Graph models: a GraphDef in JSON, as tensorflowjs_converter writes it ----
 
-type TfType = 'DT_FLOAT' | 'DT_INT32' | 'DT_BOOL';
-const TF_TYPE: Record<string, TfType> = { float32: 'DT_FLOAT', int32: 'DT_INT32', bool: 'DT_BOOL' };
-
 export interface GraphNode {
   name: string;
   op: string;
@@ -79,7 +77,7 @@ export interface GraphSignatureEntry {
 const tensorShape = (shape: number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
 const signatureEntry = (entry: GraphSignatureEntry) => ({
   name: `${entry.node}:0`,
-  dtype: TF_TYPE[entry.dtype],
+  dtype: TF_DATA_TYPES[entry.dtype],
   tensorShape: tensorShape(entry.shape),
 });
 
@@ -87,17 +85,17 @@ export const graphOps = {
   placeholder: (name: string, dtype: GraphSignatureEntry['dtype'], shape: number[]): GraphNode => ({
     name,
     op: 'Placeholder',
-    attr: { dtype: { type: TF_TYPE[dtype] }, shape: { shape: tensorShape(shape) } },
+    attr: { dtype: { type: TF_DATA_TYPES[dtype] }, shape: { shape: tensorShape(shape) } },
   }),
   /** A constant whose value lives in the weights files, as the converter writes variables. */
   weight: (weight: GraphWeight): GraphNode => ({
     name: weight.name,
     op: 'Const',
     attr: {
-      dtype: { type: TF_TYPE[weight.tensor.dtype] },
+      dtype: { type: TF_DATA_TYPES[weight.tensor.dtype] },
       value: {
         tensor: {
-          dtype: TF_TYPE[weight.tensor.dtype],
+          dtype: TF_DATA_TYPES[weight.tensor.dtype],
           tensorShape: tensorShape(weight.tensor.shape),
         },
       },

@@ -1,5 +1,5 @@
 import { ArgumentMetadata, BadRequestException, Injectable, ValidationPipe } from '@nestjs/common';
-import { validateSync } from 'class-validator';
+import { validateSync, ValidationError } from 'class-validator';
 
 const TENSOR_PAYLOAD = Symbol('tensorPayload');
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -13,6 +13,24 @@ type Class = new () => object;
  */
 export function TensorPayload(): ClassDecorator {
   return (target) => Reflect.defineMetadata(TENSOR_PAYLOAD, true, target);
+}
+
+/**
+ * Validates the own fields of `value` against a DTO class on a shallow copy, with the app's
+ * rules (whitelist, unknown fields refused), skipping class-transformer's deep copy.
+ */
+export function validateShallow<T extends object>(
+  type: new () => T,
+  value: object,
+): { instance: T; errors: ValidationError[] } {
+  // Copying a `__proto__` key with Object.assign would swap the instance's prototype, and an own
+  // `constructor` would point class-validator at another class's rules.
+  const fields = Object.entries(value).filter(([key]) => !UNSAFE_KEYS.has(key));
+  const instance = Object.assign(new type(), Object.fromEntries(fields));
+  return {
+    instance,
+    errors: validateSync(instance, { whitelist: true, forbidNonWhitelisted: true }),
+  };
 }
 
 const isTensorPayload = (metatype: unknown): metatype is Class =>
@@ -37,10 +55,7 @@ export class AppValidationPipe extends ValidationPipe {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new BadRequestException('The request body must be a JSON object');
     }
-    // Copying a `__proto__` key with Object.assign would swap the instance's prototype.
-    const fields = Object.entries(value).filter(([key]) => !UNSAFE_KEYS.has(key));
-    const instance = Object.assign(new metadata.metatype(), Object.fromEntries(fields));
-    const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
+    const { instance, errors } = validateShallow(metadata.metatype, value);
     if (errors.length > 0) throw this.exceptionFactory(errors) as Error;
     return instance;
   }

@@ -2,7 +2,7 @@ import { Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VersionPolicy } from '../config/app-config';
-import { ModelLocation } from './model-repository';
+import { applyVersionPolicy, ModelLocation } from './model-repository';
 import { ModelState, ServedModel } from './served-model';
 
 /** One tracked version: the model plus what is needed to serve, drain and report it. */
@@ -107,7 +107,7 @@ export class ModelRegistry {
    * version. A wanted version that fails to load therefore leaves the old one serving.
    */
   async reconcile(onDisk: ModelLocation[], policy: VersionPolicy): Promise<void> {
-    const wanted = policy === 'latest' ? latestOf(onDisk) : onDisk;
+    const wanted = applyVersionPolicy(onDisk, policy);
     for (const location of wanted) {
       const entry = this.versions.get(location.name)?.get(location.version);
       if (entry && !entry.error) continue;
@@ -190,14 +190,4 @@ export class ModelRegistry {
       `Version ${version} of model '${name}'${why}; loaded versions: ${available.join(', ') || 'none'}`,
     );
   }
-}
-
-/** The highest version of each model, as TF Serving's `latest` policy serves. */
-function latestOf(locations: ModelLocation[]): ModelLocation[] {
-  const latest = new Map<string, ModelLocation>();
-  for (const location of locations) {
-    const current = latest.get(location.name);
-    if (!current || location.version > current.version) latest.set(location.name, location);
-  }
-  return [...latest.values()];
 }

@@ -58,8 +58,20 @@ export async function scanRepository(
     );
   }
   const found = await Promise.all(models.map((name) => versionsOf(name, join(dir, name))));
-  return found.flatMap((versions) => {
-    const ascending = versions.sort((a, b) => a.version - b.version);
-    return policy === 'latest' ? ascending.slice(-1) : ascending;
-  });
+  return applyVersionPolicy(found.flat(), policy);
+}
+
+/**
+ * The versions a policy serves, sorted by name then version: all of them, or only the highest
+ * version of each model (`latest`, as in TF Serving).
+ */
+export function applyVersionPolicy(
+  locations: ModelLocation[],
+  policy: VersionPolicy,
+): ModelLocation[] {
+  const byName = (a: ModelLocation, b: ModelLocation) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version;
+  const sorted = [...locations].sort(byName);
+  if (policy === 'all') return sorted;
+  return sorted.filter((location, i) => sorted[i + 1]?.name !== location.name);
 }

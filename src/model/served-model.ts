@@ -4,8 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelLocation } from './model-repository';
 import { loadTfjsModel, ModelFormat, TfjsModel } from './model-loader';
-import { FREE_DIM, formatShape, ModelSignature, TensorSpec } from './signature';
-import { EncodedTensor } from './tensor-codec';
+import {
+  FREE_DIM,
+  formatShape,
+  InputDtype,
+  ModelSignature,
+  TensorSpec,
+  TF_DATA_TYPES,
+} from './signature';
+import { allocate, EncodedTensor } from './tensor-codec';
 
 /** Optional `metadata.json` beside model.json. */
 export interface ModelMetadata {
@@ -20,12 +27,10 @@ export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END'
 /** Output tensors of one batch, as nested JS arrays keyed by output name (batch first). */
 export type BatchOutputs = Record<string, unknown[]>;
 
-const TF_DTYPES: Record<string, string> = {
-  DT_FLOAT: 'float32',
-  DT_INT32: 'int32',
-  DT_BOOL: 'bool',
-  DT_STRING: 'string',
-};
+/** TF.js dtype of each TensorFlow DataType name found in a graph model's signature. */
+const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
+  Object.entries(TF_DATA_TYPES).map(([tfjs, tf]) => [tf, tfjs]),
+);
 
 /** An entry of a graph model's `signature` in model.json, as tensorflowjs_converter writes it. */
 interface SignatureEntry {
@@ -46,7 +51,7 @@ function graphSpec(
   const dims = info?.tensorShape?.dim?.map((d) => Number(d.size ?? FREE_DIM));
   return {
     name,
-    dtype: TF_DTYPES[info?.dtype ?? ''] ?? fallback?.dtype ?? 'float32',
+    dtype: TFJS_DTYPES[info?.dtype ?? ''] ?? fallback?.dtype ?? 'float32',
     shape: dims ?? fallback?.shape?.map((d: number | null) => d ?? FREE_DIM) ?? [],
   };
 }
@@ -81,6 +86,8 @@ function readSignature(format: ModelFormat, model: TfjsModel): ModelSignature {
   );
   return { inputs, outputs };
 }
+
+const asList = (out: tf.Tensor | tf.Tensor[]): tf.Tensor[] => (Array.isArray(out) ? out : [out]);
 
 async function readMetadata(dir: string): Promise<ModelMetadata> {
   const text = await readFile(join(dir, 'metadata.json'), 'utf8').catch(
@@ -118,6 +125,8 @@ export class ServedModel {
   /** A fixed batch dimension (e.g. [1,192,192,3]) makes larger batches run in chunks of that size. */
   private fixedBatch?: number;
   private graphNeedsAsync = false;
+  /** Names the model's execute() takes for its outputs, in signature order (fixed at load). */
+  private outputNodes: string[];
 
   constructor(location: ModelLocation) {
     this.name = location.name;
@@ -141,6 +150,11 @@ export class ServedModel {
     this.model = loaded.model;
     this.format = loaded.format;
     this.signature = readSignature(loaded.format, loaded.model);
+    // A layers model runs by its symbolic tensor names; a graph model by its signature keys.
+    this.outputNodes =
+      loaded.format === 'layers-model'
+        ? (loaded.model as tf.LayersModel).outputs.map((o) => o.name)
+        : this.signature.outputs.map((spec) => spec.name);
     this.metadata = await readMetadata(this.dir);
     this.fixedBatch =
       this.signature.inputs[0]?.shape[0] > 0 ? this.signature.inputs[0].shape[0] : undefined;
@@ -155,17 +169,18 @@ export class ServedModel {
   /** One inference on zeros shaped like the signature: compiles kernels and reveals output shapes. */
   private async warmUp(): Promise<void> {
     const batch = this.fixedBatch ?? 1;
-    const zeros = this.signature.inputs.map((spec) => {
+    const zeros = this.signature.inputs.map((spec): EncodedTensor => {
       const shape = spec.shape.map((d, i) => (i === 0 ? batch : d === FREE_DIM ? 1 : d));
-      const dtype = (
-        spec.dtype === 'int32' || spec.dtype === 'bool' ? spec.dtype : 'float32'
-      ) as EncodedTensor['dtype'];
-      const size = shape.reduce((a, b) => a * b, 1);
+      const dtype: InputDtype =
+        spec.dtype === 'int32' || spec.dtype === 'bool' ? spec.dtype : 'float32';
       return {
         name: spec.name,
         dtype,
         shape,
-        data: dtype === 'float32' ? new Float32Array(size) : new Int32Array(size),
+        data: allocate(
+          dtype,
+          shape.reduce((a, b) => a * b, 1),
+        ),
       };
     });
     const shapes = await this.runTensors(zeros, async (outputs) => outputs.map((t) => t.shape));
@@ -253,27 +268,20 @@ export class ServedModel {
       // execute() runs the graph once in inference mode; predict() adds a batching loop that
       // costs about as much as the whole inference of a small model (measured 75-98 vs 48-52 us).
       const layers = this.model as tf.LayersModel;
-      const out = layers.execute(
-        inputs.length === 1 ? inputs[0] : inputs,
-        layers.outputs.map((o) => o.name),
-      );
-      return Array.isArray(out) ? out : [out];
+      return asList(layers.execute(inputs.length === 1 ? inputs[0] : inputs, this.outputNodes));
     }
     const graph = this.model as tf.GraphModel;
     const feed = Object.fromEntries(this.signature.inputs.map((spec, i) => [spec.name, inputs[i]]));
-    const names = this.signature.outputs.map((spec) => spec.name);
     // Graphs with control flow (while loops, dynamic shapes) only run asynchronously; find out once.
     if (!this.graphNeedsAsync) {
       try {
-        const out = graph.execute(feed, names);
-        return Array.isArray(out) ? out : [out];
+        return asList(graph.execute(feed, this.outputNodes));
       } catch (error) {
         if (!/executeAsync/.test((error as Error).message)) throw error;
         this.graphNeedsAsync = true;
       }
     }
-    const out = await graph.executeAsync(feed, names);
-    return Array.isArray(out) ? out : [out];
+    return asList(await graph.executeAsync(feed, this.outputNodes));
   }
 
   /** Frees the model's weights. The caller makes sure no request still uses it. */

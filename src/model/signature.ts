@@ -15,6 +15,15 @@ export interface ModelSignature {
 
 export const FREE_DIM = -1;
 
+/** TensorFlow's DataType name of each TF.js dtype, as model.json signatures and TF Serving use them. */
+export const TF_DATA_TYPES: Record<string, string> = {
+  float32: 'DT_FLOAT',
+  int32: 'DT_INT32',
+  bool: 'DT_BOOL',
+  string: 'DT_STRING',
+  complex64: 'DT_COMPLEX64',
+};
+
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }

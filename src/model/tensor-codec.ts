@@ -1,5 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
-import { FREE_DIM, formatShape, TensorSpec } from './signature';
+import { FREE_DIM, formatShape, InputDtype, TensorSpec } from './signature';
 
 /**
  * The one place where request values are checked against a model's signature and turned
@@ -12,7 +12,7 @@ export type TypedData = Float32Array | Int32Array | Uint8Array;
 /** A checked input, ready to become a tensor. */
 export interface EncodedTensor {
   name: string;
-  dtype: 'float32' | 'int32' | 'bool';
+  dtype: InputDtype;
   shape: number[];
   data: TypedData;
 }
@@ -34,7 +34,7 @@ function describeValue(value: unknown): string {
   return String(value);
 }
 
-function inputDtype(spec: TensorSpec): EncodedTensor['dtype'] {
+function inputDtype(spec: TensorSpec): InputDtype {
   if (spec.dtype === 'float32' || spec.dtype === 'int32' || spec.dtype === 'bool') {
     return spec.dtype;
   }
@@ -44,11 +44,7 @@ function inputDtype(spec: TensorSpec): EncodedTensor['dtype'] {
 }
 
 /** Checks one scalar against the input's dtype and returns its numeric value. */
-export function checkScalar(
-  value: unknown,
-  dtype: EncodedTensor['dtype'],
-  where: () => string,
-): number {
+export function checkScalar(value: unknown, dtype: InputDtype, where: () => string): number {
   if (dtype === 'bool') {
     if (typeof value === 'boolean') return value ? 1 : 0;
     if (value === 0 || value === 1) return value;
@@ -76,17 +72,17 @@ export function checkScalar(
   return value;
 }
 
-function allocate(dtype: EncodedTensor['dtype'], size: number): TypedData {
+export function allocate(dtype: InputDtype, size: number): TypedData {
   if (dtype === 'int32') return new Int32Array(size);
   if (dtype === 'bool') return new Uint8Array(size);
   return new Float32Array(size);
 }
 
 /**
- * Reads the shape of a nested array by following first elements, as deep as the signature's
- * rank. Whether every element really has that shape is checked while filling.
+ * Reads the shape of a nested array by following first elements, at most `rank` deep. When
+ * encoding, whether every element really has that shape is checked while filling.
  */
-function leadingShape(value: unknown, rank: number): number[] {
+export function leadingShape(value: unknown, rank = Infinity): number[] {
   const shape: number[] = [];
   let cursor = value;
   while (shape.length < rank && Array.isArray(cursor)) {

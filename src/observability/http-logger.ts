@@ -4,8 +4,8 @@ import type { Request, Response } from 'express';
 import pino, { Logger } from 'pino';
 import { pinoHttp, HttpLogger } from 'pino-http';
 import { AppConfig } from '../config/app-config';
-import { requestInfoOf } from './request-context';
-import { routeLabel } from './route-label';
+import { answeredStatus, requestInfoOf } from './request-context';
+import { routeOf } from './route-label';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 /** An incoming id is reused only if it is short and plain, so it cannot forge log lines. */
@@ -37,10 +37,10 @@ function requestLine(req: IncomingMessage, res: ServerResponse, responseTime: nu
   const info = requestInfoOf(res as Response);
   return {
     method: req.method,
-    route: routeLabel(req as Request),
+    route: routeOf(req as Request, res as Response),
     model: info.model,
     version: info.version,
-    status: res.headersSent ? res.statusCode : 499,
+    status: answeredStatus(res as Response),
     durationMs: responseTime,
   };
 }

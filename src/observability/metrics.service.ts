@@ -3,13 +3,11 @@ import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { InferenceEvent, InferenceObserver, ModelRuntimeStats } from '../model/inference-observer';
-import { annotateRequestModel, RequestInfo } from './request-context';
-import { routeLabel } from './route-label';
+import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
+import { routeOf } from './route-label';
 
 const HTTP_LABELS = ['method', 'route', 'model', 'version', 'status'] as const;
 const MODEL_LABELS = ['model', 'version'] as const;
-/** Status of a request whose client went away before an answer (nginx's convention). */
-const CLIENT_CLOSED = 499;
 
 /**
  * Every Prometheus metric of the server, in a registry of its own per app (not prom-client's
@@ -141,10 +139,10 @@ export class MetricsService extends InferenceObserver {
   observeRequest(req: Request, res: Response, info: RequestInfo): void {
     const labels = {
       method: req.method,
-      route: routeLabel(req),
+      route: routeOf(req, res),
       model: info.model ?? '',
       version: info.version ?? '',
-      status: String(res.headersSent ? res.statusCode : CLIENT_CLOSED),
+      status: String(answeredStatus(res)),
     };
     const seconds = Number(process.hrtime.bigint() - info.startedAt) / 1e9;
     this.httpRequests.inc(labels);

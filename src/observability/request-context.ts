@@ -8,6 +8,16 @@ export interface RequestInfo {
   /** Set by the model layer (ModelService.infer) once a loaded model was picked. */
   model?: string;
   version?: string;
+  /** Route label, worked out once when the request ends (see routeOf). */
+  route?: string;
+}
+
+/** Status recorded for a request the client abandoned before it was answered (nginx's 499). */
+const CLIENT_CLOSED = 499;
+
+/** The status a finished request is logged and counted with. */
+export function answeredStatus(res: Response): number {
+  return res.headersSent ? res.statusCode : CLIENT_CLOSED;
 }
 
 const storage = new AsyncLocalStorage<RequestInfo>();

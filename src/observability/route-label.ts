@@ -1,4 +1,5 @@
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { requestInfoOf } from './request-context';
 
 /** Label of requests that match no route (404s); never the raw URL, which would explode cardinality. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -30,6 +31,13 @@ export function routeLabel(req: Request): string {
     // Express internals changed: fall through to the safe label.
   }
   return UNMATCHED_ROUTE;
+}
+
+/** routeLabel, computed once per request: the request log and the metrics both label with it. */
+export function routeOf(req: Request, res: Response): string {
+  const info = requestInfoOf(res);
+  info.route ??= routeLabel(req);
+  return info.route;
 }
 
 const isCatchAll = (pattern: string) => pattern.includes('*');

@@ -1,7 +1,7 @@
 import { BadRequestException } from '@nestjs/common';
 import { VersionStatus } from '../../model/model-registry';
 import { ServedModel } from '../../model/served-model';
-import { TensorSpec } from '../../model/signature';
+import { TensorSpec, TF_DATA_TYPES } from '../../model/signature';
 import { EncodedTensor, encodeColumns, encodeInstances } from '../../model/tensor-codec';
 import {
   TfsMetadataResponseDto,
@@ -12,14 +12,6 @@ import {
 
 /** The one signature a TF.js model has, under the name TF Serving gives the default. */
 export const SIGNATURE_NAME = 'serving_default';
-
-const TF_DTYPES: Record<string, string> = {
-  float32: 'DT_FLOAT',
-  int32: 'DT_INT32',
-  bool: 'DT_BOOL',
-  string: 'DT_STRING',
-  complex64: 'DT_COMPLEX64',
-};
 
 /** GetModelStatusResponse as TF Serving's REST API renders it. */
 export function toModelStatus(versions: VersionStatus[]): TfsModelStatusResponseDto {
@@ -33,7 +25,7 @@ export function toModelStatus(versions: VersionStatus[]): TfsModelStatusResponse
 }
 
 const tensorInfo = (spec: TensorSpec) => ({
-  dtype: TF_DTYPES[spec.dtype] ?? 'DT_INVALID',
+  dtype: TF_DATA_TYPES[spec.dtype] ?? 'DT_INVALID',
   tensor_shape: {
     dim: spec.shape.map((size) => ({ size: String(size), name: '' })),
     unknown_rank: false,

@@ -1,12 +1,13 @@
 import { BadRequestException } from '@nestjs/common';
-import { validateSync } from 'class-validator';
 import { randomUUID } from 'node:crypto';
+import { validateShallow } from '../../common/app-validation.pipe';
 import { ServedModel } from '../../model/served-model';
 import { TensorSpec } from '../../model/signature';
 import {
   checkInputNames,
   EncodedTensor,
   encodeV2Tensor,
+  leadingShape,
   toV2Datatype,
 } from '../../model/tensor-codec';
 import {
@@ -45,16 +46,14 @@ export function toModelMetadata(model: ServedModel, versions: ServedModel[]): V2
 }
 
 /**
- * Checks one entry of `inputs`/`outputs` against its DTO with the body's rules, on a shallow
- * copy: class-transformer's deep copy of `data` would cost several times the JSON parse.
+ * Checks one entry of `inputs`/`outputs` against its DTO with the body's rules, shallowly:
+ * class-transformer's deep copy of `data` would cost several times the JSON parse.
  */
 function checkEntry<T extends object>(type: new () => T, value: unknown, where: string): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new BadRequestException(`${where} must be an object`);
   }
-  const fields = Object.entries(value).filter(([key]) => key !== '__proto__');
-  const entry = Object.assign(new type(), Object.fromEntries(fields));
-  const errors = validateSync(entry, { whitelist: true, forbidNonWhitelisted: true });
+  const { instance: entry, errors } = validateShallow(type, value);
   if (errors.length > 0) {
     const messages = errors.flatMap((e) => Object.values(e.constraints ?? {}));
     throw new BadRequestException(messages.map((m) => `${where}: ${m}`).join('; '));
@@ -99,19 +98,13 @@ export function selectOutputs(model: ServedModel, body: V2InferRequestDto): Tens
   });
 }
 
-/** Shape of a nested array, read along its first elements (outputs are always rectangular). */
-function shapeOf(value: unknown): number[] {
-  const shape: number[] = [];
-  for (let cursor = value; Array.isArray(cursor); cursor = cursor[0]) shape.push(cursor.length);
-  return shape;
-}
-
 function toOutput(spec: TensorSpec, value: unknown): V2ResponseOutputDto {
   const datatype = toV2Datatype(spec.dtype);
   const flat = Array.isArray(value) ? (value.flat(Infinity) as unknown[]) : [value];
   return {
     name: spec.name,
-    shape: shapeOf(value),
+    // Outputs are always rectangular, so the first elements give the whole shape.
+    shape: leadingShape(value),
     datatype,
     // TF.js reads bool tensors back as 0/1; V2 BOOL data is JSON booleans.
     data: datatype === 'BOOL' ? flat.map((v) => v === true || v === 1) : flat,

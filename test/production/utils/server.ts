@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createServer, get as httpGet } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { get as httpGet } from 'node:http';
 import { startServer, waitForListening } from '../../utils/server-process';
 import { SHIPPED_MODELS } from '../../utils/test-app';
 import { waitFor } from './http';
@@ -15,17 +14,8 @@ export interface RunningServer {
   stop: () => void;
 }
 
-/** A port that was free a moment ago (for servers whose log level hides the "Listening" line). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+// For servers whose log level hides the "Listening" line.
+export { freePort } from '../../../scripts/lib/server';
 
 /**
  * Starts `node dist/main.js` on loopback with the shipped models and waits until it listens:
