@@ -17,6 +17,7 @@ import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor, encodeInstances } from './tensor-codec';
 import { selectBackend } from './tfjs-backend';
+import { TensorMap, toNestedMap } from './tensor';
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
 export class ModelLoadError extends Error {}
@@ -217,7 +218,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Runs already-encoded tensors through a model: the entry point every protocol adapter shares. */
-  async infer(model: ServedModel, inputs: EncodedTensor[]) {
+  async infer(model: ServedModel, inputs: EncodedTensor[]): Promise<TensorMap> {
     const instances = inputs[0].shape[0];
     this.checkBatchSize(instances);
     // Counted from here (the same synchronous step as resolve()) so a hot swap that retires this
@@ -267,7 +268,11 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       model,
       encodeInstances(model.signature.inputs, params.instances),
     );
-    return { model: model.name, version: model.version, predictions: toRows(model, outputs) };
+    return {
+      model: model.name,
+      version: model.version,
+      predictions: toRows(model, toNestedMap(outputs)),
+    };
   }
 }
 

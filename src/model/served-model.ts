@@ -13,6 +13,7 @@ import {
   TF_DATA_TYPES,
 } from './signature';
 import { allocate, EncodedTensor } from './tensor-codec';
+import { Tensor, TensorDtype, TensorMap, TypedData } from './tensor';
 
 /** Optional `metadata.json` beside model.json. */
 export interface ModelMetadata {
@@ -23,9 +24,6 @@ export interface ModelMetadata {
 
 /** Lifecycle states, named as TF Serving names them. */
 export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
-
-/** Output tensors of one batch, as nested JS arrays keyed by output name (batch first). */
-export type BatchOutputs = Record<string, unknown[]>;
 
 /** TF.js dtype of each TensorFlow DataType name found in a graph model's signature. */
 const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
@@ -208,15 +206,23 @@ export class ServedModel {
   }
 
   /**
-   * Runs a batch and returns every output as nested arrays (batch first). All tensors created
-   * here are disposed before returning: tf.tidy cannot wrap async code, so it is done by hand.
+   * Runs a batch and returns every output as a typed array with its shape (batch first). All
+   * tensors created here are disposed before returning: tf.tidy cannot wrap async code.
    */
-  async predict(inputs: EncodedTensor[]): Promise<BatchOutputs> {
-    const arrays = await this.runTensors(inputs, (outputs) =>
-      Promise.all(outputs.map((t) => t.array())),
+  async predict(inputs: EncodedTensor[]): Promise<TensorMap> {
+    const read = await this.runTensors(inputs, (outputs) =>
+      Promise.all(outputs.map(async (t) => ({ shape: t.shape, data: await t.data() }))),
     );
     return Object.fromEntries(
-      this.signature.outputs.map((spec, i) => [spec.name, arrays[i] as unknown[]]),
+      this.signature.outputs.map((spec, i): [string, Tensor] => [
+        spec.name,
+        {
+          name: spec.name,
+          dtype: spec.dtype as TensorDtype,
+          shape: read[i].shape,
+          data: read[i].data as TypedData,
+        },
+      ]),
     );
   }
 

@@ -9,6 +9,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { ModelService } from '../../model/model.service';
+import { toNestedMap } from '../../model/tensor';
 import { ProtocolErrorDto } from '../protocol-error';
 import {
   TfsMetadataResponseDto,
@@ -193,7 +194,7 @@ export class TfServingController {
   ): Promise<TfsPredictResponseDto> {
     const model = this.models.resolve(name, version);
     const { columnar, tensors } = encodePredictRequest(model, body);
-    return toPredictResponse(model, await this.models.infer(model, tensors), columnar);
+    return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }
 
   /** TF Serving labels come from its model config file; this server has none to assign. */

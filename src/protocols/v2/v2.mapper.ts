@@ -7,9 +7,9 @@ import {
   checkInputNames,
   EncodedTensor,
   encodeV2Tensor,
-  leadingShape,
   toV2Datatype,
 } from '../../model/tensor-codec';
+import { Tensor, TensorMap, toNumbers } from '../../model/tensor';
 import {
   V2InferRequestDto,
   V2InferResponseDto,
@@ -98,16 +98,15 @@ export function selectOutputs(model: ServedModel, body: V2InferRequestDto): Tens
   });
 }
 
-function toOutput(spec: TensorSpec, value: unknown): V2ResponseOutputDto {
+function toOutput(spec: TensorSpec, tensor: Tensor): V2ResponseOutputDto {
   const datatype = toV2Datatype(spec.dtype);
-  const flat = Array.isArray(value) ? (value.flat(Infinity) as unknown[]) : [value];
+  const flat = toNumbers(tensor);
   return {
     name: spec.name,
-    // Outputs are always rectangular, so the first elements give the whole shape.
-    shape: leadingShape(value),
+    shape: tensor.shape,
     datatype,
-    // TF.js reads bool tensors back as 0/1; V2 BOOL data is JSON booleans.
-    data: datatype === 'BOOL' ? flat.map((v) => v === true || v === 1) : flat,
+    // Bool tensors are one byte per element; V2 BOOL data is JSON booleans.
+    data: datatype === 'BOOL' ? flat.map((v) => v === 1) : flat,
   };
 }
 
@@ -115,7 +114,7 @@ export function toInferResponse(
   model: ServedModel,
   body: V2InferRequestDto,
   selected: TensorSpec[],
-  outputs: Record<string, unknown[]>,
+  outputs: TensorMap,
 ): V2InferResponseDto {
   return {
     model_name: model.name,

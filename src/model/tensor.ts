@@ -1,0 +1,47 @@
+/**
+ * The neutral tensor every protocol maps to and from at its edge, and the only form that crosses
+ * into and out of the inference threads (typed arrays are transferable; nested arrays are not).
+ */
+
+/** Element types a tensor may carry between the edge and an engine. */
+export type TensorDtype =
+  'float32' | 'float64' | 'float16' | 'int8' | 'int32' | 'int64' | 'uint8' | 'bool' | 'string';
+
+export type TypedData =
+  Float32Array | Float64Array | Int8Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+
+/** One named tensor, row-major, batch first. bool is one byte per element; float16 raw halves. */
+export interface Tensor {
+  name: string;
+  dtype: TensorDtype;
+  shape: number[];
+  data: TypedData;
+}
+
+export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Plain JSON numbers of a tensor's data (bigint as number: callers check the 2^53 range first). */
+export function toNumbers(tensor: Tensor): number[] {
+  return Array.from(tensor.data as ArrayLike<number | bigint>, Number);
+}
+
+/** A tensor as nested arrays (batch first), the shape the row and columnar JSON formats answer in. */
+export function toNested(tensor: Tensor): unknown[] {
+  const flat = toNumbers(tensor);
+  const { shape } = tensor;
+  if (shape.length === 0) return flat;
+  const build = (depth: number, offset: number): unknown[] => {
+    const size = shape[depth];
+    if (depth === shape.length - 1) return flat.slice(offset, offset + size);
+    const stride = elementCount(shape.slice(depth + 1));
+    return Array.from({ length: size }, (_, i) => build(depth + 1, offset + i * stride));
+  };
+  return build(0, 0);
+}
+
+/** Output tensors of one run, keyed by output name. */
+export type TensorMap = Record<string, Tensor>;
+
+/** The nested form of every output, keyed by output name. */
+export const toNestedMap = (outputs: TensorMap): Record<string, unknown[]> =>
+  Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, toNested(t)]));
