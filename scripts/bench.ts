@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { loadTfjsModel } from '../src/model/model-loader';
+import { loadTfjsModel } from '../src/engines/tfjs/tfjs-loader';
 import { scanRepository } from '../src/model/model-repository';
 import { ROOT, RunningServer, startCommand, startModelServer } from './lib/server';
 

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
+import { InferenceError, STATUS_OF_CODE } from '../inference/inference-error';
 import { isProtocolPath } from '../protocols/protocol-error';
 
 export interface HttpError {
@@ -17,6 +18,9 @@ export interface HttpError {
 
 /** Maps anything thrown while serving a request to a status and a message meant for the client. */
 export function toHttpError(exception: unknown): HttpError | undefined {
+  if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
+    return { status: STATUS_OF_CODE[exception.code], message: exception.message };
+  }
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
     const message =

@@ -25,8 +25,21 @@ export class ModelVersionDto {
   })
   state: string;
 
-  @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model'] })
+  @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model', 'onnx'] })
   format: string;
+
+  @ApiProperty({
+    example: 'tensorflowjs_layers',
+    description: 'The engine, named as V2 metadata names it',
+  })
+  platform: string;
+
+  @ApiProperty({
+    example: true,
+    description:
+      'Concurrent requests are merged into batches (the model is batch-major and metadata.json does not turn it off)',
+  })
+  batching: boolean;
 
   @ApiProperty({ type: [TensorSpecDto] })
   inputs: TensorSpecDto[];

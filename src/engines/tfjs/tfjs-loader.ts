@@ -1,9 +1,11 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel, GraphModel } from '@tensorflow/tfjs-converter';
+import { loadLayersModel, LayersModel } from '@tensorflow/tfjs-layers';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 export type ModelFormat = 'layers-model' | 'graph-model';
-export type TfjsModel = tf.LayersModel | tf.GraphModel;
+export type TfjsModel = LayersModel | GraphModel;
 
 export interface LoadedTfjsModel {
   format: ModelFormat;
@@ -106,6 +108,6 @@ export async function loadTfjsModel(dir: string): Promise<LoadedTfjsModel> {
   // The artifacts are already in memory; hand them over without reading anything twice.
   const memory: tf.io.IOHandler = { load: async () => artifacts };
   const model =
-    format === 'layers-model' ? await tf.loadLayersModel(memory) : await tf.loadGraphModel(memory);
+    format === 'layers-model' ? await loadLayersModel(memory) : await loadGraphModel(memory);
   return { format, model };
 }

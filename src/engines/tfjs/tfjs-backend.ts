@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-import { TfjsBackendChoice } from '../config/app-config';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TfjsBackendChoice } from '../../config/app-config';
 
 /** Thrown at boot when the requested TF.js backend cannot be used. */
 export class BackendError extends Error {}
