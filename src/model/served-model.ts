@@ -12,6 +12,7 @@ import {
   TensorSpec,
   TF_DATA_TYPES,
 } from './signature';
+import { withTopologyNames } from '../engines/tfjs/layers-names';
 import { allocate, EncodedTensor } from './tensor-codec';
 import { Tensor, TensorDtype, TensorMap, TypedData } from './tensor';
 
@@ -148,6 +149,10 @@ export class ServedModel {
     this.model = loaded.model;
     this.format = loaded.format;
     this.signature = readSignature(loaded.format, loaded.model);
+    // Names from model.json, not from TF.js's process-wide counters (stable across loads).
+    if (loaded.format === 'layers-model') {
+      this.signature = withTopologyNames(this.signature, loaded.modelTopology);
+    }
     // A layers model runs by its symbolic tensor names; a graph model by its signature keys.
     this.outputNodes =
       loaded.format === 'layers-model'
