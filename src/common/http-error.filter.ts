@@ -5,9 +5,11 @@ import {
   HttpException,
   HttpStatus,
   Logger,
+  NotFoundException,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
+import { allowedMethods } from '../observability/route-label';
 import { isProtocolPath } from '../protocols/protocol-error';
 
 export interface HttpError {
@@ -30,6 +32,22 @@ export function toHttpError(exception: unknown): HttpError | undefined {
 }
 
 /**
+ * Nest answers a request no route took with a NotFoundException. When the path is one of ours
+ * and only the method is wrong (`GET /predict`), the truthful answer is 405 with the methods that
+ * work in `Allow` (RFC 9110). A 404 thrown by a handler (unknown model) has `req.route` set.
+ */
+function methodNotAllowed(exception: unknown, request: Request, response: Response) {
+  if (!(exception instanceof NotFoundException) || request.route) return undefined;
+  const allowed = allowedMethods(request);
+  if (allowed.length === 0) return undefined;
+  response.setHeader('Allow', allowed.join(', '));
+  return {
+    status: HttpStatus.METHOD_NOT_ALLOWED,
+    message: `Method ${request.method} is not allowed on ${request.path}; allowed: ${allowed.join(', ')}`,
+  };
+}
+
+/**
  * The app-wide exception filter (registered as APP_FILTER, so tests see production behaviour):
  * client errors keep their status and message; anything else is logged and answered with a
  * generic 500 that leaks no internals.
@@ -42,7 +60,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    let error = toHttpError(exception);
+    let error =
+      (response.headersSent ? undefined : methodNotAllowed(exception, request, response)) ??
+      toHttpError(exception);
     if (!error) {
       this.logger.error(
         `${request.method} ${request.url} failed`,
