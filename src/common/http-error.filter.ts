@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
-import { allowedMethods } from '../observability/route-label';
+import { allowedMethods, hasMatchedEndpoint } from '../observability/route-label';
 import { isProtocolPath } from '../protocols/protocol-error';
 
 export interface HttpError {
@@ -34,10 +34,10 @@ export function toHttpError(exception: unknown): HttpError | undefined {
 /**
  * Nest answers a request no route took with a NotFoundException. When the path is one of ours
  * and only the method is wrong (`GET /predict`), the truthful answer is 405 with the methods that
- * work in `Allow` (RFC 9110). A 404 thrown by a handler (unknown model) has `req.route` set.
+ * work in `Allow` (RFC 9110). A 404 thrown by an endpoint (unknown model) stays a 404.
  */
 function methodNotAllowed(exception: unknown, request: Request, response: Response) {
-  if (!(exception instanceof NotFoundException) || request.route) return undefined;
+  if (!(exception instanceof NotFoundException) || hasMatchedEndpoint(request)) return undefined;
   const allowed = allowedMethods(request);
   if (allowed.length === 0) return undefined;
   response.setHeader('Allow', allowed.join(', '));

@@ -52,6 +52,15 @@ export function routeOf(req: Request, res: Response): string {
 const isCatchAll = (pattern: string) => pattern.includes('*');
 
 /**
+ * Whether one of the app's endpoints took the request. Middleware bound with forRoutes('*')
+ * (nestjs-pino's) leaves its catch-all in req.route even when no endpoint matched afterwards.
+ */
+export function hasMatchedEndpoint(req: Request): boolean {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  return path !== undefined && !isCatchAll(String(path));
+}
+
+/**
  * The methods the app answers on the request's path (`['POST']` for `/predict`), empty when the
  * path is not one of its routes: a wrong method on a known path is a 405 with `Allow`, not a 404.
  * GET routes answer HEAD too, as Express does.
