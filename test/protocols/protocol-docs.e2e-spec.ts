@@ -45,6 +45,8 @@ describe('Swagger for the protocol endpoints (e2e)', () => {
     ['post', '/v1/models/{name}/versions/{version}:classify'],
     ['post', '/v1/models/{name}:regress'],
     ['post', '/v1/models/{name}/versions/{version}:regress'],
+    ['post', '/v1/models/{name}/labels/{label}:classify'],
+    ['post', '/v1/models/{name}/labels/{label}:regress'],
     ['get', '/v2'],
     ['get', '/v2/health/live'],
     ['get', '/v2/health/ready'],

@@ -68,6 +68,15 @@ describe('TF Serving :classify and :regress (e2e)', () => {
       .expect(({ body }) => expect(body.error).toMatch(/Version 7 of model 'iris' not found/));
   });
 
+  it('should answer the /labels/{l} forms 404, as this server assigns no version labels', async () => {
+    for (const verb of ['classify', 'regress']) {
+      const res = await post(`/v1/models/iris/labels/stable:${verb}`, { examples: [] }).expect(404);
+      expect(res.body.error).toMatch(
+        /Unrecognized servable version label: 'stable' for model 'iris'/,
+      );
+    }
+  });
+
   it('should take features shared by every example from "context"', async () => {
     const res = await post('/v1/models/half_plus_three:regress', {
       context: { x: 4.0 },

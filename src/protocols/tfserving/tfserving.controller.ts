@@ -284,6 +284,28 @@ export class TfServingController {
     return this.runExamples(name, version, 'regress', body);
   }
 
+  @Post(':name/labels/:label\\:classify')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Classify with a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @CLASSIFY_BODY
+  @NOT_FOUND
+  classifyLabel(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
+  @Post(':name/labels/:label\\:regress')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Regress with a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @REGRESS_BODY
+  @NOT_FOUND
+  regressLabel(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
   /** Classify and regress: check the model can answer, read the examples, run, shape the answer. */
   private async runExamples(
     name: string,
