@@ -18,7 +18,7 @@ async function bootstrap(): Promise<void> {
   // create() itself fails); configureApp then swaps in the app's pino logger.
   const app = await NestFactory.create<NestExpressApplication>(AppModule, {
     ...APP_OPTIONS,
-    logger: new PinoBootLogger(boot.child({})),
+    logger: new PinoBootLogger(boot),
   });
   configureApp(app);
   const config = app.get(AppConfig);
