@@ -5,10 +5,12 @@ import {
   HttpException,
   HttpStatus,
   Logger,
+  NotFoundException,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { InferenceError, STATUS_OF_CODE } from '../inference/inference-error';
+import { allowedMethods, hasMatchedEndpoint } from '../observability/route-label';
 import { isProtocolPath } from '../protocols/protocol-error';
 
 export interface HttpError {
@@ -34,6 +36,22 @@ export function toHttpError(exception: unknown): HttpError | undefined {
 }
 
 /**
+ * Nest answers a request no route took with a NotFoundException. When the path is one of ours
+ * and only the method is wrong (`GET /predict`), the truthful answer is 405 with the methods that
+ * work in `Allow` (RFC 9110). A 404 thrown by an endpoint (unknown model) stays a 404.
+ */
+function methodNotAllowed(exception: unknown, request: Request, response: Response) {
+  if (!(exception instanceof NotFoundException) || hasMatchedEndpoint(request)) return undefined;
+  const allowed = allowedMethods(request);
+  if (allowed.length === 0) return undefined;
+  response.setHeader('Allow', allowed.join(', '));
+  return {
+    status: HttpStatus.METHOD_NOT_ALLOWED,
+    message: `Method ${request.method} is not allowed on ${request.path}; allowed: ${allowed.join(', ')}`,
+  };
+}
+
+/**
  * The app-wide exception filter (registered as APP_FILTER, so tests see production behaviour):
  * client errors keep their status and message; anything else is logged and answered with a
  * generic 500 that leaks no internals.
@@ -46,7 +64,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    let error = toHttpError(exception);
+    let error =
+      (response.headersSent ? undefined : methodNotAllowed(exception, request, response)) ??
+      toHttpError(exception);
     if (!error) {
       this.logger.error(
         `${request.method} ${request.url} failed`,

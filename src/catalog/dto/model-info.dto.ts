@@ -85,7 +85,28 @@ export class ModelSummaryDto {
   versions: number[];
 }
 
+export class FailedVersionDto {
+  @ApiProperty({ example: 'mine' })
+  name: string;
+
+  @ApiProperty({ example: 3 })
+  version: number;
+
+  @ApiProperty({
+    example: 'Failed to load models/mine/3/model.json: model.json is not valid JSON',
+    description: 'Why the load failed; retried when the files change',
+  })
+  error: string;
+}
+
 export class ModelListDto {
   @ApiProperty({ type: [ModelSummaryDto] })
   models: ModelSummaryDto[];
+
+  @ApiPropertyOptional({
+    type: [FailedVersionDto],
+    description:
+      'Present only when a version found by hot reload failed to load: it does not serve (the versions already loaded do) and it does not change readiness',
+  })
+  failed?: FailedVersionDto[];
 }

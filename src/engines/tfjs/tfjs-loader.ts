@@ -10,6 +10,8 @@ export type TfjsModel = LayersModel | GraphModel;
 export interface LoadedTfjsModel {
   format: ModelFormat;
   model: TfjsModel;
+  /** model.json's `modelTopology`, for names that must not depend on TF.js's global counters. */
+  modelTopology: unknown;
 }
 
 const BYTES_PER_ELEMENT: Record<string, number> = {
@@ -109,5 +111,5 @@ export async function loadTfjsModel(dir: string): Promise<LoadedTfjsModel> {
   const memory: tf.io.IOHandler = { load: async () => artifacts };
   const model =
     format === 'layers-model' ? await loadLayersModel(memory) : await loadGraphModel(memory);
-  return { format, model };
+  return { format, model, modelTopology: artifacts.modelTopology };
 }

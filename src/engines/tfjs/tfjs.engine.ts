@@ -5,7 +5,8 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { FREE_DIM, ModelSignature, TensorSpec, TF_DATA_TYPES } from '../../model/signature';
 import { Tensor, TensorDtype, TypedData } from '../../model/tensor';
 import { Engine, EngineModel, EngineStats } from '../engine';
-import { loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
+import { withTopologyNames } from './layers-names';
+import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
 
 /** TF.js dtype of each TensorFlow DataType name found in a graph model's signature. */
 const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
@@ -85,9 +86,12 @@ class TfjsEngineModel implements EngineModel {
   constructor(
     private readonly format: ModelFormat,
     private model: TfjsModel | undefined,
+    topology: LoadedTfjsModel['modelTopology'],
   ) {
     this.platform = format === 'graph-model' ? 'tensorflowjs_graph' : 'tensorflowjs_layers';
-    this.signature = readSignature(format, model!);
+    const read = readSignature(format, model!);
+    // Names from model.json, not from TF.js's process-wide counters (stable across loads).
+    this.signature = format === 'layers-model' ? withTopologyNames(read, topology) : read;
     // A layers model runs by its symbolic tensor names; a graph model by its signature keys.
     this.outputNodes =
       format === 'layers-model'
@@ -164,8 +168,8 @@ export class TfjsEngine implements Engine {
   readonly file = 'model.json';
 
   async load(dir: string): Promise<EngineModel> {
-    const { format, model } = await loadTfjsModel(dir);
-    return new TfjsEngineModel(format, model);
+    const { format, model, modelTopology } = await loadTfjsModel(dir);
+    return new TfjsEngineModel(format, model, modelTopology);
   }
 
   stats(): EngineStats {
