@@ -57,6 +57,8 @@ export class InferenceThread {
     onExit: (thread: InferenceThread, code: number) => void,
   ) {
     this.worker = spawn(options);
+    // The HTTP server keeps the process alive; a thread alone must not (tests, failed boots).
+    this.worker.unref();
     this.started = new Promise((resolve, reject) => {
       this.worker.once('message', (hello: ThreadHello) => {
         if (hello.hello) {
