@@ -181,6 +181,11 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
         expect(probe.ms).toBeLessThan(slowest / 3);
       });
       answers.forEach((a) => expect(a.body.outputs![0].data[0]).toBe(SLOW_WIDTH));
+      // Both threads worked since the last scrape, and the scrape says so.
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      for (const thread of ['0', '1']) {
+        expect(metricValue(metrics, 'inference_thread_busy_ratio', { thread })).toBeGreaterThan(0);
+      }
     });
 
     it('should answer 503 for the requests of a thread that dies, replace it, and keep serving', async () => {
