@@ -146,8 +146,7 @@ function comparisons(): Comparison[] {
   const threads = String(require('node:os').availableParallelism());
   const movenet = (env: Record<string, string>) => () =>
     startModelServer({ MODEL_DIR: MOVENET_DIR, ...env });
-  const shipped = (env: Record<string, string>) => () =>
-    startModelServer(env);
+  const shipped = (env: Record<string, string>) => () => startModelServer(env);
   const linear: Contender[] = [
     { label: 'this server, default settings', start: shipped({}) },
     { label: 'this server, WORKERS=2', start: shipped({ WORKERS: '2' }) },
