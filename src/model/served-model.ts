@@ -2,6 +2,7 @@ import { BadRequestException } from '@nestjs/common';
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { checkImageMetadata } from '../image/image-spec';
 import { ModelLocation } from './model-repository';
 import { loadTfjsModel, ModelFormat, TfjsModel } from './model-loader';
 import {
@@ -154,6 +155,7 @@ export class ServedModel {
         ? (loaded.model as tf.LayersModel).outputs.map((o) => o.name)
         : this.signature.outputs.map((spec) => spec.name);
     this.metadata = await readMetadata(this.dir);
+    checkImageMetadata(this.metadata, this.signature.inputs);
     this.fixedBatch =
       this.signature.inputs[0]?.shape[0] > 0 ? this.signature.inputs[0].shape[0] : undefined;
     this.loadTimeMs = performance.now() - started;

@@ -1,0 +1,104 @@
+import { BadRequestException, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { ServedModel } from '../model/served-model';
+import { EncodedTensor, encodeV2Tensor } from '../model/tensor-codec';
+import { Tensor } from '../model/tensor';
+import { decodeImage } from './image-decoder';
+import { imageInstances } from './image-instances';
+import { packPixels } from './image-pixels';
+import { IMAGE_BLOCK_EXAMPLE, ImagePreprocessing, resolveImagePreprocessing } from './image-spec';
+
+/**
+ * Turns image files into a model's input tensor, as the model's `metadata.json` "image" block
+ * says. Decoding and resizing run in libvips on libuv's threadpool, all images of a request at
+ * once; only packing the small resized pixels runs on the main thread.
+ */
+@Injectable()
+export class ImageService {
+  /** Resolved once per loaded model (the block was already checked when the model loaded). */
+  private readonly resolved = new WeakMap<ServedModel, ImagePreprocessing>();
+
+  constructor(private readonly config: AppConfig) {}
+
+  /** The model's image preprocessing, or a 400 that says how to declare one. */
+  preprocessingOf(model: ServedModel): ImagePreprocessing {
+    const cached = this.resolved.get(model);
+    if (cached) return cached;
+    if (model.metadata.image === undefined) {
+      throw new BadRequestException(
+        `model '${model.name}' takes no images: its metadata.json has no "image" block. To send it images, declare how an image becomes its input, e.g. ${IMAGE_BLOCK_EXAMPLE} (see the README, "Images")`,
+      );
+    }
+    const pre = resolveImagePreprocessing(model.metadata.image, model.signature.inputs);
+    this.resolved.set(model, pre);
+    return pre;
+  }
+
+  /**
+   * The images of a row-format request (`{"b64": ...}` instances or uploaded files), or
+   * undefined when it holds none. For a model with one input, `{"<input>": {"b64": ...}}` too.
+   */
+  findImages(model: ServedModel, instances: unknown[]): Buffer[] | undefined {
+    const { inputs } = model.signature;
+    const declared = (model.metadata.image as { input?: unknown } | undefined)?.input;
+    const input =
+      typeof declared === 'string' ? declared : inputs.length === 1 ? inputs[0].name : undefined;
+    return imageInstances(instances, input);
+  }
+
+  /**
+   * Decodes a batch of images into the model's image input (one image per row). The tensor then
+   * goes through the codec like any other request's values: the codec stays the one place that
+   * checks a tensor against the signature.
+   */
+  async encode(
+    model: ServedModel,
+    images: Buffer[],
+    where = 'instances',
+  ): Promise<EncodedTensor[]> {
+    const pre = this.preprocessingOf(model);
+    const others = model.signature.inputs.filter((spec) => spec.name !== pre.input);
+    if (others.length > 0) {
+      throw new BadRequestException(
+        `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
+      );
+    }
+    const pixels = await Promise.all(
+      images.map((bytes, i) =>
+        decodeImage(bytes, pre, this.config.IMAGE_MAX_PIXELS, `${where}[${i}]`),
+      ),
+    );
+    const tensor = toTensor(pixels, pre);
+    const spec = model.signature.inputs.find((s) => s.name === pre.input)!;
+    return [
+      encodeV2Tensor(
+        spec,
+        {
+          name: tensor.name,
+          shape: tensor.shape,
+          datatype: tensor.dtype === 'int32' ? 'INT32' : 'FP32',
+          data: Array.from(tensor.data as ArrayLike<number>),
+        },
+        `image input '${spec.name}'`,
+      ),
+    ];
+  }
+}
+
+/** The neutral tensor of a batch of decoded images, laid out as the input wants it. */
+export function toTensor(pixels: Uint8Array[], pre: ImagePreprocessing): Tensor {
+  const perImage = pre.height * pre.width * pre.channels;
+  const data =
+    pre.dtype === 'int32'
+      ? new Int32Array(pixels.length * perImage)
+      : new Float32Array(pixels.length * perImage);
+  pixels.forEach((image, i) => packPixels(image, pre, data, i * perImage));
+  const n = pixels.length;
+  const shape =
+    pre.rank === 3
+      ? [n, pre.height, pre.width]
+      : pre.layout === 'NCHW'
+        ? [n, pre.channels, pre.height, pre.width]
+        : [n, pre.height, pre.width, pre.channels];
+  return { name: pre.input, dtype: pre.dtype, shape, data };
+}
