@@ -162,15 +162,12 @@ export function jsonBody(options: BodyOptions): RequestHandler[] {
       const body = req.body as unknown;
       if (!Buffer.isBuffer(body)) return next();
       try {
-        // An empty body is an empty object, as Express's JSON parser has it: the DTO then says
-        // which fields are missing.
-        if (body.length === 0) req.body = {};
-        else if (
-          framed &&
-          req.headers[framed.header] !== undefined &&
-          framed.route.test(req.path)
-        ) {
+        if (framed && req.headers[framed.header] !== undefined && framed.route.test(req.path)) {
           splitFramed(req, body, framed, limits);
+        } else if (body.length === 0) {
+          // An empty body is an empty object, as Express's JSON parser has it: the DTO then says
+          // which fields are missing.
+          req.body = {};
         } else {
           checkCharset(req);
           req.body = parseJsonObject(body, limits);
