@@ -89,7 +89,8 @@ export function parseJsonObject(bytes: Buffer, limits: JsonLimits | undefined, w
     value = JSON.parse(text);
   } catch (error) {
     let message = `Malformed JSON ${what}: ${(error as Error).message}`;
-    if (/Unexpected end/.test(message)) {
+    const position = /at position (\d+)/.exec(message)?.[1];
+    if (/Unexpected end/.test(message) || Number(position) === text.length) {
       message += ` (the ${what} ends at byte ${bytes.length} before the JSON is complete)`;
     }
     if (NON_STANDARD_NUMBER.test(text)) {
