@@ -27,14 +27,14 @@ describe(ImageService.name, () => {
   describe('exact tensors for an image the size of the input', () => {
     it('should scale one gray channel from 0-255 onto [0, 1] (NHWC)', async () => {
       const m = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
-      const [tensor] = await service.encode(m, [await png([0, 51, 102, 255], 2, 2, 1)]);
+      const [tensor] = await service.encodeRows(m, [await png([0, 51, 102, 255], 2, 2, 1)]);
       expect(tensor.shape).toEqual([1, 2, 2, 1]);
       expect(tensor.data).toEqual(Float32Array.from([0, 0.2, 0.4, 1]));
     });
 
     it('should give one channel for an 8-bit gray PNG even when the input has no channel axis', async () => {
       const m = model({ scale: [-1, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2] }]);
-      const [tensor] = await service.encode(m, [await png([0, 51, 204, 255], 2, 2, 1)]);
+      const [tensor] = await service.encodeRows(m, [await png([0, 51, 204, 255], 2, 2, 1)]);
       expect(tensor.shape).toEqual([1, 2, 2]);
       // -1 + v * 2 / 255: 0 -> -1, 51 -> -0.6, 204 -> 0.6, 255 -> 1
       expect(tensor.data).toEqual(Float32Array.from([-1, -0.6, 0.6, 1]));
@@ -44,7 +44,7 @@ describe(ImageService.name, () => {
       const m = model({ mean: [10, 20, 30], std: [2, 4, 5] }, [
         { name: 'x', dtype: 'float32', shape: [-1, 2, 2, 3] },
       ]);
-      const [tensor] = await service.encode(m, [await png(RGB, 2, 2, 3)]);
+      const [tensor] = await service.encodeRows(m, [await png(RGB, 2, 2, 3)]);
       expect(tensor.shape).toEqual([1, 2, 2, 3]);
       // (v - mean[c]) / std[c], pixel by pixel, channels interleaved
       expect(tensor.data).toEqual(
@@ -56,7 +56,7 @@ describe(ImageService.name, () => {
       const m = model({ mean: [10, 20, 30], std: [2, 4, 5] }, [
         { name: 'x', dtype: 'float32', shape: [-1, 3, 2, 2] },
       ]);
-      const [tensor] = await service.encode(m, [await png(RGB, 2, 2, 3)]);
+      const [tensor] = await service.encodeRows(m, [await png(RGB, 2, 2, 3)]);
       expect(tensor.shape).toEqual([1, 3, 2, 2]);
       expect(tensor.data).toEqual(
         Float32Array.from([0, 15, 30, 45, 0, 7.5, 15, 22.5, 0, 6, 12, 18]),
@@ -66,14 +66,14 @@ describe(ImageService.name, () => {
     it('should scale three channels, and stack several images into one batch', async () => {
       const m = model({ scale: [0, 255] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 3] }]);
       const image = await png(RGB, 2, 2, 3);
-      const [tensor] = await service.encode(m, [image, image]);
+      const [tensor] = await service.encodeRows(m, [image, image]);
       expect(tensor.shape).toEqual([2, 2, 2, 3]);
       expect(tensor.data).toEqual(Float32Array.from([...RGB, ...RGB]));
     });
 
     it('should give an int32 input the raw 0-255 values, inverted when declared', async () => {
       const m = model({ invert: true }, [{ name: 'x', dtype: 'int32', shape: [-1, 2, 2, 1] }]);
-      const [tensor] = await service.encode(m, [await png([0, 51, 102, 255], 2, 2, 1)]);
+      const [tensor] = await service.encodeRows(m, [await png([0, 51, 102, 255], 2, 2, 1)]);
       expect(tensor.dtype).toBe('int32');
       expect(tensor.data).toEqual(Int32Array.from([255, 204, 153, 0]));
     });
@@ -83,7 +83,7 @@ describe(ImageService.name, () => {
         { name: 'x', dtype: 'float32', shape: [-1, -1, -1, 1] },
       ]);
       // 4x4 of one grey colour in RGB: resized to 2x2, one channel, the same grey.
-      const [tensor] = await service.encode(m, [await png(new Array(48).fill(128), 4, 4, 3)]);
+      const [tensor] = await service.encodeRows(m, [await png(new Array(48).fill(128), 4, 4, 3)]);
       expect(tensor.shape).toEqual([1, 2, 2, 1]);
       expect(tensor.data).toEqual(Float32Array.from([128, 128, 128, 128]));
     });
@@ -92,7 +92,7 @@ describe(ImageService.name, () => {
   describe('bad images and models', () => {
     const gray = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
     const encodeError = (m: ServedModel, bytes: Buffer) =>
-      service.encode(m, [bytes]).then(
+      service.encodeRows(m, [bytes]).then(
         () => {
           throw new Error('expected a 400');
         },
@@ -131,7 +131,9 @@ describe(ImageService.name, () => {
       bomb.writeUInt32BE(30000, 20);
       bomb.writeUInt32BE(crc32(bomb.subarray(12, 29)), 29);
       const defaults = new ImageService(loadConfig({}));
-      const message = await defaults.encode(gray, [bomb]).catch((error: Error) => error.message);
+      const message = await defaults
+        .encodeRows(gray, [bomb])
+        .catch((error: Error) => error.message);
       expect(message).toMatch(/30000x30000 = 900000000 pixels, over the limit of 25000000/);
     });
 

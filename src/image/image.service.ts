@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
-import { EncodedTensor, encodeV2Tensor } from '../model/tensor-codec';
+import { EncodedTensor, encodeV2Values } from '../model/tensor-codec';
 import { Tensor } from '../model/tensor';
 import { decodeImage } from './image-decoder';
 import { imageInstances } from './image-instances';
@@ -47,20 +47,35 @@ export class ImageService {
   }
 
   /**
-   * Decodes a batch of images into the model's image input (one image per row). The tensor then
-   * goes through the codec like any other request's values: the codec stays the one place that
-   * checks a tensor against the signature.
+   * A row-format request's images (one per instance) as the model's inputs: only for a model
+   * whose image input is its only input, since an image cannot give the others.
    */
-  async encode(
-    model: ServedModel,
-    images: Buffer[],
-    where = 'instances',
-  ): Promise<EncodedTensor[]> {
+  async encodeRows(model: ServedModel, images: Buffer[]): Promise<EncodedTensor[]> {
     const pre = this.preprocessingOf(model);
     const others = model.signature.inputs.filter((spec) => spec.name !== pre.input);
     if (others.length > 0) {
       throw new BadRequestException(
         `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
+      );
+    }
+    return [await this.encodeInput(model, pre.input, images, 'instances')];
+  }
+
+  /**
+   * Decodes a batch of images into the model's image input (one image per row). The tensor then
+   * goes through the codec like any other request's values (encodeV2Values): the codec stays
+   * the one place that checks a tensor against the signature.
+   */
+  async encodeInput(
+    model: ServedModel,
+    input: string,
+    images: Buffer[],
+    where: string,
+  ): Promise<EncodedTensor> {
+    const pre = this.preprocessingOf(model);
+    if (input !== pre.input) {
+      throw new BadRequestException(
+        `${where}: images feed input '${pre.input}' of model '${model.name}' (its metadata.json "image" block), not '${input}'`,
       );
     }
     const pixels = await Promise.all(
@@ -70,18 +85,13 @@ export class ImageService {
     );
     const tensor = toTensor(pixels, pre);
     const spec = model.signature.inputs.find((s) => s.name === pre.input)!;
-    return [
-      encodeV2Tensor(
-        spec,
-        {
-          name: tensor.name,
-          shape: tensor.shape,
-          datatype: tensor.dtype === 'int32' ? 'INT32' : 'FP32',
-          data: Array.from(tensor.data as ArrayLike<number>),
-        },
-        `image input '${spec.name}'`,
-      ),
-    ];
+    const datatype = tensor.dtype === 'int32' ? 'INT32' : 'FP32';
+    return encodeV2Values(
+      spec,
+      { shape: tensor.shape, datatype },
+      tensor.data as Float32Array | Int32Array,
+      `image input '${spec.name}'`,
+    );
   }
 }
 
