@@ -1,10 +1,10 @@
-import { BadRequestException, Injectable } from '@nestjs/common';
+import { BadRequestException, Injectable, PayloadTooLargeException } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
 import { EncodedTensor, encodeV2Values } from '../model/tensor-codec';
 import { Tensor } from '../model/tensor';
 import { decodeImage } from './image-decoder';
-import { imageInstances } from './image-instances';
+import { decodeBase64, imageInstances } from './image-instances';
 import { packPixels } from './image-pixels';
 import { IMAGE_BLOCK_EXAMPLE, ImagePreprocessing, resolveImagePreprocessing } from './image-spec';
 
@@ -62,6 +62,16 @@ export class ImageService {
   }
 
   /**
+   * A V2 BYTES input holding image files: base64 strings in JSON, raw bytes in the binary form
+   * (the V2 mapper cuts those into elements). One image per element, in batch order.
+   */
+  encodeBytes(model: ServedModel, input: BytesInput, where: string): Promise<EncodedTensor> {
+    const count = imageCount(input, where);
+    const elements = input.elements ?? base64Elements(input, count, where);
+    return this.encodeInput(model, input.name, elements, where);
+  }
+
+  /**
    * Decodes a batch of images into the model's image input (one image per row). The tensor then
    * goes through the codec like any other request's values (encodeV2Values): the codec stays
    * the one place that checks a tensor against the signature.
@@ -73,6 +83,12 @@ export class ImageService {
     where: string,
   ): Promise<EncodedTensor> {
     const pre = this.preprocessingOf(model);
+    // Before any decoding: ModelService.infer checks MAX_BATCH too, but only after the work.
+    if (images.length > this.config.MAX_BATCH) {
+      throw new PayloadTooLargeException(
+        `Too many instances: ${images.length}; at most MAX_BATCH=${this.config.MAX_BATCH} per request`,
+      );
+    }
     if (input !== pre.input) {
       throw new BadRequestException(
         `${where}: images feed input '${pre.input}' of model '${model.name}' (its metadata.json "image" block), not '${input}'`,
@@ -93,6 +109,36 @@ export class ImageService {
       `image input '${spec.name}'`,
     );
   }
+}
+
+/** A V2 input as the V2 mapper has it: JSON data, or BYTES elements cut from the binary data. */
+export interface BytesInput {
+  name: string;
+  shape: number[];
+  data?: unknown[];
+  elements?: Buffer[];
+}
+
+/** The number of images a V2 BYTES input carries: shape [N] or [N,1], one file per element. */
+function imageCount(input: BytesInput, where: string): number {
+  const { shape } = input;
+  if (!((shape.length === 1 || (shape.length === 2 && shape[1] === 1)) && shape[0] > 0)) {
+    throw new BadRequestException(
+      `${where}: a BYTES input of images takes shape [N] or [N,1], one image file per element; got [${shape.join(',')}]`,
+    );
+  }
+  return shape[0];
+}
+
+/** JSON BYTES elements of an image input: base64 strings (raw bytes cannot be JSON strings). */
+function base64Elements(input: BytesInput, count: number, where: string): Buffer[] {
+  const flat = (input.data ?? []).map((v) => (Array.isArray(v) && v.length === 1 ? v[0] : v));
+  if (flat.length !== count) {
+    throw new BadRequestException(
+      `${where}: shape [${input.shape.join(',')}] holds ${count} image(s) but data has ${flat.length}`,
+    );
+  }
+  return flat.map((text, i) => decodeBase64(text, `${where}.data[${i}]`));
 }
 
 /** The neutral tensor of a batch of decoded images, laid out as the input wants it. */

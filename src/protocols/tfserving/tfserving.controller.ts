@@ -8,6 +8,7 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
+import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
 import { toNestedMap } from '../../model/tensor';
 import { ProtocolErrorDto } from '../protocol-error';
@@ -81,7 +82,10 @@ const STATUS_OK = ApiOkResponse({
 @ApiTags('TensorFlow Serving REST API (v1)')
 @Controller('v1/models')
 export class TfServingController {
-  constructor(private readonly models: ModelService) {}
+  constructor(
+    private readonly models: ModelService,
+    private readonly images: ImageService,
+  ) {}
 
   @Get(':name')
   @ApiOperation({ summary: 'Model status: every loaded version, its state, and load errors' })
@@ -193,7 +197,12 @@ export class TfServingController {
     body: TfsPredictRequestDto,
   ): Promise<TfsPredictResponseDto> {
     const model = this.models.resolve(name, version);
-    const { columnar, tensors } = encodePredictRequest(model, body);
+    // {"b64": ...} instances (TF Serving's binary values) are images for a model declaring an image block.
+    const { instances } = body;
+    const images = Array.isArray(instances) ? this.images.findImages(model, instances) : undefined;
+    const { columnar, tensors } = images
+      ? { columnar: false, tensors: await this.images.encodeRows(model, images) }
+      : encodePredictRequest(model, body);
     return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }
 

@@ -10,6 +10,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
 import { ProtocolErrorDto } from '../protocol-error';
 import {
@@ -103,7 +104,10 @@ const INFER_ERRORS = ApiBadRequestResponse({
 @ApiTags('Open Inference Protocol (V2)')
 @Controller('v2')
 export class V2Controller {
-  constructor(private readonly models: ModelService) {}
+  constructor(
+    private readonly models: ModelService,
+    private readonly images: ImageService,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Server metadata' })
@@ -220,7 +224,9 @@ export class V2Controller {
     res: Response,
   ): Promise<V2InferResponseDto | StreamableFile> {
     const model = this.models.resolve(name, version);
-    const { body, inputs } = readInferRequest(model, payload);
+    const { body, inputs } = await readInferRequest(model, payload, (m, input, where) =>
+      this.images.encodeBytes(m, input, where),
+    );
     const selected = selectOutputs(model, body);
     const binary = binaryOutputs(body, selected, payload.acceptsBinary);
     const outputs = await this.models.infer(model, inputs);

@@ -188,10 +188,18 @@ const elementCount = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
  * A V2 infer request as received (JSON, JSON header + binary data, or the raw form), checked
  * and packed: every model input exactly once (by name), each through the codec.
  */
-export function readInferRequest(
+/** Turns a BYTES input into a tensor input (the images feature: image files, per the model's metadata). */
+export type BytesEncoder = (
+  model: ServedModel,
+  input: DecodedV2Input,
+  where: string,
+) => Promise<EncodedTensor>;
+
+export async function readInferRequest(
   model: ServedModel,
   payload: V2Payload,
-): { body: V2InferRequestDto; inputs: EncodedTensor[] } {
+  bytes?: BytesEncoder,
+): Promise<{ body: V2InferRequestDto; inputs: EncodedTensor[] }> {
   const body = payload.tail?.headerless
     ? rawFormBody(model, payload.tail.bytes.length)
     : checkBody(payload.body);
@@ -200,7 +208,7 @@ export function readInferRequest(
       `model_name '${body.model_name}' differs from the model in the path, '${model.name}'`,
     );
   }
-  return { body, inputs: encodeInferRequest(model, body, payload.tail) };
+  return { body, inputs: await encodeInferRequest(model, body, payload.tail, bytes) };
 }
 
 /** Every model input exactly once (by name), each checked and packed by the codec. */
@@ -208,7 +216,8 @@ export function encodeInferRequest(
   model: ServedModel,
   body: V2InferRequestDto,
   tail?: BinaryTail,
-): EncodedTensor[] {
+  bytes?: BytesEncoder,
+): Promise<EncodedTensor[]> {
   const names = model.signature.inputs.map((spec) => spec.name);
   const checked = body.inputs.map((input, i) =>
     checkEntry(V2RequestInputDto, input, `inputs[${i}]`),
@@ -223,15 +232,18 @@ export function encodeInferRequest(
   const byName = new Map(checked.map((input, i) => [input.name, i]));
   checkInputNames(Object.fromEntries(byName), names, 'inputs');
   const inputs = decodeBinaryInputs(checked, tail);
-  return model.signature.inputs.map((spec) => {
-    const i = byName.get(spec.name)!;
-    const input = inputs[i];
-    const where = `inputs[${i}] '${spec.name}'`;
-    if (input.values) return encodeV2Values(spec, input, input.values, where);
-    // BYTES elements feed no tensor input yet: the codec says why (a later change feeds images).
-    if (input.elements) checkV2Header(spec, input, where);
-    return encodeV2Tensor(spec, { ...input, data: input.data ?? [] }, where);
-  });
+  return Promise.all(
+    model.signature.inputs.map(async (spec) => {
+      const i = byName.get(spec.name)!;
+      const input = inputs[i];
+      const where = `inputs[${i}] '${spec.name}'`;
+      if (input.values) return encodeV2Values(spec, input, input.values, where);
+      // BYTES into a tensor input: image files, for a model whose metadata declares an image.
+      if (input.datatype === 'BYTES' && bytes) return bytes(model, input, where);
+      if (input.elements) checkV2Header(spec, input, where);
+      return encodeV2Tensor(spec, { ...input, data: input.data ?? [] }, where);
+    }),
+  );
 }
 
 /** The outputs a request asks for (all when it names none); an unknown name is a 400. */
