@@ -65,7 +65,14 @@ export class ImageUploadInterceptor implements NestInterceptor {
             `multipart/form-data: no file in field '${IMAGE_FIELD}'; send one or more images, e.g. curl -F model=digits -F ${IMAGE_FIELD}=@digit.png`,
           );
         }
-        req.body = { ...(req.body as object), instances: images.map((file) => file.buffer) };
+        // An HTML form (Swagger UI's too) sends its empty text inputs as "": absent, as in JSON.
+        const fields = Object.entries((req.body ?? {}) as Record<string, unknown>).filter(
+          ([, value]) => value !== '',
+        );
+        req.body = {
+          ...Object.fromEntries(fields),
+          instances: images.map((file) => file.buffer),
+        };
         return next.handle();
       },
     };

@@ -87,11 +87,12 @@ describe(PredictController.name, () => {
       .expect(400);
   });
 
-  it('should turn multipart image files into instances (one Buffer each) with the text fields', async () => {
+  it('should turn multipart image files into instances (one Buffer each), with the non-empty text fields', async () => {
     modelService.predict.mockResolvedValue({ model: 'digits', version: 1, predictions: [] });
     await request(app.getHttpServer())
       .post('/predict')
       .field('model', 'digits')
+      .field('version', '')
       .attach('image', Buffer.from('first'), 'a.png')
       .attach('image', Buffer.from('second'), 'b.png')
       .expect(200);
@@ -101,6 +102,8 @@ describe(PredictController.name, () => {
         instances: [Buffer.from('first'), Buffer.from('second')],
       }),
     );
+    // An empty form field is absent, as an HTML form (Swagger UI's) sends untouched inputs.
+    expect(modelService.predict.mock.calls[0][0]).not.toHaveProperty('version');
   });
 
   it('should refuse multipart without an image file, or with files in another field', async () => {

@@ -24,18 +24,23 @@ const PREDICT_BODY = ApiBody({
   schema: {
     type: 'object',
     properties: {
+      // Examples here prefill Swagger UI's multipart form (the JSON examples are the named ones
+      // below): a ready model name, and nothing in the fields that an upload leaves out.
       model: {
         type: 'string',
+        example: 'digits',
         description:
           'Model name. Defaults to DEFAULT_MODEL, or to the only model when just one is served.',
       },
       version: {
         type: 'string',
+        example: '',
         description: 'Model version (a positive integer). Defaults to the highest loaded version.',
       },
       instances: {
         type: 'array',
         items: {},
+        example: [],
         description:
           'JSON only. One entry per example, without the batch dimension: the bare value for a single-input model ' +
           '(a number, or a nested array shaped like its input), an object keyed by input name for several inputs, ' +
