@@ -132,7 +132,7 @@ export class AppConfig {
   @Transform(toInt)
   @IsInt()
   @Min(1)
-  @Max(268_402_689, { message: 'IMAGE_MAX_PIXELS must be at most 268402689 (libvips\' own limit)' })
+  @Max(268_402_689, { message: "IMAGE_MAX_PIXELS must be at most 268402689 (libvips' own limit)" })
   IMAGE_MAX_PIXELS = 25_000_000;
 
   /** Origins allowed by CORS: empty = CORS off (same origin only), "*" = any, else a comma-separated list. */
