@@ -71,7 +71,13 @@ describe('Model catalog, health and docs (e2e)', () => {
       expect(paths).toHaveProperty([path]);
     }
     const schemas = res.body.components.schemas;
-    expect(schemas.PredictRequestDto.properties.instances.example).toBeDefined();
+    // One body schema for JSON and multipart: JSON examples, and a file field for the upload form.
+    const body = paths['/predict'].post.requestBody.content;
+    expect(Object.keys(body)).toEqual(['multipart/form-data', 'application/json']);
+    expect(body['application/json'].examples.iris.value.instances).toBeDefined();
+    expect(body['multipart/form-data'].schema.properties.image).toEqual(
+      expect.objectContaining({ type: 'string', format: 'binary' }),
+    );
     expect(schemas.PredictResponseDto.properties.predictions.example).toBeDefined();
     expect(paths['/predict'].post.responses).toHaveProperty(['400']);
     expect(paths['/predict'].post.responses).toHaveProperty(['413']);

@@ -239,7 +239,7 @@ describe('Images in, labels out (e2e, the shipped digits model)', () => {
           ],
         })
         .expect(400);
-      expect(iris.body.error).toMatch(/model 'iris' takes no images/);
+      expect(iris.body.error).toMatch(/datatype BYTES cannot feed input 'features', which is FP32/);
     });
   });
 });

@@ -63,9 +63,16 @@ export class ImageService {
 
   /**
    * A V2 BYTES input holding image files: base64 strings in JSON, raw bytes in the binary form
-   * (the V2 mapper cuts those into elements). One image per element, in batch order.
+   * (the V2 mapper cuts those into elements). One image per element, in batch order. Undefined
+   * for a model without an image block.
    */
-  encodeBytes(model: ServedModel, input: BytesInput, where: string): Promise<EncodedTensor> {
+  encodeBytes(
+    model: ServedModel,
+    input: BytesInput,
+    where: string,
+  ): Promise<EncodedTensor> | undefined {
+    // A model without an image block takes no files: the codec's datatype error says so.
+    if (model.metadata.image === undefined) return undefined;
     const count = imageCount(input, where);
     const elements = input.elements ?? base64Elements(input, count, where);
     return this.encodeInput(model, input.name, elements, where);

@@ -188,12 +188,15 @@ const elementCount = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
  * A V2 infer request as received (JSON, JSON header + binary data, or the raw form), checked
  * and packed: every model input exactly once (by name), each through the codec.
  */
-/** Turns a BYTES input into a tensor input (the images feature: image files, per the model's metadata). */
+/**
+ * Turns a BYTES input into a tensor input (the images feature: image files, per the model's
+ * metadata), or returns undefined when the model takes none (the codec then says why not).
+ */
 export type BytesEncoder = (
   model: ServedModel,
   input: DecodedV2Input,
   where: string,
-) => Promise<EncodedTensor>;
+) => Promise<EncodedTensor> | undefined;
 
 export async function readInferRequest(
   model: ServedModel,
@@ -239,7 +242,8 @@ export function encodeInferRequest(
       const where = `inputs[${i}] '${spec.name}'`;
       if (input.values) return encodeV2Values(spec, input, input.values, where);
       // BYTES into a tensor input: image files, for a model whose metadata declares an image.
-      if (input.datatype === 'BYTES' && bytes) return bytes(model, input, where);
+      const image = input.datatype === 'BYTES' ? bytes?.(model, input, where) : undefined;
+      if (image) return image;
       if (input.elements) checkV2Header(spec, input, where);
       return encodeV2Tensor(spec, { ...input, data: input.data ?? [] }, where);
     }),
