@@ -87,7 +87,8 @@ function drive(url: string, kind: Kind, seconds: number) {
 }
 
 async function main(): Promise<void> {
-  const server = await startModelServer({ LOG_LEVEL: 'warn' });
+  // Default logging (one JSON line per request), as in production: every row pays the same.
+  const server = await startModelServer();
   const pid = server.child.pid!;
   try {
     console.log(
