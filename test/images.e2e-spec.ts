@@ -244,6 +244,27 @@ describe('Images in, labels out (e2e, the shipped digits model)', () => {
   });
 });
 
+describe('Image uploads and BODY_LIMIT (e2e)', () => {
+  it('should refuse an upload whose body is over BODY_LIMIT with a 413, before reading it', async () => {
+    const repo = await makeRepository({ 'digits/1': copyShipped('digits/1') });
+    const app = await createTestApp({ MODEL_DIR: repo, BODY_LIMIT: '1kb' });
+    try {
+      const res = await request(app.getHttpServer())
+        .post('/predict')
+        .attach('image', Buffer.concat([digit('8.png'), Buffer.alloc(2048)]), '8.png')
+        .expect(413);
+      expect(res.body.message).toMatch(/over the limit of 1024 bytes \(BODY_LIMIT\)/);
+      await request(app.getHttpServer())
+        .post('/predict')
+        .attach('image', digit('8.png'), '8.png')
+        .expect(200);
+    } finally {
+      await closeApp(app);
+      removeRepository(repo);
+    }
+  });
+});
+
 describe('A bad image block in metadata.json', () => {
   it('should stop the model from loading, with what to fix', async () => {
     const repo = await makeRepository({ 'digits/1': digitsWith({ size: [32, 32] }) });

@@ -1,4 +1,5 @@
 import { BadRequestException, Injectable, PayloadTooLargeException } from '@nestjs/common';
+import sharp from 'sharp';
 import { AppConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
 import { EncodedTensor, encodeV2Values } from '../model/tensor-codec';
@@ -18,7 +19,11 @@ export class ImageService {
   /** Resolved once per loaded model (the block was already checked when the model loaded). */
   private readonly resolved = new WeakMap<ServedModel, ImagePreprocessing>();
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(private readonly config: AppConfig) {
+    // Every uploaded image is a new one: libvips' operation cache (up to 50 MB by default) would
+    // only hold memory for images never seen again.
+    sharp.cache(false);
+  }
 
   /** The model's image preprocessing, or a 400 that says how to declare one. */
   preprocessingOf(model: ServedModel): ImagePreprocessing {
