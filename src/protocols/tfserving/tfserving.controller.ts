@@ -53,6 +53,10 @@ const PREDICT_BODY = ApiBody({
       summary: 'Row format, named inputs (iris)',
       value: { signature_name: 'serving_default', instances: [{ features: [5.1, 3.5, 1.4, 0.2] }] },
     },
+    image: {
+      summary: 'Images as {"b64"}: a model whose metadata.json declares an image block (digits)',
+      value: { instances: [{ b64: '<base64 of a JPEG/PNG/WebP file, e.g. base64 -w0 7.png>' }] },
+    },
   },
 });
 const PREDICT_OK = ApiOkResponse({
