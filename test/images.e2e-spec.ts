@@ -35,7 +35,7 @@ describe('Images in, labels out (e2e, the shipped digits model)', () => {
       'iris/2': copyShipped('iris/2'),
     });
     app = await createTestApp({ MODEL_DIR: repo, MAX_BATCH: '16' });
-  });
+  }, 30_000);
   afterAll(async () => {
     await closeApp(app);
     removeRepository(repo);
@@ -262,7 +262,7 @@ describe('Image uploads and BODY_LIMIT (e2e)', () => {
       await closeApp(app);
       removeRepository(repo);
     }
-  });
+  }, 30_000);
 });
 
 describe('A bad image block in metadata.json', () => {
@@ -275,5 +275,5 @@ describe('A bad image block in metadata.json', () => {
     } finally {
       removeRepository(repo);
     }
-  });
+  }, 30_000);
 });
