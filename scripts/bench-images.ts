@@ -3,8 +3,8 @@
  * as JSON numbers, as a PNG in base64 JSON ({"b64": ...}), and as a PNG file upload (multipart) —
  * against the built server (node dist/main.js) on a free loopback port, with autocannon,
  * bounded in time. For each: req/s, latency p50/p99, and CPU per request of the server's main
- * thread (the one that serves every request) and of the whole process (the main thread plus
- * libuv's threadpool, where sharp decodes), read from /proc before and after each run.
+ * thread (the one that serves every request) and of the whole process (with the inference
+ * threads and libuv's threadpool, where sharp decodes), read from /proc before and after each run.
  *
  *   BENCH_SECONDS      seconds per measurement (default 5, after 1 s of warm-up)
  *   BENCH_CONNECTIONS  concurrent connections (default 8)
