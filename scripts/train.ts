@@ -6,12 +6,14 @@
  *   iris/1        logistic regression on the Iris data set (layers model)
  *   iris/2        a 4-16-3 MLP on the Iris data set (layers model)
  *   iris-graph/1  iris/2's weights as a GraphDef graph model with sharded weights
+ *   digits/1      an MLP on MNIST digits that takes images (scripts/train-digits.ts)
  */
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gaussian, seededRandom, shuffled } from './lib/random';
 import { graphOps, saveGraphModel, saveLayersModel, writeMetadata } from './lib/model-writer';
+import { trainDigits } from './train-digits';
 
 const ROOT = join(__dirname, '..');
 const MODELS = join(ROOT, 'models');
@@ -199,6 +201,7 @@ async function main(): Promise<void> {
   await trainIris(1, null, iris);
   const mlp = await trainIris(2, 16, iris);
   await writeIrisGraph(mlp, iris.labels);
+  await trainDigits(MODELS, SEED);
 }
 
 main().catch((error) => {

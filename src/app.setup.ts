@@ -5,6 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
+import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
 import { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { requestGuard } from './lifecycle/request-guard.middleware';
@@ -46,11 +47,14 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       exposedHeaders: ['X-Request-Id', 'Retry-After'],
     });
   }
-  // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB).
+  // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Bodies are
+  // JSON whatever their Content-Type, but V2 binary tensor data and multipart on /predict.
   app.use(
-    ...jsonBody(config.BODY_LIMIT, {
-      maxDepth: config.JSON_MAX_DEPTH,
-      maxElements: config.JSON_MAX_ELEMENTS,
+    ...jsonBody({
+      limit: config.BODY_LIMIT,
+      limits: { maxDepth: config.JSON_MAX_DEPTH, maxElements: config.JSON_MAX_ELEMENTS },
+      framed: V2_BINARY_FRAMING,
+      multipartPaths: ['/predict'],
     }),
   );
   // After the body parser: from here on ModelService.infer can label the request with its model.

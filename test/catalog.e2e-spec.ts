@@ -14,6 +14,7 @@ describe('Model catalog, health and docs (e2e)', () => {
     const res = await request(app.getHttpServer()).get('/models').expect(200);
     expect(res.body).toEqual({
       models: [
+        { name: 'digits', versions: [1] },
         { name: 'iris', versions: [2, 1] },
         { name: 'iris-graph', versions: [1] },
         { name: 'linear', versions: [1] },
@@ -50,7 +51,7 @@ describe('Model catalog, health and docs (e2e)', () => {
   it('GET /models/:name should 404 an unknown model', async () => {
     const res = await request(app.getHttpServer()).get('/models/unknown').expect(404);
     expect(res.body.message).toMatch(
-      /Model 'unknown' not found; available models: iris, iris-graph, linear/,
+      /Model 'unknown' not found; available models: digits, iris, iris-graph, linear/,
     );
   });
 
@@ -59,7 +60,7 @@ describe('Model catalog, health and docs (e2e)', () => {
     const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
     expect(ready.body.details.models).toEqual({
       status: 'up',
-      loaded: ['iris', 'iris-graph', 'linear'],
+      loaded: ['digits', 'iris', 'iris-graph', 'linear'],
     });
   });
 
@@ -70,7 +71,13 @@ describe('Model catalog, health and docs (e2e)', () => {
       expect(paths).toHaveProperty([path]);
     }
     const schemas = res.body.components.schemas;
-    expect(schemas.PredictRequestDto.properties.instances.example).toBeDefined();
+    // One body schema for JSON and multipart: JSON examples, and a file field for the upload form.
+    const body = paths['/predict'].post.requestBody.content;
+    expect(Object.keys(body)).toEqual(['multipart/form-data', 'application/json']);
+    expect(body['application/json'].examples.iris.value.instances).toBeDefined();
+    expect(body['multipart/form-data'].schema.properties.image).toEqual(
+      expect.objectContaining({ type: 'string', format: 'binary' }),
+    );
     expect(schemas.PredictResponseDto.properties.predictions.example).toBeDefined();
     expect(paths['/predict'].post.responses).toHaveProperty(['400']);
     expect(paths['/predict'].post.responses).toHaveProperty(['413']);

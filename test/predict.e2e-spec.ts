@@ -173,13 +173,14 @@ describe('POST /predict (e2e, real models from disk)', () => {
       );
     });
 
-    it('should reject a body that is not JSON', async () => {
+    it('should reject a body that is not JSON with the parser message and no NaN hint', async () => {
       const res = await request(app.getHttpServer())
         .post('/predict')
         .set('Content-Type', 'text/plain')
         .send('hello')
-        .expect(415);
-      expect(res.body.message).toMatch(/send application\/json/);
+        .expect(400);
+      expect(res.body.message).toMatch(/^Malformed JSON body: Unexpected token 'h'/);
+      expect(res.body.message).not.toMatch(/NaN/);
     });
 
     it('should reject a missing instances field', () =>

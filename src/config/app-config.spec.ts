@@ -47,4 +47,15 @@ describe(loadConfig.name, () => {
   it('should reject a non-integer where an integer is required', () => {
     expect(() => loadConfig({ MAX_BATCH: '1.5' })).toThrow(/MAX_BATCH must be an integer number/);
   });
+
+  it('should default IMAGE_MAX_PIXELS to a 24-megapixel photo and refuse a non-positive or non-integer one', () => {
+    expect(loadConfig({}).IMAGE_MAX_PIXELS).toBe(25_000_000);
+    expect(loadConfig({ IMAGE_MAX_PIXELS: '1000000' }).IMAGE_MAX_PIXELS).toBe(1_000_000);
+    expect(() => loadConfig({ IMAGE_MAX_PIXELS: '0' })).toThrow(
+      /IMAGE_MAX_PIXELS must not be less than 1 \(got 0\)/,
+    );
+    expect(() => loadConfig({ IMAGE_MAX_PIXELS: '1e9' })).toThrow(
+      /IMAGE_MAX_PIXELS must be an integer/,
+    );
+  });
 });

@@ -148,6 +148,17 @@ export class AppConfig {
   @Min(1)
   JSON_MAX_ELEMENTS = 2_000_000;
 
+  /**
+   * Most pixels (width x height, read from the header before decoding) accepted in one uploaded
+   * image; more is a 400. A decompression-bomb guard: a tiny PNG can claim 30000x30000. The
+   * default admits a 24-megapixel photo (6000x4000).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(268_402_689, { message: "IMAGE_MAX_PIXELS must be at most 268402689 (libvips' own limit)" })
+  IMAGE_MAX_PIXELS = 25_000_000;
+
   /** Origins allowed by CORS: empty = CORS off (same origin only), "*" = any, else a comma-separated list. */
   @IsString()
   CORS_ORIGINS = '';

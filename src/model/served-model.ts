@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { checkImageMetadata } from '../image/image-spec';
 import type { LoadReport } from '../inference/thread-protocol';
 import { formatShape, ModelSignature } from './signature';
 
@@ -104,6 +105,7 @@ export class ServedModel {
     try {
       this.platform = report.platform;
       this.signature = report.signature;
+      checkImageMetadata(this.metadata, this.signature.inputs);
       this.loadTimeMs = report.loadMs;
       this.warmupTimeMs = report.warmupMs;
       this.batchable = report.batchMajor && this.metadata.batching !== false;

@@ -316,18 +316,19 @@ function flattenData(data: unknown[], shape: number[], where: string): unknown[]
   return flat;
 }
 
+/** What the codec needs to know of a V2 input besides its values. */
+export interface V2TensorHeader {
+  shape: number[];
+  datatype: string;
+}
+
 /**
- * Checks a V2 input against the model's input spec and packs it: the datatype must fit the
- * input (BOOL only for bool inputs; any numeric datatype for int32/float32 inputs), the shape
- * must fit the signature (same rank, fixed dims equal, the batch dim free) and hold exactly the
- * data's elements, and every value must be valid for both the declared datatype and the
- * model's dtype (checkScalar, as for every other protocol).
+ * Checks a V2 input's datatype and shape against the model's input spec, and returns the dtype
+ * it is packed into: the datatype must fit the input (BOOL only for bool inputs; any numeric
+ * datatype for int32/float32 inputs), the shape must fit the signature (same rank, fixed dims
+ * equal, the batch dim free) and hold at least one element.
  */
-export function encodeV2Tensor(
-  spec: TensorSpec,
-  input: V2TensorInput,
-  where: string,
-): EncodedTensor {
+export function checkV2Header(spec: TensorSpec, input: V2TensorHeader, where: string): InputDtype {
   const dtype = inputDtype(spec);
   const { datatype, shape } = input;
   const expected = toV2Datatype(dtype);
@@ -353,6 +354,21 @@ export function encodeV2Tensor(
   if (shape.some((dim) => dim === 0)) {
     throw new BadRequestException(`${where}: shape ${formatShape(shape)} holds no element`);
   }
+  return dtype;
+}
+
+/**
+ * Checks a V2 JSON input against the model's input spec and packs it: datatype and shape as
+ * checkV2Header says, the data holding exactly the shape's elements, and every value valid for
+ * both the declared datatype and the model's dtype (checkScalar, as for every other protocol).
+ */
+export function encodeV2Tensor(
+  spec: TensorSpec,
+  input: V2TensorInput,
+  where: string,
+): EncodedTensor {
+  const dtype = checkV2Header(spec, input, where);
+  const { datatype, shape } = input;
   const flat = flattenData(input.data, shape, where);
   const data = allocate(dtype, flat.length);
   flat.forEach((value, i) => {
@@ -362,4 +378,43 @@ export function encodeV2Tensor(
     data[i] = number;
   });
   return { name: spec.name, dtype, shape: [...shape], data };
+}
+
+/** Values already decoded from bytes (V2 binary tensor data): one typed array per input. */
+export type NumericValues = ArrayLike<number> | BigInt64Array | BigUint64Array;
+
+/**
+ * The binary twin of encodeV2Tensor: the same datatype and shape checks, then every value
+ * through checkScalar (finite, in the model dtype's range, 0/1 for BOOL). The declared
+ * datatype's own range needs no check: bytes of a datatype cannot hold anything else. When the
+ * declared datatype is the model's own, the values are copied in one go and only scanned.
+ */
+export function encodeV2Values(
+  spec: TensorSpec,
+  input: V2TensorHeader,
+  values: NumericValues,
+  where: string,
+): EncodedTensor {
+  const dtype = checkV2Header(spec, input, where);
+  const count = input.shape.reduce((a, b) => a * b, 1);
+  if (values.length !== count) {
+    throw new BadRequestException(
+      `${where}: shape ${formatShape(input.shape)} holds ${count} elements but the data has ${values.length}`,
+    );
+  }
+  const data = allocate(dtype, count);
+  let i = 0;
+  const at = () => `${where}: element ${i} (flat index)`;
+  const same = data.constructor === values.constructor;
+  if (same) data.set(values as ArrayLike<number>);
+  // int32 bytes fed to an int32 input cannot be out of range: nothing to scan.
+  if (same && dtype === 'int32') return { name: spec.name, dtype, shape: [...input.shape], data };
+  const copiedFloats = same && dtype === 'float32';
+  for (; i < count; i++) {
+    const value = Number(values[i]);
+    // Copied floats only need the finiteness test; checkScalar runs (and words the 400) otherwise.
+    if (copiedFloats && Number.isFinite(value)) continue;
+    data[i] = checkScalar(value, dtype, at);
+  }
+  return { name: spec.name, dtype, shape: [...input.shape], data };
 }

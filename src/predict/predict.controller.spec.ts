@@ -5,20 +5,24 @@ import { AppConfig, loadConfig } from '../config/app-config';
 import { AppModule } from '../app.module';
 import { ModelService } from '../model/model.service';
 import { PredictController } from './predict.controller';
+import { PredictService } from './predict.service';
 
 /**
  * The pattern this project recommends for testing your own controllers: the real module graph,
- * with ModelService swapped for a mock through overrideProvider. The mock replaces the real
- * instance, so no model is read from disk and no TF.js backend starts.
+ * with the services behind the controller swapped for mocks through overrideProvider. A mock
+ * replaces the real instance, so no model is read from disk and no TF.js backend starts.
  */
 describe(PredictController.name, () => {
   let app: INestApplication;
   const modelService = { predict: jest.fn() };
+  const models = {};
 
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-      .overrideProvider(ModelService)
+      .overrideProvider(PredictService)
       .useValue(modelService)
+      .overrideProvider(ModelService)
+      .useValue(models)
       .overrideProvider(AppConfig)
       .useValue(loadConfig({}))
       .compile();
@@ -28,7 +32,7 @@ describe(PredictController.name, () => {
   afterAll(() => app.close());
   beforeEach(() => modelService.predict.mockReset());
 
-  it('should pass the validated body to ModelService.predict and return its result', async () => {
+  it('should pass the validated body to PredictService.predict and return its result', async () => {
     const result = { model: 'm', version: 3, predictions: [[0.5]] };
     modelService.predict.mockResolvedValue(result);
     const body = { model: 'm', version: '3', instances: [[1, 2]] };
@@ -81,6 +85,41 @@ describe(PredictController.name, () => {
       .post('/predict')
       .send({ instances: [1] })
       .expect(400);
+  });
+
+  it('should turn multipart image files into instances (one Buffer each), with the non-empty text fields', async () => {
+    modelService.predict.mockResolvedValue({ model: 'digits', version: 1, predictions: [] });
+    await request(app.getHttpServer())
+      .post('/predict')
+      .field('model', 'digits')
+      .field('version', '')
+      .attach('image', Buffer.from('first'), 'a.png')
+      .attach('image', Buffer.from('second'), 'b.png')
+      .expect(200);
+    expect(modelService.predict).toHaveBeenCalledWith(
+      expect.objectContaining({
+        model: 'digits',
+        instances: [Buffer.from('first'), Buffer.from('second')],
+      }),
+    );
+    // An empty form field is absent, as an HTML form (Swagger UI's) sends untouched inputs.
+    expect(modelService.predict.mock.calls[0][0].version).toBeUndefined();
+  });
+
+  it('should refuse multipart without an image file, or with files in another field', async () => {
+    const none = await request(app.getHttpServer())
+      .post('/predict')
+      .field('model', 'digits')
+      .expect(400);
+    expect(none.body.message).toMatch(/no file in field 'image'/);
+    const other = await request(app.getHttpServer())
+      .post('/predict')
+      .attach('photo', Buffer.from('x'), 'a.png')
+      .expect(400);
+    expect(other.body.message).toMatch(
+      /unexpected file field 'photo'; files go in the field 'image'/,
+    );
+    expect(modelService.predict).not.toHaveBeenCalled();
   });
 
   it('should answer an unexpected failure with a generic 500 that leaks nothing', async () => {

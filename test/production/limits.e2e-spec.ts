@@ -63,7 +63,9 @@ describe('Request limits (e2e, shipped models)', () => {
           .post('/predict')
           .send({ model: name, instances: [[1, 2, 3, 4]] });
         expect(res.status).toBe(404);
-        expect(res.body.message).toMatch(/not found; available models: iris, iris-graph, linear/);
+        expect(res.body.message).toMatch(
+          /not found; available models: digits, iris, iris-graph, linear/,
+        );
       }
       await request(app.getHttpServer()).get('/models/..%2F..%2Fpackage.json').expect(404);
     });

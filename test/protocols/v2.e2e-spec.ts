@@ -37,9 +37,13 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
   });
 
   describe('server endpoints', () => {
-    it('should answer server metadata {name, version, extensions: []}', async () => {
+    it('should answer server metadata {name, version, extensions}', async () => {
       const res = await http().get('/v2').expect(200);
-      expect(res.body).toEqual({ name: 'tfjs-model-server', version: '0.1.0', extensions: [] });
+      expect(res.body).toEqual({
+        name: 'tfjs-model-server',
+        version: '0.1.0',
+        extensions: ['binary_tensor_data'],
+      });
     });
 
     it('should answer live and ready with 200 and a JSON body', async () => {

@@ -8,6 +8,7 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
+import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
 import { toNestedMap } from '../../model/tensor';
 import { ProtocolErrorDto } from '../protocol-error';
@@ -64,6 +65,10 @@ const PREDICT_BODY = ApiBody({
       summary: 'Row format, named inputs (iris)',
       value: { signature_name: 'serving_default', instances: [{ features: [5.1, 3.5, 1.4, 0.2] }] },
     },
+    image: {
+      summary: 'Images as {"b64"}: a model whose metadata.json declares an image block (digits)',
+      value: { instances: [{ b64: '<base64 of a JPEG/PNG/WebP file, e.g. base64 -w0 7.png>' }] },
+    },
   },
 });
 const PREDICT_OK = ApiOkResponse({
@@ -116,7 +121,10 @@ const STATUS_OK = ApiOkResponse({
 @ApiTags('TensorFlow Serving REST API (v1)')
 @Controller('v1/models')
 export class TfServingController {
-  constructor(private readonly models: ModelService) {}
+  constructor(
+    private readonly models: ModelService,
+    private readonly images: ImageService,
+  ) {}
 
   @Get(':name')
   @ApiOperation({ summary: 'Model status: every loaded version, its state, and load errors' })
@@ -327,7 +335,12 @@ export class TfServingController {
     body: TfsPredictRequestDto,
   ): Promise<TfsPredictResponseDto> {
     const model = this.models.resolve(name, version);
-    const { columnar, tensors } = encodePredictRequest(model, body);
+    // {"b64": ...} instances (TF Serving's binary values) are images for a model declaring an image block.
+    const { instances } = body;
+    const images = Array.isArray(instances) ? this.images.findImages(model, instances) : undefined;
+    const { columnar, tensors } = images
+      ? { columnar: false, tensors: await this.images.encodeRows(model, images) }
+      : encodePredictRequest(model, body);
     return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }
 

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Res, StreamableFile } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -10,6 +10,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
 import { ProtocolErrorDto } from '../protocol-error';
 import {
@@ -22,12 +23,16 @@ import {
   V2ServerMetadataDto,
 } from './dto/v2.dto';
 import {
-  encodeInferRequest,
+  binaryOutputs,
+  readInferRequest,
   selectOutputs,
   toInferResponse,
   toModelMetadata,
   toServerMetadata,
+  V2Payload,
 } from './v2.mapper';
+import { INFERENCE_HEADER } from './v2-binary';
+import { V2InferPayload } from './v2-payload.decorator';
 
 const NAME = ApiParam({ name: 'name', example: 'iris', description: 'Model name' });
 const VERSION = ApiParam({ name: 'version', example: '2', description: 'Model version' });
@@ -73,6 +78,25 @@ const INFER_BODY = ApiBody({
   },
 });
 
+const BINARY_DESCRIPTION = [
+  'Also takes the binary tensor data extension (Triton extension_binary_data.md): with an',
+  '`Inference-Header-Content-Length: N` header the body is a JSON header of N bytes followed by',
+  'the binary inputs in input order (each marked `parameters.binary_data_size`; little-endian,',
+  'row-major, BOOL one byte, BYTES as 4-byte length-prefixed elements), whatever the',
+  'Content-Type. `Inference-Header-Content-Length: 0` is the raw form: the body is the only',
+  "input's bytes in the model's datatype, the batch the number of whole rows. Outputs come back",
+  'as binary data when an output asks (`parameters.binary_data: true`), the request asks',
+  '(`parameters.binary_data_output: true`) or `Accept` prefers `application/octet-stream`: the',
+  'answer is then `application/octet-stream`, a JSON header whose outputs carry',
+  '`parameters.binary_data_size`, its length in `Inference-Header-Content-Length`, then the bytes.',
+].join(' ');
+
+const INFER_ERRORS = ApiBadRequestResponse({
+  type: ProtocolErrorDto,
+  description:
+    'Inputs that do not fit the model, or binary data that does not add up (header length beyond the body, binary_data_size not matching the datatype and shape, bytes left over)',
+});
+
 /**
  * The Open Inference Protocol V2 (kserve/open-inference-protocol, inference_rest.md), as KServe,
  * Triton and MLServer speak it. Thin: the mapper translates, ModelService resolves and runs.
@@ -80,7 +104,10 @@ const INFER_BODY = ApiBody({
 @ApiTags('Open Inference Protocol (V2)')
 @Controller('v2')
 export class V2Controller {
-  constructor(private readonly models: ModelService) {}
+  constructor(
+    private readonly models: ModelService,
+    private readonly images: ImageService,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Server metadata' })
@@ -158,48 +185,57 @@ export class V2Controller {
 
   @Post('models/:name/infer')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Inference with the latest version' })
+  @ApiOperation({ summary: 'Inference with the latest version', description: BINARY_DESCRIPTION })
   @NAME
   @INFER_BODY
   @ApiOkResponse({ type: V2InferResponseDto })
-  @ApiBadRequestResponse({
-    type: ProtocolErrorDto,
-    description: 'Inputs that do not fit the model',
-  })
+  @INFER_ERRORS
   @NOT_FOUND
-  infer(@Param('name') name: string, @Body() body: V2InferRequestDto) {
-    return this.run(name, undefined, body);
+  infer(
+    @Param('name') name: string,
+    @V2InferPayload() payload: V2Payload,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return this.run(name, undefined, payload, res);
   }
 
   @Post('models/:name/versions/:version/infer')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Inference with one version' })
+  @ApiOperation({ summary: 'Inference with one version', description: BINARY_DESCRIPTION })
   @NAME
   @VERSION
   @INFER_BODY
   @ApiOkResponse({ type: V2InferResponseDto })
-  @ApiBadRequestResponse({
-    type: ProtocolErrorDto,
-    description: 'Inputs that do not fit the model',
-  })
+  @INFER_ERRORS
   @NOT_FOUND
   inferVersion(
     @Param('name') name: string,
     @Param('version') version: string,
-    @Body() body: V2InferRequestDto,
+    @V2InferPayload() payload: V2Payload,
+    @Res({ passthrough: true }) res: Response,
   ) {
-    return this.run(name, version, body);
+    return this.run(name, version, payload, res);
   }
 
   private async run(
     name: string,
     version: string | undefined,
-    body: V2InferRequestDto,
-  ): Promise<V2InferResponseDto> {
+    payload: V2Payload,
+    res: Response,
+  ): Promise<V2InferResponseDto | StreamableFile> {
     const model = this.models.resolve(name, version);
+    const { body, inputs } = await readInferRequest(model, payload, (m, input, where) =>
+      this.images.encodeBytes(m, input, where),
+    );
     const selected = selectOutputs(model, body);
-    const outputs = await this.models.infer(model, encodeInferRequest(model, body));
-    return toInferResponse(model, body, selected, outputs);
+    const binary = binaryOutputs(body, selected, payload.acceptsBinary);
+    const outputs = await this.models.infer(model, inputs);
+    const reply = toInferResponse(model, body, selected, outputs, binary);
+    if (reply.binary.length === 0) return reply.header;
+    const header = Buffer.from(JSON.stringify(reply.header));
+    const whole = Buffer.concat([header, ...reply.binary]);
+    res.setHeader(INFERENCE_HEADER, header.length);
+    return new StreamableFile(whole, { type: 'application/octet-stream', length: whole.length });
   }
 
   /** 200 {"ready": true} when serving; 503 {"ready": false} when known but not (loading, failed). */

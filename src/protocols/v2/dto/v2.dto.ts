@@ -17,7 +17,7 @@ export class V2ServerMetadataDto {
   @ApiProperty({ example: '0.1.0' })
   version: string;
 
-  @ApiProperty({ example: [], type: [String] })
+  @ApiProperty({ example: ['binary_tensor_data'], type: [String] })
   extensions: string[];
 }
 
@@ -105,14 +105,16 @@ export class V2RequestInputDto {
   @IsObject()
   parameters?: Record<string, unknown>;
 
-  @ApiProperty({
-    description: 'Row-major values, flat or nested like shape',
+  @ApiPropertyOptional({
+    description:
+      'Row-major values, flat or nested like shape. Absent when parameters.binary_data_size says the values follow the JSON header as binary data',
     type: 'array',
     items: {},
     example: [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4],
   })
+  @IsOptional()
   @IsArray()
-  data: unknown[];
+  data?: unknown[];
 }
 
 export class V2RequestOutputDto {
@@ -120,7 +122,11 @@ export class V2RequestOutputDto {
   @IsString()
   name: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: '{"binary_data": true} answers this output as binary data after the JSON header',
+  })
   @IsOptional()
   @IsObject()
   parameters?: Record<string, unknown>;
@@ -138,9 +144,18 @@ export class V2InferRequestDto {
   id?: string;
 
   @ApiPropertyOptional({
+    example: 'iris',
+    description: 'Optional (Triton sends it); must name the model in the path',
+  })
+  @IsOptional()
+  @IsString()
+  model_name?: string;
+
+  @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
-    description: 'Accepted, none used',
+    description:
+      '{"binary_data_output": true} answers every output as binary data (unless an output says otherwise); nothing else is used',
   })
   @IsOptional()
   @IsObject()
@@ -170,13 +185,20 @@ export class V2ResponseOutputDto {
   @ApiProperty({ example: 'FP32' })
   datatype: string;
 
-  @ApiProperty({
+  @ApiPropertyOptional({
     type: 'array',
     items: {},
-    description: 'Flat, row-major',
+    description: 'Flat, row-major (absent for an output sent as binary data)',
     example: [0.98, 0.02, 0.0, 0.0, 0.01, 0.99],
   })
-  data: unknown[];
+  data?: unknown[];
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: '{"binary_data_size": N} for an output sent as N bytes after the JSON header',
+  })
+  parameters?: Record<string, unknown>;
 }
 
 export class V2InferResponseDto {

@@ -1,0 +1,172 @@
+import { BadRequestException, Injectable, PayloadTooLargeException } from '@nestjs/common';
+import sharp from 'sharp';
+import { AppConfig } from '../config/app-config';
+import { ServedModel } from '../model/served-model';
+import { EncodedTensor, encodeV2Values } from '../model/tensor-codec';
+import { Tensor } from '../model/tensor';
+import { decodeImage } from './image-decoder';
+import { decodeBase64, imageInstances } from './image-instances';
+import { packPixels } from './image-pixels';
+import { IMAGE_BLOCK_EXAMPLE, ImagePreprocessing, resolveImagePreprocessing } from './image-spec';
+
+/**
+ * Turns image files into a model's input tensor, as the model's `metadata.json` "image" block
+ * says. Decoding and resizing run in libvips on libuv's threadpool, all images of a request at
+ * once; only packing the small resized pixels runs on the main thread.
+ */
+@Injectable()
+export class ImageService {
+  /** Resolved once per loaded model (the block was already checked when the model loaded). */
+  private readonly resolved = new WeakMap<ServedModel, ImagePreprocessing>();
+
+  constructor(private readonly config: AppConfig) {
+    // Every uploaded image is a new one: libvips' operation cache (up to 50 MB by default) would
+    // only hold memory for images never seen again.
+    sharp.cache(false);
+  }
+
+  /** The model's image preprocessing, or a 400 that says how to declare one. */
+  preprocessingOf(model: ServedModel): ImagePreprocessing {
+    const cached = this.resolved.get(model);
+    if (cached) return cached;
+    if (model.metadata.image === undefined) {
+      throw new BadRequestException(
+        `model '${model.name}' takes no images: its metadata.json has no "image" block. To send it images, declare how an image becomes its input, e.g. ${IMAGE_BLOCK_EXAMPLE} (see the README, "Images")`,
+      );
+    }
+    const pre = resolveImagePreprocessing(model.metadata.image, model.signature.inputs);
+    this.resolved.set(model, pre);
+    return pre;
+  }
+
+  /**
+   * The images of a row-format request (`{"b64": ...}` instances or uploaded files), or
+   * undefined when it holds none. For a model with one input, `{"<input>": {"b64": ...}}` too.
+   */
+  findImages(model: ServedModel, instances: unknown[]): Buffer[] | undefined {
+    const { inputs } = model.signature;
+    const declared = (model.metadata.image as { input?: unknown } | undefined)?.input;
+    const input =
+      typeof declared === 'string' ? declared : inputs.length === 1 ? inputs[0].name : undefined;
+    return imageInstances(instances, input);
+  }
+
+  /**
+   * A row-format request's images (one per instance) as the model's inputs: only for a model
+   * whose image input is its only input, since an image cannot give the others.
+   */
+  async encodeRows(model: ServedModel, images: Buffer[]): Promise<EncodedTensor[]> {
+    const pre = this.preprocessingOf(model);
+    const others = model.signature.inputs.filter((spec) => spec.name !== pre.input);
+    if (others.length > 0) {
+      throw new BadRequestException(
+        `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
+      );
+    }
+    return [await this.encodeInput(model, pre.input, images, 'instances')];
+  }
+
+  /**
+   * A V2 BYTES input holding image files: base64 strings in JSON, raw bytes in the binary form
+   * (the V2 mapper cuts those into elements). One image per element, in batch order. Undefined
+   * for a model without an image block.
+   */
+  encodeBytes(
+    model: ServedModel,
+    input: BytesInput,
+    where: string,
+  ): Promise<EncodedTensor> | undefined {
+    // A model without an image block takes no files: the codec's datatype error says so.
+    if (model.metadata.image === undefined) return undefined;
+    const count = imageCount(input, where);
+    const elements = input.elements ?? base64Elements(input, count, where);
+    return this.encodeInput(model, input.name, elements, where);
+  }
+
+  /**
+   * Decodes a batch of images into the model's image input (one image per row). The tensor then
+   * goes through the codec like any other request's values (encodeV2Values): the codec stays
+   * the one place that checks a tensor against the signature.
+   */
+  async encodeInput(
+    model: ServedModel,
+    input: string,
+    images: Buffer[],
+    where: string,
+  ): Promise<EncodedTensor> {
+    const pre = this.preprocessingOf(model);
+    // Before any decoding: ModelService.infer checks MAX_BATCH too, but only after the work.
+    if (images.length > this.config.MAX_BATCH) {
+      throw new PayloadTooLargeException(
+        `Too many instances: ${images.length}; at most MAX_BATCH=${this.config.MAX_BATCH} per request`,
+      );
+    }
+    if (input !== pre.input) {
+      throw new BadRequestException(
+        `${where}: images feed input '${pre.input}' of model '${model.name}' (its metadata.json "image" block), not '${input}'`,
+      );
+    }
+    const pixels = await Promise.all(
+      images.map((bytes, i) =>
+        decodeImage(bytes, pre, this.config.IMAGE_MAX_PIXELS, `${where}[${i}]`),
+      ),
+    );
+    const tensor = toTensor(pixels, pre);
+    const spec = model.signature.inputs.find((s) => s.name === pre.input)!;
+    const datatype = tensor.dtype === 'int32' ? 'INT32' : 'FP32';
+    return encodeV2Values(
+      spec,
+      { shape: tensor.shape, datatype },
+      tensor.data as Float32Array | Int32Array,
+      `image input '${spec.name}'`,
+    );
+  }
+}
+
+/** A V2 input as the V2 mapper has it: JSON data, or BYTES elements cut from the binary data. */
+export interface BytesInput {
+  name: string;
+  shape: number[];
+  data?: unknown[];
+  elements?: Buffer[];
+}
+
+/** The number of images a V2 BYTES input carries: shape [N] or [N,1], one file per element. */
+function imageCount(input: BytesInput, where: string): number {
+  const { shape } = input;
+  if (!((shape.length === 1 || (shape.length === 2 && shape[1] === 1)) && shape[0] > 0)) {
+    throw new BadRequestException(
+      `${where}: a BYTES input of images takes shape [N] or [N,1], one image file per element; got [${shape.join(',')}]`,
+    );
+  }
+  return shape[0];
+}
+
+/** JSON BYTES elements of an image input: base64 strings (raw bytes cannot be JSON strings). */
+function base64Elements(input: BytesInput, count: number, where: string): Buffer[] {
+  const flat = (input.data ?? []).map((v) => (Array.isArray(v) && v.length === 1 ? v[0] : v));
+  if (flat.length !== count) {
+    throw new BadRequestException(
+      `${where}: shape [${input.shape.join(',')}] holds ${count} image(s) but data has ${flat.length}`,
+    );
+  }
+  return flat.map((text, i) => decodeBase64(text, `${where}.data[${i}]`));
+}
+
+/** The neutral tensor of a batch of decoded images, laid out as the input wants it. */
+export function toTensor(pixels: Uint8Array[], pre: ImagePreprocessing): Tensor {
+  const perImage = pre.height * pre.width * pre.channels;
+  const data =
+    pre.dtype === 'int32'
+      ? new Int32Array(pixels.length * perImage)
+      : new Float32Array(pixels.length * perImage);
+  pixels.forEach((image, i) => packPixels(image, pre, data, i * perImage));
+  const n = pixels.length;
+  const shape =
+    pre.rank === 3
+      ? [n, pre.height, pre.width]
+      : pre.layout === 'NCHW'
+        ? [n, pre.channels, pre.height, pre.width]
+        : [n, pre.height, pre.width, pre.channels];
+  return { name: pre.input, dtype: pre.dtype, shape, data };
+}

@@ -1,0 +1,114 @@
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { closeApp, createTestApp } from './utils/test-app';
+
+/** One shell command of the README (continuation lines joined) and what its comment promises. */
+interface Example {
+  command: string;
+  /** The status the next comment line gives (`# 400 {...}`), else 200. */
+  status: number;
+  /** The first key of the JSON answer the comment shows, when it shows one. */
+  firstKey?: string;
+}
+
+/**
+ * The README's bash blocks, cut into commands: a line continues while it ends in a backslash or
+ * leaves a single quote open (`-d '{` on one line, `}'` on a later one).
+ */
+function readmeExamples(): Example[] {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const examples: Example[] = [];
+  for (const block of blocks) {
+    if (!/localhost:3000|\$INGRESS/.test(block)) continue;
+    const lines = block.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      if (!/^(curl|node -e) /.test(lines[i])) continue;
+      let command = lines[i];
+      while (/\\$/.test(command) || (command.split("'").length - 1) % 2 === 1) {
+        command = `${command}\n${lines[++i]}`;
+      }
+      const comment = lines.slice(i + 1).find((line) => /^#|^(curl|node) /.test(line)) ?? '';
+      const said = /^# (?:(\d{3}) )?(\{"(\w+)")?/.exec(comment);
+      examples.push({
+        command,
+        status: said?.[1] ? Number(said[1]) : 200,
+        firstKey: said?.[3],
+      });
+    }
+  }
+  return examples;
+}
+
+const hasCurl = spawnSync('curl', ['--version']).status === 0;
+
+/**
+ * Runs every curl example of the README literally (and the node one-liners that prepare their
+ * files), in order, against the real app on loopback: `localhost:3000` and `$INGRESS` point at
+ * it, and nothing else in a command is changed. A curl wrapper prints the status after the body.
+ */
+(hasCurl ? describe : describe.skip)('The README examples, run as written (e2e, curl)', () => {
+  let app: NestExpressApplication;
+  let cwd: string;
+  let port: number;
+  const examples = readmeExamples();
+
+  beforeAll(async () => {
+    // Version 1 of iris is pinned by one example, which says it needs this policy.
+    app = await createTestApp({ MODEL_VERSION_POLICY: 'all' });
+    await app.listen(0, '127.0.0.1');
+    port = (app.getHttpServer().address() as AddressInfo).port;
+    cwd = mkdtempSync(join(tmpdir(), 'readme-'));
+    // The image examples upload the committed digits by their path from the repository root.
+    mkdirSync(join(cwd, 'test'));
+    symlinkSync(join(__dirname, 'fixtures'), join(cwd, 'test', 'fixtures'));
+  });
+  afterAll(async () => {
+    await closeApp(app);
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('should find the examples: /predict, /v1 and /v2 curls, the binary ones included', () => {
+    const text = examples.map((e) => e.command).join('\n');
+    for (const needle of ['/predict', ':predict', '/v2/models/iris/infer', 'Inference-Header']) {
+      expect(text).toContain(needle);
+    }
+    expect(examples.filter((e) => e.command.startsWith('curl')).length).toBeGreaterThan(10);
+  });
+
+  /** Asynchronous: the app answering the requests runs in this very process. */
+  const bash = (script: string) =>
+    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      const env = { ...process.env, INGRESS: `127.0.0.1:${port}` };
+      execFile('bash', ['-c', script], { cwd, env, timeout: 20_000 }, (error, stdout, stderr) =>
+        resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('should answer every example with the status and the JSON its comment shows', async () => {
+    const failures: string[] = [];
+    for (const example of examples) {
+      const script = `curl() { command curl -w '\\n%{http_code}\\n' "$@"; }\n${example.command.replaceAll('localhost:3000', `127.0.0.1:${port}`)}`;
+      const run = await bash(script);
+      const out = run.stdout.trimEnd().split('\n');
+      if (example.command.startsWith('node')) {
+        if (run.status !== 0)
+          failures.push(`${example.command}\n  -> exit ${run.status} ${run.stderr}`);
+        continue;
+      }
+      const status = Number(out.pop());
+      const body = out.join('\n');
+      const keyOk = !example.firstKey || body.startsWith(`{"${example.firstKey}"`);
+      if (status !== example.status || !keyOk) {
+        failures.push(
+          `${example.command}\n  -> ${status} ${body.slice(0, 200)} (expected ${example.status}${example.firstKey ? ` {"${example.firstKey}"...` : ''})`,
+        );
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+});
