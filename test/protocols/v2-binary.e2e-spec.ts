@@ -627,7 +627,12 @@ describe('V2 binary tensor data and the body limits (e2e)', () => {
       .send(framed.body);
 
   beforeAll(async () => {
-    app = await createTestApp({ BODY_LIMIT: '2kb', JSON_MAX_ELEMENTS: '40', JSON_MAX_DEPTH: '4' });
+    app = await createTestApp({
+      BODY_LIMIT: '2kb',
+      JSON_MAX_ELEMENTS: '40',
+      JSON_MAX_DEPTH: '4',
+      CORS_ORIGINS: 'https://app.example',
+    });
   });
   afterAll(() => closeApp(app));
 
@@ -646,6 +651,15 @@ describe('V2 binary tensor data and the body limits (e2e)', () => {
     const deep = frame({ ...header(1), parameters: { a: [[[[1]]]] } }, rowBytes(1));
     const res = await send(deep).expect(400);
     expect(res.body.error).toMatch(/nested deeper than 4 levels \(JSON_MAX_DEPTH\)/);
+  });
+
+  it('should let a browser read Inference-Header-Content-Length of a binary answer (CORS)', async () => {
+    const res = await send(frame(header(1), rowBytes(1)))
+      .set('Origin', 'https://app.example')
+      .set('Accept', 'application/octet-stream')
+      .expect(200);
+    expect(res.headers['inference-header-content-length']).toMatch(/^\d+$/);
+    expect(res.headers['access-control-expose-headers']).toMatch(/Inference-Header-Content-Length/);
   });
 
   it('should apply BODY_LIMIT to the whole body, binary data included', async () => {
