@@ -6,13 +6,13 @@
  *   npx nest build && npx ts-node scripts/bench-inputs.ts
  *
  * CPU is the server's own, read from its /metrics: the delta of process_cpu_seconds_total over a
- * measurement, divided by the requests answered. Inference still runs on the main thread here,
- * and its ~30-150 ms (on a shared machine) drowns the input path, so the input path is measured
- * on its own too: a second server with MAX_BATCH=1 receives two images per request, reads,
- * parses, checks and packs both (ModelService.infer checks MAX_BATCH after the protocol layer has
- * encoded the inputs) and answers 413 without running the model. Its CPU per image is what the
- * main thread will spend per image once inference moves to worker threads. (Wall-clock inference
- * time is no substitute: on a shared machine it includes waiting for a core.)
+ * measurement, divided by the requests answered. That counter covers the whole process, the
+ * inference threads included, and inference (~30 ms for MoveNet, more on a shared machine)
+ * drowns the input path; so the input path is measured on its own too: a second server with
+ * MAX_BATCH=1 receives two images per request, reads, parses, checks and packs both on the main
+ * thread (ModelService.infer checks MAX_BATCH after the protocol layer has encoded the inputs)
+ * and answers 413 without running the model. Its CPU per image is the main-thread cost of an
+ * image in each form.
  *
  *   BENCH_SECONDS      seconds per measurement (default 8, after a 2 s warm-up)
  *   BENCH_CONNECTIONS  concurrent connections (default 1)
@@ -212,7 +212,7 @@ function print(whole: Result[], inputPath: Result[]): void {
     );
   });
   console.log(
-    'CPU ms/req: the whole request, inference included (it runs on the main thread today). Input path: read, parse, check and pack, measured on requests of 2 images refused by MAX_BATCH=1 after decoding.',
+    'CPU ms/req: the whole process per request, inference threads included. Input path: read, parse, check and pack on the main thread, measured on requests of 2 images refused by MAX_BATCH=1 after decoding.',
   );
   const [json, ...binary] = inputPath;
   for (const b of binary) {

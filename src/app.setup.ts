@@ -44,7 +44,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     const origins = config.CORS_ORIGINS.split(',').map((origin) => origin.trim());
     app.enableCors({
       origin: origins.includes('*') ? '*' : origins,
-      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'Inference-Header-Content-Length'],
     });
   }
   // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Bodies are

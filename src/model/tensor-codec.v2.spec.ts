@@ -1,4 +1,10 @@
-import { encodeColumns, encodeV2Tensor, toV2Datatype, V2TensorInput } from './tensor-codec';
+import {
+  encodeColumns,
+  encodeV2Tensor,
+  encodeV2Values,
+  toV2Datatype,
+  V2TensorInput,
+} from './tensor-codec';
 import { TensorSpec } from './signature';
 
 const features: TensorSpec = { name: 'features', dtype: 'float32', shape: [-1, 4] };
@@ -140,5 +146,43 @@ describe('toV2Datatype', () => {
       'BOOL',
       'BYTES',
     ]);
+  });
+});
+
+describe(encodeV2Values.name, () => {
+  const input = (datatype: string, shape: number[]) => ({ datatype, shape });
+  const floats = { name: 'x', dtype: 'float32', shape: [-1, 2] };
+  const ints = { name: 'ids', dtype: 'int32', shape: [-1, 2] };
+
+  it('should pack values of another datatype into the input dtype', () => {
+    const out = encodeV2Values(floats, input('UINT8', [1, 2]), new Uint8Array([3, 250]), 'in');
+    expect(out.data).toEqual(new Float32Array([3, 250]));
+    expect(out.shape).toEqual([1, 2]);
+    const wide = encodeV2Values(ints, input('INT64', [1, 2]), new BigInt64Array([-1n, 9n]), 'in');
+    expect(wide.data).toEqual(new Int32Array([-1, 9]));
+  });
+
+  it('should refuse what the input cannot hold, as JSON values are refused', () => {
+    expect(() =>
+      encodeV2Values(floats, input('FP32', [1, 2]), new Float32Array([1, Infinity]), 'in'),
+    ).toThrow('in: element 1 (flat index): expected a finite number, got Infinity');
+    expect(() =>
+      encodeV2Values(ints, input('FP64', [1, 2]), new Float64Array([1, 2.5]), 'in'),
+    ).toThrow(/in: element 1 \(flat index\): expected an integer in int32 range/);
+    expect(() =>
+      encodeV2Values(ints, input('UINT32', [1, 2]), new Uint32Array([1, 4294967295]), 'in'),
+    ).toThrow(/got 4294967295/);
+  });
+
+  it('should check datatype, shape and element count before any value', () => {
+    expect(() => encodeV2Values(floats, input('BOOL', [1, 2]), new Uint8Array(2), 'in')).toThrow(
+      /datatype BOOL cannot feed input 'x'/,
+    );
+    expect(() => encodeV2Values(floats, input('FP32', [1, 3]), new Float32Array(3), 'in')).toThrow(
+      /shape \[1,3\] does not fit input 'x'/,
+    );
+    expect(() => encodeV2Values(floats, input('FP32', [2, 2]), new Float32Array(2), 'in')).toThrow(
+      'in: shape [2,2] holds 4 elements but the data has 2',
+    );
   });
 });

@@ -569,6 +569,24 @@ describe('V2 binary tensor data (e2e, real models)', () => {
       expect(res.body.error).toMatch(/parameters.binary_data_output must be a boolean, got "yes"/);
     });
 
+    it('should never answer random damage to binary bodies with a 5xx', async () => {
+      let seed = 7;
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const valid = frame(fp32([2, 4], 32), bytesOf('FP32', [1, 2, 3, 4, 5, 6, 7, 8]));
+      const failures: string[] = [];
+      for (let n = 0; n < 150; n++) {
+        const body = Buffer.from(valid.body);
+        for (let e = 0; e < 1 + Math.floor(random() * 4); e++) {
+          body[Math.floor(random() * body.length)] = Math.floor(random() * 256);
+        }
+        const cut = random() < 0.3 ? Math.floor(random() * body.length) : body.length;
+        const length = random() < 0.3 ? Math.floor(random() * 200) : valid.length;
+        const res = await send(irisPath, { body: body.subarray(0, cut), length });
+        if (res.status >= 500) failures.push(`${res.status} ${length} ${body.toString('hex')}`);
+      }
+      expect(failures).toEqual([]);
+    });
+
     it('should keep serving after every malformed request', async () => {
       await sendJson(irisPath, {
         inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
@@ -609,7 +627,12 @@ describe('V2 binary tensor data and the body limits (e2e)', () => {
       .send(framed.body);
 
   beforeAll(async () => {
-    app = await createTestApp({ BODY_LIMIT: '2kb', JSON_MAX_ELEMENTS: '40', JSON_MAX_DEPTH: '4' });
+    app = await createTestApp({
+      BODY_LIMIT: '2kb',
+      JSON_MAX_ELEMENTS: '40',
+      JSON_MAX_DEPTH: '4',
+      CORS_ORIGINS: 'https://app.example',
+    });
   });
   afterAll(() => closeApp(app));
 
@@ -628,6 +651,15 @@ describe('V2 binary tensor data and the body limits (e2e)', () => {
     const deep = frame({ ...header(1), parameters: { a: [[[[1]]]] } }, rowBytes(1));
     const res = await send(deep).expect(400);
     expect(res.body.error).toMatch(/nested deeper than 4 levels \(JSON_MAX_DEPTH\)/);
+  });
+
+  it('should let a browser read Inference-Header-Content-Length of a binary answer (CORS)', async () => {
+    const res = await send(frame(header(1), rowBytes(1)))
+      .set('Origin', 'https://app.example')
+      .set('Accept', 'application/octet-stream')
+      .expect(200);
+    expect(res.headers['inference-header-content-length']).toMatch(/^\d+$/);
+    expect(res.headers['access-control-expose-headers']).toMatch(/Inference-Header-Content-Length/);
   });
 
   it('should apply BODY_LIMIT to the whole body, binary data included', async () => {

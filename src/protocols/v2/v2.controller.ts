@@ -31,7 +31,6 @@ import {
   toServerMetadata,
   V2Payload,
 } from './v2.mapper';
-import { INFERENCE_HEADER } from './v2-binary';
 import { V2InferPayload } from './v2-payload.decorator';
 
 const NAME = ApiParam({ name: 'name', example: 'iris', description: 'Model name' });
@@ -234,7 +233,8 @@ export class V2Controller {
     if (reply.binary.length === 0) return reply.header;
     const header = Buffer.from(JSON.stringify(reply.header));
     const whole = Buffer.concat([header, ...reply.binary]);
-    res.setHeader(INFERENCE_HEADER, header.length);
+    // Canonical casing on the wire: not every client reads header names case-insensitively.
+    res.setHeader('Inference-Header-Content-Length', header.length);
     return new StreamableFile(whole, { type: 'application/octet-stream', length: whole.length });
   }
 

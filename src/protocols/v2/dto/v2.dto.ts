@@ -197,6 +197,7 @@ export class V2ResponseOutputDto {
     type: 'object',
     additionalProperties: true,
     description: '{"binary_data_size": N} for an output sent as N bytes after the JSON header',
+    example: { binary_data_size: 24 },
   })
   parameters?: Record<string, unknown>;
 }
