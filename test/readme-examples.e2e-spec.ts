@@ -51,22 +51,38 @@ const hasCurl = spawnSync('curl', ['--version']).status === 0;
 
 /**
  * Where curl is not installed, a stand-in for the options the README uses (-s, -H, -d,
- * --data-binary @file, -D, -o, -w), sending what curl sends: `Accept: *\/*`, and for a body
- * `Content-Type: application/x-www-form-urlencoded` unless a -H names another.
+ * --data-binary @file, -F name=value / name=@file, -D, -o, -w), sending what curl sends:
+ * `Accept: *\/*`, for a body `Content-Type: application/x-www-form-urlencoded` unless a -H names
+ * another, and for -F a multipart/form-data body with the file's type guessed from its extension.
  */
 const CURL_STAND_IN = `
 const http = require('node:http'), fs = require('node:fs');
 const args = process.argv.slice(2);
 const headers = { 'user-agent': 'curl/8', accept: '*/*' };
 let url, data, dump, out, format = '';
+const form = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === '-H') { const h = args[++i], at = h.indexOf(':'); headers[h.slice(0, at).trim().toLowerCase()] = h.slice(at + 1).trim(); }
   else if (a === '-d' || a === '--data-binary') { const v = args[++i]; data = v.startsWith('@') ? fs.readFileSync(v.slice(1)) : Buffer.from(v); }
+  else if (a === '-F') form.push(args[++i]);
   else if (a === '-D') dump = args[++i];
   else if (a === '-o') out = args[++i];
   else if (a === '-w') format = args[++i];
   else if (a !== '-s') url = a;
+}
+if (form.length > 0) {
+  const boundary = '------------------------standin' + Date.now();
+  const types = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp' };
+  const parts = form.map((field) => {
+    const at = field.indexOf('='), name = field.slice(0, at), value = field.slice(at + 1);
+    if (!value.startsWith('@')) return Buffer.from('--' + boundary + '\\r\\nContent-Disposition: form-data; name="' + name + '"\\r\\n\\r\\n' + value + '\\r\\n');
+    const file = value.slice(1), type = types[file.split('.').pop()] || 'application/octet-stream';
+    const head = '--' + boundary + '\\r\\nContent-Disposition: form-data; name="' + name + '"; filename="' + file.split('/').pop() + '"\\r\\nContent-Type: ' + type + '\\r\\n\\r\\n';
+    return Buffer.concat([Buffer.from(head), fs.readFileSync(file), Buffer.from('\\r\\n')]);
+  });
+  data = Buffer.concat([...parts, Buffer.from('--' + boundary + '--\\r\\n')]);
+  headers['content-type'] = 'multipart/form-data; boundary=' + boundary;
 }
 if (data && !headers['content-type']) headers['content-type'] = 'application/x-www-form-urlencoded';
 const req = http.request(new URL(url.includes('://') ? url : 'http://' + url), { method: data ? 'POST' : 'GET', headers }, (res) => {

@@ -90,16 +90,17 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     it('should answer every request that reached the server before SIGTERM: running, queued and still uploading', async () => {
       server = await runServer({ MODEL_DIR: root, INFERENCE_THREADS: '2' });
       const s = server;
-      const rows = (v: number) => Array.from({ length: 60 }, () => new Array(SLOW_WIDTH).fill(v));
+      const rows = (v: number) => Array.from({ length: 200 }, () => new Array(SLOW_WIDTH).fill(v));
       const body = (v: number) =>
         JSON.stringify({
-          inputs: [{ name: 'x', shape: [60, SLOW_WIDTH], datatype: 'FP32', data: rows(v).flat() }],
+          inputs: [{ name: 'x', shape: [200, SLOW_WIDTH], datatype: 'FP32', data: rows(v).flat() }],
         });
-      // Twelve requests of about 150-300 ms of inference each: two run, ten queue.
-      const sent = Array.from({ length: 12 }, (_, v) =>
-        partialRequest(s.url, '/v2/models/slow/infer', body(v), body(v).length),
-      );
-      const uploading = partialRequest(s.url, '/v2/models/slow/infer', body(12));
+      // Twelve requests of about half a second of inference each: two run, ten queue.
+      const bodies = Array.from({ length: 13 }, (_, v) => body(v));
+      const sent = bodies
+        .slice(0, 12)
+        .map((b) => partialRequest(s.url, '/v2/models/slow/infer', b, b.length));
+      const uploading = partialRequest(s.url, '/v2/models/slow/infer', bodies[12]);
       await inflight(s, 13);
       s.child.kill('SIGTERM');
       await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 1000);
