@@ -21,6 +21,7 @@ import {
   ThreadRequest,
   ThreadStats,
 } from './thread-protocol';
+import { lowerThreadPriority } from './thread-priority';
 import { transferList } from './transfer';
 import { warmUp } from './warm-up';
 
@@ -129,6 +130,7 @@ port.on('message', (request: ThreadRequest) => {
 });
 
 async function start(): Promise<void> {
+  lowerThreadPriority();
   const backend = await selectBackend(options.backend);
   engines.set('model.json', new TfjsEngine());
   const hello: ThreadHello = { hello: true, backend };
