@@ -12,6 +12,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gaussian, seededRandom, shuffled } from './lib/random';
 import { graphOps, saveGraphModel, saveLayersModel, writeMetadata } from './lib/model-writer';
+import { trainOnnx } from './train-onnx';
 
 const ROOT = join(__dirname, '..');
 const MODELS = join(ROOT, 'models');
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
   await trainIris(1, null, iris);
   const mlp = await trainIris(2, 16, iris);
   await writeIrisGraph(mlp, iris.labels);
+  await trainOnnx();
 }
 
 main().catch((error) => {
