@@ -246,7 +246,10 @@ export class ServedModel {
         `model '${this.name}' pairs its inputs row by row; every input needs the same 0-th dimension, got ${inputs.map((input, i) => `${input.name}: ${rows[i]}`).join(', ')}`,
       );
     }
-    const tensors = inputs.map((input) => tf.tensor(input.data, input.shape, input.dtype));
+    // A TF.js model's signature only holds TF.js dtypes, so the codec built one of those.
+    const tensors = inputs.map((input) =>
+      tf.tensor(input.data as Float32Array, input.shape, input.dtype as tf.DataType),
+    );
     const created: tf.Tensor[] = [...tensors];
     try {
       let outputs: tf.Tensor[];
