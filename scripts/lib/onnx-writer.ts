@@ -12,10 +12,22 @@ import { onnx } from 'onnx-proto';
 const IR_VERSION = 8;
 const OPSET = 13;
 
+const ELEMENT_TYPES = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  float64: onnx.TensorProto.DataType.DOUBLE,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+  int8: onnx.TensorProto.DataType.INT8,
+  int32: onnx.TensorProto.DataType.INT32,
+  int64: onnx.TensorProto.DataType.INT64,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  uint16: onnx.TensorProto.DataType.UINT16,
+  bool: onnx.TensorProto.DataType.BOOL,
+};
+
 /** A graph input or output: element type and shape; a string dimension is symbolic (free). */
 export interface OnnxValueInfo {
   name: string;
-  type: 'float32' | 'int64';
+  type: keyof typeof ELEMENT_TYPES;
   shape: (number | string)[];
 }
 
@@ -43,11 +55,6 @@ export interface OnnxGraph {
   initializers: OnnxInitializer[];
   nodes: OnnxNode[];
 }
-
-const ELEMENT_TYPES = {
-  float32: onnx.TensorProto.DataType.FLOAT,
-  int64: onnx.TensorProto.DataType.INT64,
-};
 
 function valueInfo(value: OnnxValueInfo): onnx.IValueInfoProto {
   return {

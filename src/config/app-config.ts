@@ -10,6 +10,7 @@ import {
   MinLength,
   validateSync,
 } from 'class-validator';
+import { availableParallelism } from 'node:os';
 
 export const TFJS_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
@@ -124,9 +125,34 @@ export class AppConfig {
   @Min(1)
   JSON_MAX_ELEMENTS = 2_000_000;
 
+  /**
+   * ONNX Runtime's intra-op threads per session (one session per model version per inference
+   * thread). 0 = automatic: the cores divided by the inference threads, at least 1 (see
+   * ortIntraOpThreads).
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'ORT_INTRA_OP_THREADS must be an integer (0 = automatic)' })
+  @Min(0, { message: 'ORT_INTRA_OP_THREADS must be >= 0 (0 = automatic)' })
+  @Max(256, { message: 'ORT_INTRA_OP_THREADS must be at most 256' })
+  ORT_INTRA_OP_THREADS = 0;
+
   /** Origins allowed by CORS: empty = CORS off (same origin only), "*" = any, else a comma-separated list. */
   @IsString()
   CORS_ORIGINS = '';
+}
+
+/**
+ * Intra-op threads for every ONNX Runtime session. Each inference thread runs one batch at a
+ * time, so at full load N threads x M intra-op threads are busy at once; the automatic value
+ * keeps N x M within the cores, because more threads than cores only adds context switches and
+ * cache thrashing (no oversubscription). ORT_INTRA_OP_THREADS overrides it (e.g. 1 thread x N
+ * intra-op for the lowest latency of one heavy model at low load).
+ */
+export function ortIntraOpThreads(config: AppConfig, cores = availableParallelism()): number {
+  if (config.ORT_INTRA_OP_THREADS > 0) return config.ORT_INTRA_OP_THREADS;
+  // Until the inference threads exist, models run on one thread.
+  const threads = (config as { INFERENCE_THREADS?: number }).INFERENCE_THREADS ?? 1;
+  return Math.max(1, Math.floor(cores / threads));
 }
 
 /** Thrown at boot when the environment does not make a valid configuration. */
