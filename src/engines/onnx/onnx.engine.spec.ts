@@ -64,8 +64,14 @@ describe(OnnxEngine.name, () => {
   it('should answer exactly as ONNX Runtime run directly, chunk after chunk with its state', async () => {
     const model = await engine.load(SILERO);
     const direct = await ort.InferenceSession.create(join(SILERO, 'model.onnx'));
-    let state = { h: new Float32Array(128), c: new Float32Array(128) };
-    let directState = { h: new Float32Array(128), c: new Float32Array(128) };
+    let state: Record<'h' | 'c', Float32Array> = {
+      h: new Float32Array(128),
+      c: new Float32Array(128),
+    };
+    let directState: Record<'h' | 'c', Float32Array> = {
+      h: new Float32Array(128),
+      c: new Float32Array(128),
+    };
     const probabilities: number[] = [];
     for (let chunk = 0; chunk < 4; chunk++) {
       const audio = audioChunk(chunk * 512);
