@@ -24,7 +24,6 @@ import { ROOT, startModelServer } from './lib/server';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const CORES = availableParallelism();
-const CNN_SHAPE = [64, 64, 3];
 
 interface Measurement {
   rps: number;
