@@ -94,10 +94,18 @@ function writeIris(): void {
   console.log('iris-onnx/1 written from iris/2 weights');
 }
 
-/** Image side and channels of the benchmark CNN; three conv blocks take 64x64 down to 8x8. */
+/**
+ * The benchmark CNN: a 64x64 RGB image, three VGG-style blocks (two 3x3 convs + relu, then a 2x2
+ * max pool: 64x64 -> 8x8), a dense softmax over 10 classes. About 88 M multiply-adds per image:
+ * heavy enough that inference, not JSON parsing, dominates a served request (~5 ms on one ORT
+ * thread here), small enough to ship as a fixture (0.9 MB of weights per format).
+ */
 export const CNN_INPUT = [64, 64, 3];
-const CNN_FILTERS = [16, 32, 64];
+const CNN_BLOCKS = [24, 48, 96];
 const CNN_CLASSES = 10;
+const CNN_CONVS = CNN_BLOCKS.flatMap((filters, b) =>
+  ['a', 'b'].map((k) => ({ name: `conv${b + 1}${k}`, filters, poolAfter: k === 'b' })),
+);
 
 /**
  * A small image classifier with seeded random weights (it classifies nothing: it exists to be
@@ -108,9 +116,9 @@ const CNN_CLASSES = 10;
 async function writeCnn(): Promise<void> {
   const image = tf.input({ name: 'image', shape: CNN_INPUT });
   let x = image;
-  CNN_FILTERS.forEach((filters, i) => {
+  CNN_CONVS.forEach(({ name, filters, poolAfter }, i) => {
     const conv = tf.layers.conv2d({
-      name: `conv${i + 1}`,
+      name,
       filters,
       kernelSize: 3,
       padding: 'same',
@@ -122,9 +130,12 @@ async function writeCnn(): Promise<void> {
         seed: SEED + 10 + i,
       }),
     });
-    x = tf.layers
-      .maxPooling2d({ name: `pool${i + 1}`, poolSize: 2 })
-      .apply(conv.apply(x)) as tf.SymbolicTensor;
+    x = conv.apply(x) as tf.SymbolicTensor;
+    if (poolAfter) {
+      x = tf.layers
+        .maxPooling2d({ name: `pool${name}`, poolSize: 2 })
+        .apply(x) as tf.SymbolicTensor;
+    }
   });
   const scores = tf.layers
     .dense({
@@ -141,7 +152,7 @@ async function writeCnn(): Promise<void> {
     .apply(tf.layers.flatten({ name: 'flatten' }).apply(x)) as tf.SymbolicTensor;
   const tfjsDir = join(CNN_FIXTURES, 'cnn-tfjs', '1');
   await saveLayersModel(tf.model({ name: 'cnn', inputs: image, outputs: scores }), tfjsDir);
-  const description = `Benchmark CNN: ${CNN_INPUT.join('x')} image, 3 x (conv 3x3 + relu + maxpool 2), dense ${CNN_CLASSES} softmax; seeded random weights`;
+  const description = `Benchmark CNN: ${CNN_INPUT.join('x')} image, 3 x (2 x (conv 3x3 + relu) + maxpool 2), dense ${CNN_CLASSES} softmax; seeded random weights`;
   writeMetadata(tfjsDir, { description });
 
   const weights = readTfjsWeights(tfjsDir);
@@ -155,40 +166,43 @@ async function writeCnn(): Promise<void> {
       {
         op: 'Transpose',
         inputs: ['image'],
-        outputs: ['nchw0'],
+        outputs: ['nchw'],
         attributes: { perm: [0, 3, 1, 2] },
       },
     ],
   };
-  CNN_FILTERS.forEach((_, i) => {
-    const n = i + 1;
-    const kernel = transpose(weights.get(`conv${n}/kernel`)!, [3, 2, 0, 1]); // HWIO -> OIHW
-    const bias = weights.get(`conv${n}/bias`)!;
+  let current = 'nchw';
+  for (const { name, poolAfter } of CNN_CONVS) {
+    const kernel = transpose(weights.get(`${name}/kernel`)!, [3, 2, 0, 1]); // HWIO -> OIHW
+    const bias = weights.get(`${name}/bias`)!;
     graph.initializers.push(
-      { name: `conv${n}.weight`, dims: kernel.shape, data: kernel.data },
-      { name: `conv${n}.bias`, dims: bias.shape, data: bias.data },
+      { name: `${name}.weight`, dims: kernel.shape, data: kernel.data },
+      { name: `${name}.bias`, dims: bias.shape, data: bias.data },
     );
     graph.nodes.push(
       {
         op: 'Conv',
-        inputs: [`nchw${i}`, `conv${n}.weight`, `conv${n}.bias`],
-        outputs: [`conv${n}`],
+        inputs: [current, `${name}.weight`, `${name}.bias`],
+        outputs: [name],
         attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
       },
-      { op: 'Relu', inputs: [`conv${n}`], outputs: [`relu${n}`] },
-      {
-        op: 'MaxPool',
-        inputs: [`relu${n}`],
-        outputs: [`nchw${n}`],
-        attributes: { kernel_shape: [2, 2], strides: [2, 2] },
-      },
+      { op: 'Relu', inputs: [name], outputs: [`${name}.relu`] },
     );
-  });
-  const last = `nchw${CNN_FILTERS.length}`;
+    current = `${name}.relu`;
+    if (poolAfter) {
+      graph.nodes.push({
+        op: 'MaxPool',
+        inputs: [current],
+        outputs: [`${name}.pool`],
+        attributes: { kernel_shape: [2, 2], strides: [2, 2] },
+      });
+      current = `${name}.pool`;
+    }
+  }
   const head = dense(weights, 'scores', 'flat', 'logits');
   graph.initializers.push(...head.initializers);
   graph.nodes.push(
-    { op: 'Transpose', inputs: [last], outputs: ['nhwc'], attributes: { perm: [0, 2, 3, 1] } },
+    { op: 'Transpose', inputs: [current], outputs: ['nhwc'], attributes: { perm: [0, 2, 3, 1] } },
     { op: 'Flatten', inputs: ['nhwc'], outputs: ['flat'], attributes: { axis: 1 } },
     ...head.nodes,
     { op: 'Softmax', inputs: ['logits'], outputs: ['scores'], attributes: { axis: -1 } },
