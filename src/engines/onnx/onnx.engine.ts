@@ -124,6 +124,9 @@ export class OnnxEngine implements Engine {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        // Errors come back to the caller with context (and to the client as a status); ONNX
+        // Runtime's own stderr lines would only break the JSON log stream.
+        logSeverityLevel: 4,
       });
     } catch (error) {
       // ONNX Runtime's own words (protobuf parsing failed, "Could not find an implementation
