@@ -5,7 +5,14 @@ const path = require('node:path');
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }],
 };
-const common = { testEnvironment: 'node', moduleFileExtensions: ['js', 'json', 'ts'], transform };
+// testTimeout: every app a test builds starts real inference threads (each compiles the worker's
+// TypeScript with ts-node), which takes seconds on a loaded 2-core machine.
+const common = {
+  testEnvironment: 'node',
+  moduleFileExtensions: ['js', 'json', 'ts'],
+  transform,
+  testTimeout: 30_000,
+};
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -1,202 +1,239 @@
 /**
- * npm run bench: starts the built server (node dist/main.js) on loopback and drives
- * POST /predict on every shipped model with autocannon, bounded in time. Next to each result it
- * prints what one load of that model costs: the price a server that loads per request would add
- * to every call.
+ * npm run bench: starts the built server (node dist/main.js) on loopback and measures, with
+ * autocannon, bounded in time, the three comparisons of the inference-thread work; servers that
+ * are compared run alternately, round by round, so they share the machine's mood (these machines
+ * are shared and noisy: only ratios measured side by side mean anything).
  *
- * When /usr/bin/python3 has fastapi, uvicorn and scikit-learn (Debian: python3-fastapi
- * python3-uvicorn python3-sklearn), it also runs the classic FastAPI + scikit-learn service
- * (scripts/baseline/fastapi_sklearn.py) on the same single-feature job, alternating with ours in
- * the same run, and prints the ratio: the machine is shared and noisy, so only ratios measured
- * side by side mean anything.
+ * 1. A heavy model (the MoveNet fixture, ~30 ms per image on wasm) under 16 connections: the
+ *    default thread count against INFERENCE_THREADS=1, with /health/live latency (sequential
+ *    probes) measured while inference saturates the threads.
+ * 2. A small dense model (iris) under 64 connections: batching on (default) against
+ *    BATCH_MAX_SIZE=1, with the mean rows per executed batch read from /metrics.
+ * 3. The single-feature `linear` model under 16 connections against the classic FastAPI +
+ *    scikit-learn service (scripts/baseline/fastapi_sklearn.py, when /usr/bin/python3 has
+ *    fastapi, uvicorn and sklearn: Debian's python3-fastapi python3-uvicorn python3-sklearn).
  *
- *   BENCH_SECONDS      seconds per measurement (default 10)
- *   BENCH_CONNECTIONS  concurrent connections (default 16)
- *   BENCH_ROUNDS       alternating rounds of the servers compared on `linear` (default 2)
+ *   BENCH_SECONDS  seconds per measurement (default 10)
+ *   BENCH_ROUNDS   alternating rounds per comparison (default 2)
  */
 import autocannon from 'autocannon';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { loadTfjsModel } from '../src/model/model-loader';
-import { scanRepository } from '../src/model/model-repository';
+import { metricSum } from './lib/metrics';
 import { ROOT, RunningServer, startCommand, startModelServer } from './lib/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const LOADS = 20;
 const PYTHON = '/usr/bin/python3';
 const BASELINE_PORT = 18731;
-
-/** One instance per shipped model, shaped like its input. */
-const BODIES: Record<string, object> = {
-  linear: { model: 'linear', instances: [[0.5]] },
-  iris: { model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] },
-  'iris-graph': { model: 'iris-graph', instances: [[5.1, 3.5, 1.4, 0.2]] },
-};
+const MOVENET_DIR = join(ROOT, 'test', 'fixtures', 'converted');
 
 interface Measurement {
   rps: number;
   p50: number;
   p99: number;
   failed: number;
+  /** Extra numbers a comparison reads while it runs (probe latency, rows per batch). */
+  notes: string[];
 }
-
-async function drive(url: string, body: object): Promise<Measurement> {
-  const result = await autocannon({
-    url: `${url}/predict`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    connections: CONNECTIONS,
-    duration: SECONDS,
-  });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failed: result.non2xx + result.errors + result.timeouts,
-  };
-}
-
-/** Median time of reading + building the model from disk, in this process, on the wasm backend. */
-async function medianLoadMs(name: string): Promise<number> {
-  // The version the server serves by default (MODEL_VERSION_POLICY=latest).
-  const served = await scanRepository(join(ROOT, 'models'), 'latest');
-  const { dir } = served.find((location) => location.name === name)!;
-  const times: number[] = [];
-  for (let i = 0; i < LOADS; i++) {
-    const started = performance.now();
-    const { model } = await loadTfjsModel(dir);
-    times.push(performance.now() - started);
-    model.dispose();
-  }
-  return times.sort((a, b) => a - b)[Math.floor(LOADS / 2)];
-}
-
-function baselineAvailable(): boolean {
-  const probe = spawnSync(PYTHON, ['-c', 'import fastapi, uvicorn, sklearn'], { stdio: 'ignore' });
-  return probe.status === 0;
-}
-
-const row = (label: string, m: Measurement, extra = '') =>
-  `${label.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${extra}`;
-
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const average = (ms: Measurement[]): Measurement => ({
-  rps: mean(ms.map((m) => m.rps)),
-  p50: mean(ms.map((m) => m.p50)),
-  p99: mean(ms.map((m) => m.p99)),
-  failed: ms.reduce((total, m) => total + m.failed, 0),
-});
 
 interface Contender {
   label: string;
   start(): Promise<RunningServer>;
 }
 
-/** The servers compared on `linear`, alternated round by round so they share the machine's mood. */
-function contenders(): Contender[] {
-  const list: Contender[] = [
-    { label: 'this server, 1 worker', start: () => startModelServer() },
-    { label: 'this server, WORKERS=2', start: () => startModelServer({ WORKERS: '2' }) },
-  ];
-  if (!baselineAvailable()) return list;
-  const dir = join(ROOT, 'scripts', 'baseline');
-  // One uvicorn worker, as the tutorials run it. (Debian's uvicorn 0.17 with --workers 2 was
-  // measured here at ~350 req/s, a third of one worker, so it makes no fair second baseline.)
-  list.push({
-    label: 'FastAPI + sklearn, 1 worker',
-    start: () =>
-      startCommand(
-        PYTHON,
-        [
-          '-m',
-          'uvicorn',
-          'fastapi_sklearn:app',
-          '--app-dir',
-          dir,
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(BASELINE_PORT),
-          '--log-level',
-          'warning',
-        ],
-        `http://127.0.0.1:${BASELINE_PORT}/docs`,
-      ),
-  });
-  return list;
+interface Comparison {
+  title: string;
+  connections: number;
+  body: string;
+  path: string;
+  contenders: Contender[];
+  /** Runs beside the load and returns notes (e.g. probe latencies). */
+  during?: (url: string, until: number) => Promise<string[]>;
+  /** Reads notes from the server after the load (e.g. batch sizes from /metrics). */
+  after?: (url: string, before: string) => Promise<string[]>;
 }
 
-/** Runs `body` against a freshly started server after a short unmeasured warm-up (JIT, caches). */
-async function measureFresh(contender: Contender, body: object): Promise<Measurement> {
+function load(url: string, c: Comparison, seconds: number) {
+  return autocannon({
+    url: `${url}${c.path}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: c.body,
+    connections: c.connections,
+    duration: seconds,
+  });
+}
+
+async function measure(contender: Contender, c: Comparison): Promise<Measurement> {
   const server = await contender.start();
   try {
-    await autocannon({
-      url: `${server.url}/predict`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      connections: CONNECTIONS,
-      duration: 2,
-    });
-    return await drive(server.url, body);
+    await load(server.url, c, 2); // warm-up: JIT, caches, kernels
+    const before = await (await fetch(`${server.url}/metrics`)).text().catch(() => '');
+    const running = load(server.url, c, SECONDS);
+    const during = c.during?.(server.url, Date.now() + SECONDS * 1000) ?? Promise.resolve([]);
+    const [result, notes] = await Promise.all([running, during]);
+    const afterNotes = (await c.after?.(server.url, before)) ?? [];
+    return {
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      failed: result.non2xx + result.errors + result.timeouts,
+      notes: [...notes, ...afterNotes],
+    };
   } finally {
     await server.stop();
   }
 }
 
-async function main(): Promise<void> {
-  const lines: string[] = [];
-  const perModel: Record<string, Measurement> = {};
-  const ours = await startModelServer();
-  try {
-    for (const name of Object.keys(BODIES)) {
-      await drive(ours.url, BODIES[name]); // warm-up
-      perModel[name] = await drive(ours.url, BODIES[name]);
-    }
-  } finally {
-    await ours.stop();
-  }
-  const compared = contenders();
-  const results = new Map<string, Measurement[]>(compared.map((c) => [c.label, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const contender of compared)
-      results.get(contender.label)!.push(await measureFresh(contender, BODIES.linear));
-  }
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-  // Load times are measured after the load tests, so they do not compete for the CPU.
-  await tf.setBackend('wasm');
-  lines.push(
-    `POST /predict, one instance per request, ${CONNECTIONS} connections, ${SECONDS} s each after a warm-up, node ${process.version}`,
-  );
-  lines.push(
-    `${'server / model'.padEnd(30)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}  one load from disk (median of ${LOADS})`,
-  );
-  for (const [name, m] of Object.entries(perModel)) {
-    lines.push(
-      row(`this server, 1 worker / ${name}`, m, `${(await medianLoadMs(name)).toFixed(2)} ms`),
-    );
+/** Sequential GET /health/live every 20 ms until `until`: what a kubelet would see. */
+async function probeLiveness(url: string, until: number): Promise<string[]> {
+  const times: number[] = [];
+  while (Date.now() < until) {
+    const started = performance.now();
+    await fetch(`${url}/health/live`).then((res) => res.arrayBuffer());
+    times.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  lines.push(`linear, ${ROUNDS} alternating rounds (mean of rounds):`);
-  const means = new Map([...results].map(([label, ms]) => [label, average(ms)]));
-  for (const [label, m] of means) lines.push(row(label, m));
-  const baseline = means.get('FastAPI + sklearn, 1 worker');
-  if (baseline) {
-    for (const label of ['this server, 1 worker', 'this server, WORKERS=2']) {
-      lines.push(
-        `${label}: ${(means.get(label)!.rps / baseline.rps).toFixed(2)}x the req/s of FastAPI + scikit-learn (1 worker)`,
-      );
+  times.sort((a, b) => a - b);
+  return [
+    `/health/live over ${times.length} probes: p50 ${percentile(times, 50).toFixed(1)} ms, p99 ${percentile(times, 99).toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms`,
+  ];
+}
+
+/** Mean rows per executed batch of one model during the measurement, from /metrics deltas. */
+const rowsPerBatch =
+  (model: string) =>
+  async (url: string, before: string): Promise<string[]> => {
+    const after = await (await fetch(`${url}/metrics`)).text();
+    const delta = (name: string) => metricSum(after, name, model) - metricSum(before, name, model);
+    const batches = delta('model_batch_rows_count');
+    return [`mean ${(delta('model_batch_rows_sum') / batches).toFixed(1)} rows per batch`];
+  };
+
+function baselineAvailable(): boolean {
+  const probe = spawnSync(PYTHON, ['-c', 'import fastapi, uvicorn, sklearn'], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+function fastApi(): Contender {
+  const dir = join(ROOT, 'scripts', 'baseline');
+  const args = ['-m', 'uvicorn', 'fastapi_sklearn:app', '--app-dir', dir, '--host', '127.0.0.1'];
+  return {
+    label: 'FastAPI + sklearn, 1 worker',
+    start: () =>
+      startCommand(
+        PYTHON,
+        [...args, '--port', String(BASELINE_PORT), '--log-level', 'warning'],
+        `http://127.0.0.1:${BASELINE_PORT}/docs`,
+      ),
+  };
+}
+
+/** A deterministic 192x192x3 image of int32 pixels for MoveNet. */
+function movenetImage(): number[][][] {
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 256;
+  return Array.from({ length: 192 }, () =>
+    Array.from({ length: 192 }, () => [next(), next(), next()]),
+  );
+}
+
+function comparisons(): Comparison[] {
+  const threads = String(require('node:os').availableParallelism());
+  const movenet = (env: Record<string, string>) => () =>
+    startModelServer({ MODEL_DIR: MOVENET_DIR, ...env });
+  const shipped = (env: Record<string, string>) => () =>
+    startModelServer(env);
+  const linear: Contender[] = [
+    { label: 'this server, default settings', start: shipped({}) },
+    { label: 'this server, WORKERS=2', start: shipped({ WORKERS: '2' }) },
+  ];
+  if (baselineAvailable()) linear.push(fastApi());
+  return [
+    {
+      title: `1. heavy model (MoveNet, JSON int32 [1,192,192,3]), 16 connections`,
+      connections: 16,
+      path: '/predict',
+      body: JSON.stringify({ model: 'movenet-lightning', instances: [movenetImage()] }),
+      contenders: [
+        { label: `INFERENCE_THREADS=${threads} (default)`, start: movenet({}) },
+        { label: 'INFERENCE_THREADS=1', start: movenet({ INFERENCE_THREADS: '1' }) },
+      ],
+      during: probeLiveness,
+    },
+    {
+      title: '2. small dense model (iris), one row per request, 64 connections',
+      connections: 64,
+      path: '/predict',
+      body: JSON.stringify({ model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] }),
+      contenders: [
+        { label: 'batching on (default)', start: shipped({}) },
+        { label: 'BATCH_MAX_SIZE=1', start: shipped({ BATCH_MAX_SIZE: '1' }) },
+      ],
+      after: rowsPerBatch('iris'),
+    },
+    {
+      title: '3. single-feature linear model, 16 connections',
+      connections: 16,
+      path: '/predict',
+      body: JSON.stringify({ model: 'linear', instances: [[0.5]] }),
+      contenders: linear,
+    },
+  ];
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const row = (label: string, m: Measurement) =>
+  `  ${label.padEnd(34)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${m.notes.join('; ')}`;
+
+async function run(c: Comparison): Promise<string[]> {
+  const results = new Map<string, Measurement[]>(c.contenders.map((x) => [x.label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const contender of c.contenders) {
+      results.get(contender.label)!.push(await measure(contender, c));
     }
-  } else {
+  }
+  const lines = [c.title];
+  lines.push(
+    `  ${'server'.padEnd(34)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}`,
+  );
+  const means = new Map<string, Measurement>();
+  for (const [label, ms] of results) {
+    const m: Measurement = {
+      rps: mean(ms.map((x) => x.rps)),
+      p50: mean(ms.map((x) => x.p50)),
+      p99: mean(ms.map((x) => x.p99)),
+      failed: ms.reduce((n, x) => n + x.failed, 0),
+      notes: ms.flatMap((x, i) => x.notes.map((note) => `r${i + 1}: ${note}`)),
+    };
+    means.set(label, m);
+    lines.push(row(label, m));
+  }
+  const [first, ...others] = [...means.entries()];
+  for (const [label, m] of others) {
+    lines.push(`  ${first[0]}: ${(first[1].rps / m.rps).toFixed(2)}x the req/s of ${label}`);
+  }
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const lines = [
+    `npm run bench: ${SECONDS} s per measurement after a 2 s warm-up, ${ROUNDS} alternating rounds (means), node ${process.version}`,
+  ];
+  for (const comparison of comparisons()) {
+    lines.push(...(await run(comparison)));
+    console.log(lines.slice(-(comparison.contenders.length + 3)).join('\n'));
+  }
+  if (!baselineAvailable()) {
     lines.push(
       `(FastAPI baseline skipped: ${PYTHON} lacks fastapi/uvicorn/sklearn; apt-get install python3-fastapi python3-uvicorn python3-sklearn)`,
     );
   }
-  console.log(lines.join('\n'));
+  console.log(`\n${lines.join('\n')}`);
 }
 
 main().catch((error) => {

@@ -5,15 +5,20 @@ import { AddressInfo } from 'node:net';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
-import { runPrimary } from './cluster';
+import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
 import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
+import { bootLogger, PinoBootLogger } from './observability/boot-logger';
+
+// JSON from the first line: until the app's own logger is built, Nest logs through this one.
+const boot = bootLogger(process.env.LOG_LEVEL);
 
 async function bootstrap(): Promise<void> {
-  // bufferLogs: boot messages wait for the JSON logger that configureApp installs.
+  // A JSON logger from the start (not bufferLogs, whose buffer is flushed as coloured text when
+  // create() itself fails); configureApp then swaps in the app's pino logger.
   const app = await NestFactory.create<NestExpressApplication>(AppModule, {
     ...APP_OPTIONS,
-    bufferLogs: true,
+    logger: new PinoBootLogger(boot),
   });
   configureApp(app);
   const config = app.get(AppConfig);
@@ -29,13 +34,13 @@ async function bootstrap(): Promise<void> {
       : `Listening on ${where} (docs at /docs)`,
     'Bootstrap',
   );
+  if (!cluster.isWorker) Logger.log(hotReloadLine(config), 'Bootstrap');
   installGracefulShutdown(app);
 }
 
 function exitOnStartupFailure(error: Error): never {
-  // A failure before the JSON logger is installed (bad config) must not stay in the buffer.
-  Logger.flush();
-  Logger.error(`Startup failed: ${error.message}`, 'Bootstrap');
+  // The boot logger, not Nest's static Logger: a bad configuration fails before any app exists.
+  boot.error({ context: 'Bootstrap' }, `Startup failed: ${error.message}`);
   process.exit(1);
 }
 
@@ -47,7 +52,10 @@ function main(): void {
   } catch (error) {
     exitOnStartupFailure(error as Error);
   }
-  if (cluster.isPrimary && config.WORKERS > 1) return runPrimary(config);
+  if (cluster.isPrimary && config.WORKERS > 1) {
+    runPrimary(config);
+    return;
+  }
   bootstrap().catch(exitOnStartupFailure);
 }
 

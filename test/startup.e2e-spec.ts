@@ -32,7 +32,13 @@ describe('Fail fast at startup (node dist/main.js)', () => {
     expect(result.code).toBe(1);
     expect(result.elapsedMs).toBeLessThan(10_000);
     expect(result.output).not.toMatch(/Listening on/);
-    for (const pattern of patterns) expect(result.output).toMatch(pattern);
+    // Every line is a JSON log line: match the messages as written, not JSON-escaped.
+    const messages = result.output
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => String((JSON.parse(line) as { msg?: unknown }).msg))
+      .join('\n');
+    for (const pattern of patterns) expect(messages).toMatch(pattern);
   };
 
   it('should exit 1 when MODEL_DIR does not exist', () =>

@@ -2,7 +2,22 @@ import { Controller, Get, Param } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../common/error-response.dto';
 import { ModelService } from '../model/model.service';
-import { ModelInfoDto, ModelListDto } from './dto/model-info.dto';
+import { FailedVersionDto, ModelInfoDto, ModelListDto } from './dto/model-info.dto';
+
+/**
+ * Versions hot reload found but could not load (a model added with a typo in its model.json):
+ * they never serve and never take the server out of rotation, so /models is where a user sees
+ * them, next to TF Serving's status (END + error) and models_loaded{state="END"}.
+ */
+function failedVersions(models: ModelService): FailedVersionDto[] {
+  const names = [...new Set(models.runtimeStats().models.map((m) => m.name))].sort();
+  return names.flatMap((name) =>
+    models
+      .statusOf(name)
+      .filter((status) => status.error !== undefined)
+      .map((status) => ({ name, version: status.version, error: status.error! })),
+  );
+}
 
 @ApiTags('models')
 @Controller('models')
@@ -10,10 +25,13 @@ export class CatalogController {
   constructor(private readonly models: ModelService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List the served models and their loaded versions' })
+  @ApiOperation({
+    summary: 'List the served models and their loaded versions, and versions that failed to load',
+  })
   @ApiOkResponse({ type: ModelListDto })
   list(): ModelListDto {
-    return this.models.list();
+    const failed = failedVersions(this.models);
+    return failed.length > 0 ? { ...this.models.list(), failed } : this.models.list();
   }
 
   @Get(':name')

@@ -5,9 +5,12 @@ import {
   HttpException,
   HttpStatus,
   Logger,
+  NotFoundException,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
+import { InferenceError, STATUS_OF_CODE } from '../inference/inference-error';
+import { allowedMethods, hasMatchedEndpoint } from '../observability/route-label';
 import { isProtocolPath } from '../protocols/protocol-error';
 
 export interface HttpError {
@@ -17,6 +20,9 @@ export interface HttpError {
 
 /** Maps anything thrown while serving a request to a status and a message meant for the client. */
 export function toHttpError(exception: unknown): HttpError | undefined {
+  if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
+    return { status: STATUS_OF_CODE[exception.code], message: exception.message };
+  }
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
     const message =
@@ -27,6 +33,22 @@ export function toHttpError(exception: unknown): HttpError | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * Nest answers a request no route took with a NotFoundException. When the path is one of ours
+ * and only the method is wrong (`GET /predict`), the truthful answer is 405 with the methods that
+ * work in `Allow` (RFC 9110). A 404 thrown by an endpoint (unknown model) stays a 404.
+ */
+function methodNotAllowed(exception: unknown, request: Request, response: Response) {
+  if (!(exception instanceof NotFoundException) || hasMatchedEndpoint(request)) return undefined;
+  const allowed = allowedMethods(request);
+  if (allowed.length === 0) return undefined;
+  response.setHeader('Allow', allowed.join(', '));
+  return {
+    status: HttpStatus.METHOD_NOT_ALLOWED,
+    message: `Method ${request.method} is not allowed on ${request.path}; allowed: ${allowed.join(', ')}`,
+  };
 }
 
 /**
@@ -42,7 +64,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    let error = toHttpError(exception);
+    let error =
+      (response.headersSent ? undefined : methodNotAllowed(exception, request, response)) ??
+      toHttpError(exception);
     if (!error) {
       this.logger.error(
         `${request.method} ${request.url} failed`,

@@ -67,6 +67,29 @@ export class AppConfig {
   @IsIn(VERSION_POLICIES)
   MODEL_VERSION_POLICY: VersionPolicy = 'latest';
 
+  /**
+   * Inference threads per process, each holding its own copy of every model (copies = WORKERS x
+   * INFERENCE_THREADS). Default: the cores this process may use.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  INFERENCE_THREADS = availableParallelism();
+
+  /** Most rows merged into one batch per model version (Triton's max_batch_size); 1 = no merging. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  BATCH_MAX_SIZE = 32;
+
+  /** Longest a queued request waits for a fuller batch (TF Serving's batch_timeout_micros); 0 = never wait. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  BATCH_TIMEOUT_MS = 0;
+
   /** Server processes sharing the port (Node cluster). Each loads every model: N workers, N copies. */
   @Transform(toInt)
   @IsInt()
@@ -95,7 +118,7 @@ export class AppConfig {
   @Min(0)
   MAX_INFLIGHT = 64;
 
-  /** Longest a request may take, from its first byte to its answer: 408 if the body is still arriving, else 503. 0 = no limit. */
+  /** Longest a client waits, from its first byte to its answer (queue and inference included): 408 if the body is still arriving, else 504. 0 = no limit. */
   @Transform(toInt)
   @IsInt()
   @Min(0)

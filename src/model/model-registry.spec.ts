@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InferencePool } from '../inference/inference-pool';
 import { ModelRegistry } from './model-registry';
 import { ModelLocation } from './model-repository';
 import { encodeInstances } from './tensor-codec';
@@ -20,6 +20,7 @@ async function until(done: () => boolean, ms = 10000): Promise<void> {
 describe(ModelRegistry.name, () => {
   let root: string;
   let registry: ModelRegistry;
+  let pool: InferencePool;
   const at = (version: number): ModelLocation => ({
     name: 'iris',
     version,
@@ -30,14 +31,17 @@ describe(ModelRegistry.name, () => {
   const servingVersions = () => registry.serving('iris').map((m) => m.version);
 
   beforeAll(async () => {
-    await tf.setBackend('cpu'); // explicit: unit tests need no wasm
+    // One real inference thread on the cpu backend: explicit, unit tests need no wasm.
+    pool = new InferencePool({ threads: 1, backend: 'cpu', ortIntraOpThreads: 1 });
+    await pool.start();
   });
+  afterAll(() => pool.close());
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'registry-'));
-    registry = new ModelRegistry();
+    registry = new ModelRegistry(pool);
   });
   afterEach(() => {
-    registry.disposeAll();
+    registry.clear();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -59,12 +63,14 @@ describe(ModelRegistry.name, () => {
 
     expect(servingVersions()).toEqual([2]); // new requests already get version 2
     expect(passDone).toBe(false); // the pass waits for the request
-    const inputs = encodeInstances(v1.signature.inputs, [[5.1, 3.5, 1.4, 0.2]]);
-    await expect(v1.predict(inputs)).resolves.toHaveProperty('probabilities'); // weights still there
+    const inputs = () => encodeInstances(v1.signature.inputs, [[5.1, 3.5, 1.4, 0.2]]);
+    // Its weights are still in the thread.
+    await expect(pool.idleThread()!.run(v1.key, inputs())).resolves.toHaveProperty('outputs');
 
     release();
     await pass;
     expect(v1.state).toBe('END');
+    await expect(pool.idleThread()!.run(v1.key, inputs())).rejects.toThrow(/not loaded/);
     expect(registry.statusOf('iris')).toEqual([
       { version: 2, state: 'AVAILABLE', error: undefined },
     ]);

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VersionPolicy } from '../config/app-config';
 import { applyVersionPolicy, ModelLocation } from './model-repository';
-import { ModelState, ServedModel } from './served-model';
+import { ModelHost, ModelState, ServedModel } from './served-model';
 
 /** One tracked version: the model plus what is needed to serve, drain and report it. */
 interface VersionEntry {
@@ -47,6 +47,8 @@ export class ModelRegistry {
   private readonly logger = new Logger('ModelRegistry');
   private readonly versions = new Map<string, Map<number, VersionEntry>>();
 
+  constructor(private readonly host: ModelHost) {}
+
   /** Names of the models with at least one available version. */
   servingNames(): string[] {
     return [...this.versions.keys()].filter((name) => this.serving(name).length > 0).sort();
@@ -88,13 +90,13 @@ export class ModelRegistry {
     this.versions.set(location.name, versions);
     const { model } = entry;
     try {
-      await model.load();
+      await model.load(this.host);
       this.logger.log(
         `Loaded ${key(model)} (${model.format}) in ${model.loadTimeMs.toFixed(1)} ms, warmed in ${model.warmupTimeMs.toFixed(1)} ms`,
       );
     } catch (error) {
-      model.dispose(); // frees weights a half-finished load may hold; state END
-      entry.error = `Failed to load ${location.dir}/model.json: ${(error as Error).message}`;
+      model.state = 'END'; // a failed load leaves nothing loaded in any thread
+      entry.error = `Failed to load ${(error as Error).message}`;
       entry.fingerprint = await fingerprint(location.dir);
     }
     return { version: model.version, state: model.state, error: entry.error };
@@ -141,7 +143,8 @@ export class ModelRegistry {
   private async retire(entry: VersionEntry): Promise<void> {
     entry.model.state = 'UNLOADING';
     if (entry.inFlight > 0) await new Promise<void>((resolve) => (entry.onIdle = resolve));
-    entry.model.dispose();
+    await this.host.unload(entry.model.key);
+    entry.model.state = 'END';
     this.untrack(entry);
     this.logger.log(`Unloaded ${key(entry.model)}`);
   }
@@ -173,9 +176,10 @@ export class ModelRegistry {
     };
   }
 
-  /** Frees every model at once (shutdown, or a failed boot). */
-  disposeAll(): void {
-    for (const versions of this.versions.values()) versions.forEach(({ model }) => model.dispose());
+  /** Forgets every model at once (shutdown, or a failed boot); the threads are ended by the pool. */
+  clear(): void {
+    for (const versions of this.versions.values())
+      versions.forEach(({ model }) => (model.state = 'END'));
     this.versions.clear();
   }
 

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,25 @@ describe(scanRepository.name, () => {
     expect((await scanRepository(root, 'all')).map((m) => `${m.name}/${m.version}`)).toEqual([
       'm/1',
     ]);
+  });
+
+  it('should warn once about each folder inside a model that is not a version, never about versions or dot-folders', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      touch('mine/1/model.json');
+      touch('mine/old-backup/model.json');
+      touch('mine/.incoming-2/model.json');
+      await scanRepository(root, 'all');
+      await scanRepository(root, 'all'); // a hot-reload rescan: no second warning
+      const messages = warn.mock.calls.map((call) => String(call[0]));
+      expect(messages).toEqual([
+        expect.stringContaining(
+          `Ignoring ${join(root, 'mine', 'old-backup')}: not a version folder of model 'mine'`,
+        ),
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('should reject a missing directory, an empty one, and a model folder without model.json', async () => {

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -28,9 +29,34 @@ async function subdirectories(dir: string): Promise<string[]> {
     .sort();
 }
 
+const logger = new Logger('ModelRepository');
+/**
+ * Folders already warned about: hot reload rescans every MODEL_POLL_SECONDS, and one warning per
+ * folder says it; one per scan would bury the rest of the log.
+ */
+const warned = new Set<string>();
+
+/**
+ * A folder that is not a version (`mine/old-backup/`) is never served; saying so once spares the
+ * user wondering why their model is not there. Dot-folders (`.incoming-3`) are staging, skipped
+ * silently, as is a folder that has since gone.
+ */
+function warnNotVersions(name: string, modelDir: string, entries: string[]): void {
+  for (const entry of entries.filter((e) => !VERSION_DIR.test(e))) {
+    const path = join(modelDir, entry);
+    if (warned.has(path)) continue;
+    warned.add(path);
+    logger.warn(
+      `Ignoring ${path}: not a version folder of model '${name}' (versions are positive integers, e.g. ${join(modelDir, '1')}; folders starting with '.' are skipped silently)`,
+    );
+  }
+}
+
 /** Versions of one model folder: `<name>/<version>/model.json`, or `<name>/model.json` as version 1. */
 async function versionsOf(name: string, modelDir: string): Promise<ModelLocation[]> {
-  const versions = (await subdirectories(modelDir)).filter((entry) => VERSION_DIR.test(entry));
+  const entries = await subdirectories(modelDir);
+  warnNotVersions(name, modelDir, entries);
+  const versions = entries.filter((entry) => VERSION_DIR.test(entry));
   const located = versions
     .filter((version) => holdsModel(join(modelDir, version)))
     .map((version) => ({ name, version: Number(version), dir: join(modelDir, version) }));

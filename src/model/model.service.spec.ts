@@ -1,18 +1,26 @@
 import { Test } from '@nestjs/testing';
-import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { AppConfig, loadConfig } from '../config/app-config';
-import * as loader from './model-loader';
+import { BatchEvent } from '../inference/batch-scheduler';
+import { InferencePool } from '../inference/inference-pool';
+import { InferenceObserver } from './inference-observer';
 import { ModelService } from './model.service';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
+
+const batches: BatchEvent[] = [];
+const observer: InferenceObserver = {
+  observeInference: () => undefined,
+  observeBatch: (event) => batches.push(event),
+};
 
 async function createService(env: Record<string, string> = {}) {
   const moduleRef = await Test.createTestingModule({
     providers: [
       ModelService,
       { provide: AppConfig, useValue: loadConfig({ MODEL_DIR: SHIPPED_MODELS, ...env }) },
+      { provide: InferenceObserver, useValue: observer },
     ],
   }).compile();
   await moduleRef.init(); // compile() alone does not run onModuleInit
@@ -23,10 +31,14 @@ describe(ModelService.name, () => {
   describe('with the shipped models', () => {
     let service: ModelService;
     let close: () => Promise<void>;
-    const loadSpy = jest.spyOn(loader, 'loadTfjsModel');
+    // Every load of a version goes through the pool, which loads it in every thread.
+    const loadSpy = jest.spyOn(InferencePool.prototype, 'load');
 
     beforeAll(async () => {
-      const created = await createService({ MODEL_VERSION_POLICY: 'all' });
+      const created = await createService({
+        MODEL_VERSION_POLICY: 'all',
+        INFERENCE_THREADS: '2',
+      });
       service = created.service;
       close = () => created.moduleRef.close();
     });
@@ -54,9 +66,11 @@ describe(ModelService.name, () => {
       expect(graph.signature.outputs[0].shape).toEqual([-1, 3]);
     });
 
-    it('should leave no tensor behind after 1,000 predictions, valid or not', async () => {
+    it('should leave no tensor behind in any thread after 1,000 predictions, valid or not', async () => {
       await service.predict({ model: 'iris', instances: [SETOSA] });
-      const before = tf.memory().numTensors;
+      const tensors = () => service.pool.snapshot().map((t) => t.tensors);
+      const before = tensors();
+      expect(before).toHaveLength(2);
       for (let i = 0; i < 1000; i++) {
         const model = ['iris', 'iris-graph', 'linear'][i % 3];
         const instances = model === 'linear' ? [[i], [i + 1]] : [SETOSA, SETOSA];
@@ -65,8 +79,8 @@ describe(ModelService.name, () => {
           await expect(service.predict({ model, instances: [['bad']] })).rejects.toThrow();
         }
       }
-      expect(tf.memory().numTensors).toBe(before);
-    });
+      expect(tensors()).toEqual(before);
+    }, 60_000);
 
     it('should keep answers independent when requests run concurrently', async () => {
       const run = (x: number) =>
@@ -81,17 +95,49 @@ describe(ModelService.name, () => {
       expect(concurrent).toEqual(sequential);
     });
 
-    it('should report the backend in use', () => {
-      expect(service.describe('iris').backend).toBe(tf.getBackend());
+    it('should give every request of a merged batch the answer it gets alone', async () => {
+      const rows = Array.from({ length: 96 }, (_, i) => [
+        4 + (i % 7) * 0.5,
+        3 + (i % 5) * 0.2,
+        1 + (i % 11) * 0.5,
+        (i % 13) * 0.2,
+      ]);
+      const alone: Awaited<ReturnType<ModelService['predict']>>[] = [];
+      for (const row of rows)
+        alone.push(await service.predict({ model: 'iris', instances: [row] }));
+      batches.length = 0;
+      // Concurrent requests of 1 or 3 rows: while both threads are busy the rest queue up and merge.
+      const together = await Promise.all(
+        rows.map((row, i) =>
+          service.predict({ model: 'iris', instances: i % 3 === 0 ? [row, row, row] : [row] }),
+        ),
+      );
+      together.forEach((result, i) => {
+        const expected = alone[i].predictions[0];
+        result.predictions.forEach((prediction) => expect(prediction).toEqual(expected));
+      });
+      const merged = batches.filter((b) => b.model === 'iris' && b.waits.length > 1);
+      expect(merged.length).toBeGreaterThan(0);
+      expect(Math.max(...batches.map((b) => b.rows))).toBeLessThanOrEqual(32);
     });
 
-    it('should dispose every model on shutdown', async () => {
+    it('should never merge requests of a model that is not batch-major', () => {
+      // iris-graph's batch dimension is free and its output follows it: merged like iris.
+      expect(service.resolve('iris-graph').batchable).toBe(true);
+      expect(service.resolve('linear').batchable).toBe(true);
+    });
+
+    it('should report the backend the threads use', () => {
+      expect(['wasm', 'tensorflow']).toContain(service.describe('iris').backend);
+    });
+
+    it('should end every model and inference thread on shutdown', async () => {
       const { moduleRef, service: other } = await createService({ DEFAULT_MODEL: 'linear' });
       const model = other.resolve();
-      const weights = tf.memory().numTensors;
+      expect(other.pool.serving).toBe(true);
       await moduleRef.close();
       expect(model.state).toBe('END');
-      expect(tf.memory().numTensors).toBeLessThan(weights);
+      expect(other.pool.serving).toBe(false);
     });
   });
 

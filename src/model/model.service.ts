@@ -8,15 +8,16 @@ import {
   Optional,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import * as tf from '@tensorflow/tfjs';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, ortIntraOpThreads } from '../config/app-config';
+import { BatchScheduler } from '../inference/batch-scheduler';
+import { InferencePool } from '../inference/inference-pool';
+import { currentRequestSignal } from '../observability/request-context';
 import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { ModelRegistry, VersionStatus } from './model-registry';
 import { scanRepository } from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor, encodeInstances } from './tensor-codec';
-import { selectBackend } from './tfjs-backend';
 import { TensorMap, toNestedMap } from './tensor';
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
@@ -40,15 +41,19 @@ export interface PredictResult {
 }
 
 /**
- * Owns every loaded model for the life of the process: loads and warms them all in
- * onModuleInit (Nest awaits it before the HTTP port opens), serves predictions from memory,
- * and disposes them on shutdown. Nothing here reads model files while serving a request.
+ * Owns every served model for the life of the process: starts the inference threads and loads
+ * and warms every model in each of them in onModuleInit (Nest awaits it before the HTTP port
+ * opens), queues and batches requests onto the threads, and frees everything on shutdown.
+ * The main thread never runs a model and never reads model files while serving a request.
  */
 @Injectable()
 export class ModelService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ModelService.name);
+  /** The inference threads; exposed for metrics and the thread-death test. */
+  pool: InferencePool;
+  private scheduler: BatchScheduler;
   /** Every known version by name; request values are only ever looked up here, never joined into paths. */
-  private readonly registry = new ModelRegistry();
+  private registry: ModelRegistry;
   private watcher?: ModelWatcher;
   private lastScanError?: string;
   private ready = false;
@@ -60,16 +65,37 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.backend = await selectBackend(this.config.TFJS_BACKEND);
-    this.logger.log(`TF.js backend: ${this.backend} (TFJS_BACKEND=${this.config.TFJS_BACKEND})`);
-    const locations = await scanRepository(this.config.MODEL_DIR, this.config.MODEL_VERSION_POLICY);
+    const config = this.config;
+    this.pool = new InferencePool({
+      threads: config.INFERENCE_THREADS,
+      backend: config.TFJS_BACKEND,
+      ortIntraOpThreads: ortIntraOpThreads(config),
+    });
+    this.registry = new ModelRegistry(this.pool);
+    this.scheduler = new BatchScheduler(
+      this.pool,
+      { maxRows: config.BATCH_MAX_SIZE, timeoutMs: config.BATCH_TIMEOUT_MS },
+      (event) => this.observer?.observeBatch(event),
+    );
+    this.pool.onIdle = () => this.scheduler.pump();
+    const locations = await scanRepository(config.MODEL_DIR, config.MODEL_VERSION_POLICY);
+    try {
+      this.backend = await this.pool.start();
+    } catch (error) {
+      await this.pool.close();
+      throw error;
+    }
+    this.logger.log(
+      `${config.INFERENCE_THREADS} inference thread(s), TF.js backend ${this.backend} (TFJS_BACKEND=${config.TFJS_BACKEND}); batches of at most ${config.BATCH_MAX_SIZE} row(s), BATCH_TIMEOUT_MS=${config.BATCH_TIMEOUT_MS}`,
+    );
     const failures: string[] = [];
     for (const location of locations) {
       const { error } = await this.registry.load(location);
       if (error) failures.push(error);
     }
     if (failures.length > 0) {
-      this.registry.disposeAll();
+      this.registry.clear();
+      await this.pool.close();
       throw new ModelLoadError(
         `Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`,
       );
@@ -85,7 +111,8 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.ready = false;
     await this.watcher?.stop();
-    this.registry.disposeAll();
+    this.registry?.clear();
+    await this.pool?.close();
   }
 
   /**
@@ -107,9 +134,9 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     await this.registry.reconcile(onDisk, this.config.MODEL_VERSION_POLICY);
   }
 
-  /** True once every model is loaded and warmed, until shutdown begins. */
+  /** True once every model is loaded and warmed, until shutdown begins, while a thread serves. */
   isReady(): boolean {
-    return this.ready;
+    return this.ready && this.pool.serving;
   }
 
   private checkDefaultModel(): void {
@@ -176,6 +203,8 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
           version: model.version,
           state: model.state,
           format: model.format,
+          platform: model.platform,
+          batching: model.batchable,
           inputs: model.signature.inputs,
           outputs: model.signature.outputs,
           labels,
@@ -217,22 +246,27 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** Runs already-encoded tensors through a model: the entry point every protocol adapter shares. */
+  /**
+   * Runs already-encoded tensors through a model: the entry point every protocol adapter shares.
+   * The request waits in its version's queue, possibly merged with others into one batch, and
+   * is dropped unrun if its client leaves or its deadline passes first.
+   */
   async infer(model: ServedModel, inputs: EncodedTensor[]): Promise<TensorMap> {
-    const instances = inputs[0].shape[0];
+    const instances = inputs[0]?.shape[0] ?? 1;
     this.checkBatchSize(instances);
+    checkRows(model, inputs);
     // Counted from here (the same synchronous step as resolve()) so a hot swap that retires this
     // version waits for the request instead of freeing the weights under it.
     const release = this.registry.acquire(model);
-    const started = performance.now();
+    let seconds = 0;
     let ok = false;
     try {
-      const outputs = await model.predict(inputs);
+      const result = await this.scheduler.submit(model, inputs, currentRequestSignal());
+      seconds = result.seconds;
       ok = true;
-      return outputs;
+      return Object.fromEntries(result.outputs.map((t) => [t.name, t]));
     } finally {
       release();
-      const seconds = (performance.now() - started) / 1000;
       this.observer?.observeInference({
         model: model.name,
         version: model.version,
@@ -248,16 +282,27 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     this.ready = false;
   }
 
-  /** TF.js memory and the loaded models' states, read at scrape time by the metrics module. */
+  /** Thread memory and busy time, queue depths and the models' states, read at scrape time. */
   runtimeStats(): ModelRuntimeStats {
-    const { numTensors, numBytes } = tf.memory();
+    const threads = this.pool.snapshot();
     const models = this.registry.all().map((m) => ({
       name: m.name,
       version: m.version,
       state: m.state,
       loadSeconds: (m.loadTimeMs ?? 0) / 1000,
     }));
-    return { numTensors, numBytes, models };
+    const queues = [...this.scheduler.depths().values()].map(({ target, requests }) => ({
+      name: target.name,
+      version: target.version,
+      requests,
+    }));
+    return {
+      numTensors: threads.reduce((n, t) => n + t.tensors, 0),
+      numBytes: threads.reduce((n, t) => n + t.bytes, 0),
+      threads,
+      queues,
+      models,
+    };
   }
 
   /** The row ("instances") format: one prediction per instance, in order, labelled when the model has labels. */
@@ -277,6 +322,28 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/**
+ * Row checks made before queueing: a fixed batch dimension takes multiples of itself, and a
+ * layers model (or a chunked run) pairs its inputs row by row. TF.js checks neither: on wasm a
+ * shorter input is read past its end and garbage comes back.
+ */
+function checkRows(model: ServedModel, inputs: EncodedTensor[]): void {
+  const batch = inputs[0]?.shape[0];
+  if (batch === undefined) return;
+  const chunk = model.fixedBatch ?? batch;
+  if (batch % chunk !== 0) {
+    throw new BadRequestException(
+      `model '${model.name}' has a fixed batch size of ${chunk}; send a multiple of ${chunk} instances (got ${batch})`,
+    );
+  }
+  const rows = inputs.map((input) => input.shape[0]);
+  if ((model.format === 'layers-model' || chunk !== batch) && rows.some((n) => n !== batch)) {
+    throw new BadRequestException(
+      `model '${model.name}' pairs its inputs row by row; every input needs the same 0-th dimension, got ${inputs.map((input, i) => `${input.name}: ${rows[i]}`).join(', ')}`,
+    );
+  }
+}
 
 /** Splits batch outputs into one prediction per instance. */
 function toRows(model: ServedModel, outputs: Record<string, unknown[]>): unknown[] {

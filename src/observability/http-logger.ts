@@ -46,6 +46,17 @@ function requestLine(req: IncomingMessage, res: ServerResponse, responseTime: nu
 }
 
 /**
+ * 503 (model not ready, load shed, draining) and 504 (deadline) are the server saying "not now",
+ * by design and under control: worth a warning, not an error page for the on-call. Any other 5xx,
+ * or an error thrown while answering, is a fault.
+ */
+export function logLevelOf(status: number, error?: unknown): 'error' | 'warn' | 'info' {
+  if (status === 503 || status === 504) return 'warn';
+  if (error || status >= 500) return 'error';
+  return 'info';
+}
+
+/**
  * pino-http as the first Express middleware, so that requests refused before routing (bad body,
  * shed, timeout) are logged too. `reqId` is bound to every log line written during the request.
  */
@@ -55,7 +66,7 @@ export function httpLogger(config: AppConfig): HttpLogger {
     genReqId: requestId,
     quietReqLogger: true,
     quietResLogger: true,
-    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+    customLogLevel: (_req, res, error) => logLevelOf(res.statusCode, error),
     customSuccessMessage: () => 'request completed',
     customErrorMessage: () => 'request failed',
     customSuccessObject: (req, res, value: { responseTime: number }) =>

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import type { BatchEvent } from '../inference/batch-scheduler';
 import { InferenceEvent, InferenceObserver, ModelRuntimeStats } from '../model/inference-observer';
 import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
@@ -18,6 +19,8 @@ const MODEL_LABELS = ['model', 'version'] as const;
 export class MetricsService extends InferenceObserver {
   readonly registry = new Registry();
   private statsSource?: () => ModelRuntimeStats;
+  /** Busy seconds and wall time of each thread at the previous scrape, for the busy ratio. */
+  private lastBusy = new Map<number, { busy: number; at: number }>();
   private stats?: ModelRuntimeStats;
 
   private readonly httpRequests = new Counter({
@@ -42,9 +45,25 @@ export class MetricsService extends InferenceObserver {
     registers: [this.registry],
   });
 
+  private readonly queueWait = new Histogram({
+    name: 'model_queue_wait_seconds',
+    help: 'Time a request waited in its model version queue before its batch was sent to a thread',
+    labelNames: MODEL_LABELS,
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  private readonly batchRows = new Histogram({
+    name: 'model_batch_rows',
+    help: 'Rows per executed batch (requests merged by dynamic batching)',
+    labelNames: MODEL_LABELS,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [this.registry],
+  });
+
   private readonly inferenceDuration = new Histogram({
     name: 'model_inference_duration_seconds',
-    help: 'Time spent in TF.js per request: input tensors built, model run, outputs read and disposed',
+    help: 'Engine time of the batch each request ran in: input tensors built, model run, outputs read back',
     labelNames: MODEL_LABELS,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
@@ -86,8 +105,31 @@ export class MetricsService extends InferenceObserver {
       },
     });
     new Gauge({
+      name: 'model_queue_depth',
+      help: 'Requests waiting in each model version queue',
+      labelNames: MODEL_LABELS,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        stats()?.queues.forEach((q) =>
+          this.set({ model: q.name, version: String(q.version) }, q.requests),
+        );
+      },
+    });
+    const busyRatios = () => this.busyRatios();
+    new Gauge({
+      name: 'inference_thread_busy_ratio',
+      help: 'Share of the time since the previous scrape each inference thread spent running batches',
+      labelNames: ['thread'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        busyRatios().forEach((ratio, thread) => this.set({ thread: String(thread) }, ratio));
+      },
+    });
+    new Gauge({
       name: 'tfjs_num_tensors',
-      help: 'Tensors allocated by TF.js (a number that grows under steady load is a leak)',
+      help: 'Tensors allocated by TF.js, summed over the inference threads (a number that grows under steady load is a leak)',
       registers: [this.registry],
       collect() {
         this.set(stats()?.numTensors ?? 0);
@@ -95,7 +137,7 @@ export class MetricsService extends InferenceObserver {
     });
     new Gauge({
       name: 'tfjs_num_bytes',
-      help: 'Bytes held by TF.js tensors',
+      help: 'Bytes held by TF.js tensors, summed over the inference threads',
       registers: [this.registry],
       collect() {
         this.set(stats()?.numBytes ?? 0);
@@ -120,6 +162,26 @@ export class MetricsService extends InferenceObserver {
   async render(): Promise<string> {
     this.stats = this.statsSource?.();
     return this.registry.metrics();
+  }
+
+  /** Busy share of each thread since the previous scrape (since start at the first). */
+  private busyRatios(): Map<number, number> {
+    const now = performance.now();
+    const ratios = new Map<number, number>();
+    for (const thread of this.stats?.threads ?? []) {
+      const last = this.lastBusy.get(thread.index) ?? { busy: 0, at: 0 };
+      const busy = Math.max(0, thread.busySeconds - last.busy);
+      const wall = (now - last.at) / 1000;
+      ratios.set(thread.index, wall > 0 ? Math.min(1, busy / wall) : 0);
+      this.lastBusy.set(thread.index, { busy: thread.busySeconds, at: now });
+    }
+    return ratios;
+  }
+
+  observeBatch(event: BatchEvent): void {
+    const labels = { model: event.model, version: String(event.version) };
+    this.batchRows.observe(labels, event.rows);
+    event.waits.forEach((seconds) => this.queueWait.observe(labels, seconds));
   }
 
   get contentType(): string {

@@ -10,6 +10,8 @@ export interface RequestInfo {
   version?: string;
   /** Route label, worked out once when the request ends (see routeOf). */
   route?: string;
+  /** Aborted when the client leaves or the deadline passes: queued inference is then dropped. */
+  abort?: AbortController;
 }
 
 /** Status recorded for a request the client abandoned before it was answered (nginx's 499). */
@@ -45,4 +47,9 @@ export function annotateRequestModel(model: string, version: number | string): v
     info.model = model;
     info.version = String(version);
   }
+}
+
+/** The current request's abort signal, if any (undefined outside a request). */
+export function currentRequestSignal(): AbortSignal | undefined {
+  return storage.getStore()?.abort?.signal;
 }

@@ -5,8 +5,22 @@ import { requestInfoOf } from './request-context';
 export const UNMATCHED_ROUTE = 'unmatched';
 
 interface RouteLayer {
-  route?: { path: string; _handlesMethod?: (method: string) => boolean };
+  route?: {
+    path: string;
+    methods?: Record<string, boolean>;
+    _handlesMethod?: (method: string) => boolean;
+  };
   match?: (path: string) => unknown;
+}
+
+/** The app's own routes (catch-alls excluded) whose pattern matches the request's path. */
+function routesMatching(req: Request): NonNullable<RouteLayer['route']>[] {
+  const stack = (req.app as unknown as { router?: { stack?: RouteLayer[] } }).router?.stack ?? [];
+  const path = (req.originalUrl ?? req.url).split('?')[0];
+  return stack
+    .filter((layer) => layer.route && layer.match && !isCatchAll(layer.route.path))
+    .filter((layer) => layer.match!(path))
+    .map((layer) => layer.route!);
 }
 
 /**
@@ -18,15 +32,10 @@ interface RouteLayer {
 export function routeLabel(req: Request): string {
   if (req.route?.path) return label(`${req.baseUrl ?? ''}${String(req.route.path)}`);
   try {
-    const stack = (req.app as unknown as { router?: { stack?: RouteLayer[] } }).router?.stack ?? [];
-    const path = (req.originalUrl ?? req.url).split('?')[0];
-    for (const layer of stack) {
-      const route = layer.route;
-      // Catch-alls (`/{*path}`, registered before the controllers) match everything: skip them.
-      if (!route || !layer.match || isCatchAll(route.path)) continue;
-      if (route._handlesMethod && !route._handlesMethod(req.method)) continue;
-      if (layer.match(path)) return label(route.path);
-    }
+    const route = routesMatching(req).find(
+      (r) => !r._handlesMethod || r._handlesMethod(req.method),
+    );
+    if (route) return label(route.path);
   } catch {
     // Express internals changed: fall through to the safe label.
   }
@@ -42,7 +51,40 @@ export function routeOf(req: Request, res: Response): string {
 
 const isCatchAll = (pattern: string) => pattern.includes('*');
 
-/** A catch-all route (`/{*path}`) is not an endpoint of ours: its requests are "unmatched". */
+/**
+ * Whether one of the app's endpoints took the request. Middleware bound with forRoutes('*')
+ * (nestjs-pino's) leaves its catch-all in req.route even when no endpoint matched afterwards.
+ */
+export function hasMatchedEndpoint(req: Request): boolean {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  return path !== undefined && !isCatchAll(String(path));
+}
+
+/**
+ * The methods the app answers on the request's path (`['POST']` for `/predict`), empty when the
+ * path is not one of its routes: a wrong method on a known path is a 405 with `Allow`, not a 404.
+ * GET routes answer HEAD too, as Express does.
+ */
+export function allowedMethods(req: Request): string[] {
+  try {
+    const methods = new Set(
+      routesMatching(req).flatMap((route) =>
+        Object.keys(route.methods ?? {})
+          .filter((m) => m !== '_all')
+          .map((m) => m.toUpperCase()),
+      ),
+    );
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods].sort();
+  } catch {
+    return []; // Express internals changed: a plain 404 is still a correct answer.
+  }
+}
+
+/**
+ * A catch-all route (`/{*path}`) is not an endpoint of ours: its requests are "unmatched".
+ * Escapes are dropped: TF Serving's `/v1/models/:name\:predict` is labelled `/v1/models/:name:predict`.
+ */
 function label(pattern: string): string {
-  return isCatchAll(pattern) ? UNMATCHED_ROUTE : pattern;
+  return isCatchAll(pattern) ? UNMATCHED_ROUTE : pattern.replace(/\\(.)/g, '$1');
 }

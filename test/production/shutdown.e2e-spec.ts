@@ -1,5 +1,6 @@
 import { metricValue, IRIS_BODY, partialRequest, waitFor } from './utils/http';
 import { getFresh, RunningServer, runServer } from './utils/server';
+import { makeRepository, removeRepository, SLOW_WIDTH, slowGraph } from '../utils/fixtures';
 
 /**
  * Graceful shutdown of the production entry (`node dist/main.js`). The slow request is a real
@@ -77,5 +78,43 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     s.child.kill('SIGTERM');
     expect(await s.exit).toEqual({ code: 143, signal: null });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  describe('under load', () => {
+    let root: string;
+    beforeAll(async () => {
+      root = await makeRepository({ slow: slowGraph() });
+    });
+    afterAll(() => removeRepository(root));
+
+    it('should answer every request that reached the server before SIGTERM: running, queued and still uploading', async () => {
+      server = await runServer({ MODEL_DIR: root, INFERENCE_THREADS: '2' });
+      const s = server;
+      const rows = (v: number) => Array.from({ length: 60 }, () => new Array(SLOW_WIDTH).fill(v));
+      const body = (v: number) =>
+        JSON.stringify({
+          inputs: [{ name: 'x', shape: [60, SLOW_WIDTH], datatype: 'FP32', data: rows(v).flat() }],
+        });
+      // Twelve requests of about 150-300 ms of inference each: two run, ten queue.
+      const sent = Array.from({ length: 12 }, (_, v) =>
+        partialRequest(s.url, '/v2/models/slow/infer', body(v), body(v).length),
+      );
+      const uploading = partialRequest(s.url, '/v2/models/slow/infer', body(12));
+      await inflight(s, 13);
+      s.child.kill('SIGTERM');
+      await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 1000);
+      const answers = await Promise.all([
+        ...sent.map((request) => request.finish()),
+        uploading.finish(),
+      ]);
+      answers.forEach((res, v) => {
+        expect(res.status).toBe(200);
+        expect(JSON.parse(res.body).outputs[0].data[0]).toBe(v * SLOW_WIDTH);
+      });
+      expect(await s.exit).toEqual({ code: 0, signal: null });
+      expect(s.output()).toMatch(
+        /Draining: readiness is 503, \d+ request\(s\) in flight[\s\S]*Shutdown complete/,
+      );
+    }, 30_000);
   });
 });

@@ -134,3 +134,74 @@ export const labelsMismatch: ModelWriter = (dir) => {
   copyShipped('iris/2')(dir);
   writeMetadata(dir, { labels: ['only', 'two'] });
 };
+
+const sumRows = (name: string, input: string, axis: string) =>
+  graphOps.op(name, 'Sum', [input, axis], { keep_dims: { b: true }, Tidx: { type: 'DT_INT32' } });
+
+/**
+ * Not batch-major: x [-1,2] -> the sum over the batch, [1,2]. Its output does not follow the
+ * batch, so merging two requests would mix their answers: it must run request by request.
+ */
+export const batchSumGraph: ModelWriter = (dir) => {
+  const axis = tf.tensor1d([0], 'int32');
+  return saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('x', 'float32', [-1, 2]),
+      graphOps.weight({ name: 'axis', tensor: axis }),
+      sumRows('total', 'x', 'axis'),
+      graphOps.op('Identity', 'Identity', ['total']),
+    ],
+    weights: [{ name: 'axis', tensor: axis }],
+    inputs: { x: { node: 'x', dtype: 'float32', shape: [-1, 2] } },
+    outputs: { total: { node: 'Identity', dtype: 'float32', shape: [1, 2] } },
+  });
+};
+
+/** Batch-major with a free inner dimension: x [-1,-1] -> each row's sum, [-1,1]. */
+export const rowSumGraph: ModelWriter = (dir) => {
+  const axis = tf.tensor1d([1], 'int32');
+  return saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('x', 'float32', [-1, -1]),
+      graphOps.weight({ name: 'axis', tensor: axis }),
+      sumRows('total', 'x', 'axis'),
+      graphOps.op('Identity', 'Identity', ['total']),
+    ],
+    weights: [{ name: 'axis', tensor: axis }],
+    inputs: { x: { node: 'x', dtype: 'float32', shape: [-1, -1] } },
+    outputs: { total: { node: 'Identity', dtype: 'float32', shape: [-1, 1] } },
+  });
+};
+
+export const SLOW_WIDTH = 512;
+
+/**
+ * A deliberately slow model for tests of timing behaviour: x [-1,512] multiplied `repeats` times
+ * by the identity (one shared 1 MB weight), then summed per row: y = sum(x) as [-1,1], at a cost
+ * of repeats x 512 x 512 multiply-adds per row (about 5 ms per row with 40 repeats on wasm here).
+ */
+export const slowGraph =
+  (repeats = 40): ModelWriter =>
+  (dir) => {
+    const eye = tf.eye(SLOW_WIDTH);
+    const axis = tf.tensor1d([1], 'int32');
+    const chain = Array.from({ length: repeats }, (_, i) =>
+      graphOps.op(`mm${i}`, 'MatMul', [i === 0 ? 'x' : `mm${i - 1}`, 'eye'], matmul),
+    );
+    return saveGraphModel(dir, {
+      nodes: [
+        graphOps.placeholder('x', 'float32', [-1, SLOW_WIDTH]),
+        graphOps.weight({ name: 'eye', tensor: eye }),
+        graphOps.weight({ name: 'axis', tensor: axis }),
+        ...chain,
+        sumRows('total', `mm${repeats - 1}`, 'axis'),
+        graphOps.op('Identity', 'Identity', ['total']),
+      ],
+      weights: [
+        { name: 'eye', tensor: eye },
+        { name: 'axis', tensor: axis },
+      ],
+      inputs: { x: { node: 'x', dtype: 'float32', shape: [-1, SLOW_WIDTH] } },
+      outputs: { y: { node: 'Identity', dtype: 'float32', shape: [-1, 1] } },
+    });
+  };

@@ -25,8 +25,21 @@ export class ModelVersionDto {
   })
   state: string;
 
-  @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model'] })
+  @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model', 'onnx'] })
   format: string;
+
+  @ApiProperty({
+    example: 'tensorflowjs_layers',
+    description: 'The engine, named as V2 metadata names it',
+  })
+  platform: string;
+
+  @ApiProperty({
+    example: true,
+    description:
+      'Concurrent requests are merged into batches (the model is batch-major and metadata.json does not turn it off)',
+  })
+  batching: boolean;
 
   @ApiProperty({ type: [TensorSpecDto] })
   inputs: TensorSpecDto[];
@@ -72,7 +85,28 @@ export class ModelSummaryDto {
   versions: number[];
 }
 
+export class FailedVersionDto {
+  @ApiProperty({ example: 'mine' })
+  name: string;
+
+  @ApiProperty({ example: 3 })
+  version: number;
+
+  @ApiProperty({
+    example: 'Failed to load models/mine/3/model.json: model.json is not valid JSON',
+    description: 'Why the load failed; retried when the files change',
+  })
+  error: string;
+}
+
 export class ModelListDto {
   @ApiProperty({ type: [ModelSummaryDto] })
   models: ModelSummaryDto[];
+
+  @ApiPropertyOptional({
+    type: [FailedVersionDto],
+    description:
+      'Present only when a version found by hot reload failed to load: it does not serve (the versions already loaded do) and it does not change readiness',
+  })
+  failed?: FailedVersionDto[];
 }

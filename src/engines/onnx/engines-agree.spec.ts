@@ -1,9 +1,9 @@
 /**
  * @jest-environment ../test/utils/ort-environment.js
  */
-import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../tfjs/tfjs-backend';
 import { join } from 'node:path';
-import { loadTfjsModel } from '../../model/model-loader';
+import { TfjsEngine } from '../tfjs/tfjs.engine';
 import { OnnxEngine } from './onnx.engine';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -13,13 +13,12 @@ const ramp = (count: number, scale: number) =>
   Float32Array.from({ length: count }, (_, i) => scale * Math.abs(Math.sin(i * 0.37 + 0.1)));
 
 async function tfjsRun(dir: string, data: Float32Array, shape: number[]): Promise<Float32Array> {
-  const { model } = await loadTfjsModel(dir);
-  const input = tf.tensor(data, shape);
-  const output = (model as tf.LayersModel).predict(input) as tf.Tensor;
-  const values = (await output.data()) as Float32Array;
-  tf.dispose([input, output]);
+  const model = await new TfjsEngine().load(dir);
+  const [output] = await model.run([
+    { name: model.signature.inputs[0].name, dtype: 'float32', shape, data },
+  ]);
   model.dispose();
-  return values;
+  return output.data as Float32Array;
 }
 
 /**
@@ -28,7 +27,7 @@ async function tfjsRun(dir: string, data: Float32Array, shape: number[]): Promis
  */
 describe('TF.js and ONNX engines on the same weights', () => {
   const engine = new OnnxEngine({ intraOpThreads: 1 });
-  beforeAll(() => tf.setBackend('cpu'));
+  beforeAll(() => selectBackend('cpu'));
 
   it.each([
     ['linear/1', 'linear-onnx/1', 'models', [5, 1], 10, 1e-5],

@@ -1,6 +1,37 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TensorPayload } from '../../common/app-validation.pipe';
-import { ArrayNotEmpty, IsArray, IsOptional, IsString, Matches, MinLength } from 'class-validator';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsOptional,
+  IsString,
+  MinLength,
+  ValidateBy,
+  ValidationOptions,
+} from 'class-validator';
+
+/**
+ * A version as clients send it: responses give it as a number (`"version": 2`), URLs and TF
+ * Serving as a string (`"2"`); both mean the same folder.
+ */
+export function isVersion(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0;
+  return typeof value === 'string' && /^[1-9]\d*$/.test(value);
+}
+
+function IsVersion(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isVersion',
+      validator: {
+        validate: isVersion,
+        defaultMessage: () =>
+          'version must be a positive integer, as a number or a string (e.g. 2 or "2")',
+      },
+    },
+    options,
+  );
+}
 
 @TensorPayload()
 export class PredictRequestDto {
@@ -32,11 +63,14 @@ export class PredictRequestDto {
 
   @ApiPropertyOptional({
     description:
-      'Model version (a positive integer as a string). Defaults to the highest loaded version.',
-    example: '2',
+      'Model version: a positive integer, as a number or a string. Defaults to the highest loaded version.',
+    oneOf: [
+      { type: 'integer', minimum: 1 },
+      { type: 'string', pattern: '^[1-9][0-9]*$' },
+    ],
+    example: 2,
   })
   @IsOptional()
-  @IsString()
-  @Matches(/^[1-9]\d*$/, { message: 'version must be a positive integer as a string, e.g. "2"' })
-  version?: string;
+  @IsVersion()
+  version?: number | string;
 }

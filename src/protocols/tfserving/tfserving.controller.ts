@@ -12,11 +12,23 @@ import { ModelService } from '../../model/model.service';
 import { toNestedMap } from '../../model/tensor';
 import { ProtocolErrorDto } from '../protocol-error';
 import {
+  TfsClassifyResponseDto,
+  TfsExamplesRequestDto,
   TfsMetadataResponseDto,
   TfsModelStatusResponseDto,
   TfsPredictRequestDto,
   TfsPredictResponseDto,
+  TfsRegressResponseDto,
 } from './dto/tfserving.dto';
+import {
+  checkExamplesVerb,
+  ClassifyResponse,
+  encodeExamples,
+  ExamplesVerb,
+  RegressResponse,
+  toClassifyResponse,
+  toRegressResponse,
+} from './tfserving.examples';
 import {
   encodePredictRequest,
   toMetadata,
@@ -64,6 +76,29 @@ const PREDICT_OK = ApiOkResponse({
 const PREDICT_BAD = ApiBadRequestResponse({
   type: ProtocolErrorDto,
   description: 'Both formats at once, unknown signature, or values that do not fit the signature',
+});
+const CLASSIFY_BODY = ApiBody({
+  type: TfsExamplesRequestDto,
+  examples: {
+    iris: {
+      summary: 'Two flowers (iris: labels in metadata.json)',
+      value: { examples: [{ features: [5.1, 3.5, 1.4, 0.2] }, { features: [6.7, 3.1, 5.6, 2.4] }] },
+    },
+  },
+});
+const REGRESS_BODY = ApiBody({
+  type: TfsExamplesRequestDto,
+  examples: {
+    linear: {
+      summary: "api_rest.md's half_plus_three example, on the linear model",
+      value: { signature_name: 'tensorflow/serving/regress', examples: [{ x: 1.0 }, { x: 2.0 }] },
+    },
+  },
+});
+const EXAMPLES_BAD = ApiBadRequestResponse({
+  type: ProtocolErrorDto,
+  description:
+    'A model that cannot answer the verb (classify: no labels in metadata.json; regress: not a single output of one value per example), or examples that do not fit its inputs',
 });
 const STATUS_OK = ApiOkResponse({
   type: TfsModelStatusResponseDto,
@@ -185,6 +220,105 @@ export class TfServingController {
   @NOT_FOUND
   predictLabel(@Param('name') name: string, @Param('label') label: string): never {
     throw this.labelNotFound(name, label);
+  }
+
+  @Post(':name\\:classify')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Classify with the latest version: every [label, score] per example (needs labels)',
+  })
+  @NAME
+  @CLASSIFY_BODY
+  @ApiOkResponse({ type: TfsClassifyResponseDto })
+  @EXAMPLES_BAD
+  @NOT_FOUND
+  classify(@Param('name') name: string, @Body() body: TfsExamplesRequestDto) {
+    return this.runExamples(name, undefined, 'classify', body);
+  }
+
+  @Post(':name/versions/:version\\:classify')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Classify with one version' })
+  @NAME
+  @VERSION
+  @CLASSIFY_BODY
+  @ApiOkResponse({ type: TfsClassifyResponseDto })
+  @EXAMPLES_BAD
+  @NOT_FOUND
+  classifyVersion(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Body() body: TfsExamplesRequestDto,
+  ) {
+    return this.runExamples(name, version, 'classify', body);
+  }
+
+  @Post(':name\\:regress')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Regress with the latest version: one value per example (single one-value output)',
+  })
+  @NAME
+  @REGRESS_BODY
+  @ApiOkResponse({ type: TfsRegressResponseDto })
+  @EXAMPLES_BAD
+  @NOT_FOUND
+  regress(@Param('name') name: string, @Body() body: TfsExamplesRequestDto) {
+    return this.runExamples(name, undefined, 'regress', body);
+  }
+
+  @Post(':name/versions/:version\\:regress')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Regress with one version' })
+  @NAME
+  @VERSION
+  @REGRESS_BODY
+  @ApiOkResponse({ type: TfsRegressResponseDto })
+  @EXAMPLES_BAD
+  @NOT_FOUND
+  regressVersion(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Body() body: TfsExamplesRequestDto,
+  ) {
+    return this.runExamples(name, version, 'regress', body);
+  }
+
+  @Post(':name/labels/:label\\:classify')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Classify with a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @CLASSIFY_BODY
+  @NOT_FOUND
+  classifyLabel(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
+  @Post(':name/labels/:label\\:regress')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Regress with a labelled version (no labels are assigned: 404)' })
+  @NAME
+  @LABEL
+  @REGRESS_BODY
+  @NOT_FOUND
+  regressLabel(@Param('name') name: string, @Param('label') label: string): never {
+    throw this.labelNotFound(name, label);
+  }
+
+  /** Classify and regress: check the model can answer, read the examples, run, shape the answer. */
+  private async runExamples(
+    name: string,
+    version: string | undefined,
+    verb: ExamplesVerb,
+    body: TfsExamplesRequestDto,
+  ): Promise<ClassifyResponse | RegressResponse> {
+    const model = this.models.resolve(name, version);
+    checkExamplesVerb(model, verb);
+    const tensors = encodeExamples(model, verb, body);
+    const outputs = await this.models.infer(model, tensors);
+    const output = outputs[model.signature.outputs[0].name];
+    return verb === 'classify' ? toClassifyResponse(model, output) : toRegressResponse(output);
   }
 
   private async run(

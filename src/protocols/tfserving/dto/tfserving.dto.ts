@@ -125,3 +125,58 @@ export class TfsPredictResponseDto {
   })
   outputs?: unknown;
 }
+
+/** Classify and regress requests (api_rest.md): tf.Example-like objects, one per example. */
+@TensorPayload()
+export class TfsExamplesRequestDto {
+  @ApiPropertyOptional({
+    example: 'serving_default',
+    description:
+      'serving_default (or empty), or the method name tensorflow/serving/classify | tensorflow/serving/regress',
+  })
+  @IsOptional()
+  @IsString()
+  signature_name?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Features shared by every example, keyed by feature (input) name. A feature is either here or in the examples, not both.',
+    example: {},
+  })
+  @Allow()
+  context?: unknown;
+
+  @ApiProperty({
+    description:
+      "One object per example, keyed by feature name: the model's input names. A value is a number or a flat list filling the input's per-example shape row-major (a nested list is taken as it is).",
+    type: 'array',
+    items: { type: 'object' },
+    example: [{ features: [5.1, 3.5, 1.4, 0.2] }, { features: [6.7, 3.1, 5.6, 2.4] }],
+  })
+  @Allow()
+  examples: unknown;
+}
+
+export class TfsClassifyResponseDto {
+  @ApiProperty({
+    description:
+      "Per example, every [label, score] pair in the model's class order (labels from metadata.json)",
+    example: [
+      [
+        ['setosa', 0.99986],
+        ['versicolor', 0.00014],
+        ['virginica', 1.2e-15],
+      ],
+    ],
+  })
+  results: [string, number][][];
+}
+
+export class TfsRegressResponseDto {
+  @ApiProperty({
+    description: 'One value per example, in request order',
+    type: [Number],
+    example: [5.0067, 8.0317],
+  })
+  results: number[];
+}

@@ -1,11 +1,13 @@
-import * as tf from '@tensorflow/tfjs';
-import { TfjsBackendChoice } from '../config/app-config';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TfjsBackendChoice } from '../../config/app-config';
 
 /** Thrown at boot when the requested TF.js backend cannot be used. */
 export class BackendError extends Error {}
 
 // Imported on demand: requiring a backend package registers it with TF.js as a side effect,
-// and @tensorflow/tfjs-node may legitimately be absent (it is an optional dependency).
+// and @tensorflow/tfjs-node is not a dependency: its installer downloads libtensorflow from a host
+// many machines cannot reach, and keeping it (even optional) pulled the 141 MB @tensorflow/tfjs
+// umbrella into every production install. Install it by hand where it can install.
 const BACKEND_PACKAGES = {
   tensorflow: '@tensorflow/tfjs-node',
   wasm: '@tensorflow/tfjs-backend-wasm',
@@ -19,7 +21,7 @@ function register(backend: ConcreteBackend): void {
   } catch (error) {
     const hint =
       backend === 'tensorflow'
-        ? ' It is an optional dependency whose installer downloads libtensorflow; install it on a machine with internet access, or use TFJS_BACKEND=wasm.'
+        ? ' Install it with `npm install @tensorflow/tfjs-node` on a machine whose installer can download libtensorflow, or use TFJS_BACKEND=wasm.'
         : '';
     throw new BackendError(
       `TFJS_BACKEND=${backend} needs ${BACKEND_PACKAGES[backend]}, which cannot be loaded: ${(error as Error).message.split('\n')[0]}.${hint}`,

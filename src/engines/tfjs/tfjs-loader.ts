@@ -1,13 +1,17 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel, GraphModel } from '@tensorflow/tfjs-converter';
+import { loadLayersModel, LayersModel } from '@tensorflow/tfjs-layers';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 export type ModelFormat = 'layers-model' | 'graph-model';
-export type TfjsModel = tf.LayersModel | tf.GraphModel;
+export type TfjsModel = LayersModel | GraphModel;
 
 export interface LoadedTfjsModel {
   format: ModelFormat;
   model: TfjsModel;
+  /** model.json's `modelTopology`, for names that must not depend on TF.js's global counters. */
+  modelTopology: unknown;
 }
 
 const BYTES_PER_ELEMENT: Record<string, number> = {
@@ -106,6 +110,6 @@ export async function loadTfjsModel(dir: string): Promise<LoadedTfjsModel> {
   // The artifacts are already in memory; hand them over without reading anything twice.
   const memory: tf.io.IOHandler = { load: async () => artifacts };
   const model =
-    format === 'layers-model' ? await tf.loadLayersModel(memory) : await tf.loadGraphModel(memory);
-  return { format, model };
+    format === 'layers-model' ? await loadLayersModel(memory) : await loadGraphModel(memory);
+  return { format, model, modelTopology: artifacts.modelTopology };
 }

@@ -1,0 +1,204 @@
+import { Tensor } from '../model/tensor';
+import { BatchEvent, BatchScheduler, BatchTarget, ThreadSource } from './batch-scheduler';
+import { InferenceError } from './inference-error';
+import { RunReport } from './thread-protocol';
+
+/** A fake thread that doubles every input value and records each batch it was given. */
+class FakeThreads implements ThreadSource {
+  runs: { key: string; shape: number[] }[] = [];
+  private free: number;
+  private release: (() => void)[] = [];
+  /** When held, batches wait until `finish()`; otherwise they end in the next microtask. */
+  constructor(
+    threads: number,
+    private hold = false,
+  ) {
+    this.free = threads;
+  }
+
+  idleThread() {
+    if (this.free === 0) return undefined;
+    return {
+      run: async (key: string, inputs: Tensor[]): Promise<RunReport> => {
+        this.free--;
+        this.runs.push({ key, shape: inputs[0].shape });
+        if (this.hold) await new Promise<void>((resolve) => this.release.push(resolve));
+        this.free++;
+        const [x] = inputs;
+        const data = Float32Array.from(x.data as Float32Array, (v) => v * 2);
+        return { outputs: [{ ...x, name: 'y', data }], seconds: 0.001 };
+      },
+    };
+  }
+
+  finish(): void {
+    this.release.splice(0).forEach((resolve) => resolve());
+  }
+}
+
+const target = (name: string, batchable = true): BatchTarget => ({
+  key: `${name}/1`,
+  name,
+  version: 1,
+  batchable,
+});
+const rows = (values: number[][]): Tensor[] => [
+  {
+    name: 'x',
+    dtype: 'float32',
+    shape: [values.length, values[0].length],
+    data: Float32Array.from(values.flat()),
+  },
+];
+const values = (result: { outputs: Tensor[] }) =>
+  Array.from(result.outputs[0].data as Float32Array);
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe(BatchScheduler.name, () => {
+  it('should merge requests queued behind a busy thread and split the answers back in order', async () => {
+    const threads = new FakeThreads(1, true);
+    const events: BatchEvent[] = [];
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 }, (e) =>
+      events.push(e),
+    );
+    const first = scheduler.submit(target('a'), rows([[1, 1]]));
+    const queued = [
+      scheduler.submit(target('a'), rows([[2, 3]])),
+      scheduler.submit(
+        target('a'),
+        rows([
+          [4, 5],
+          [6, 7],
+        ]),
+      ),
+      scheduler.submit(target('a'), rows([[8, 9]])),
+    ];
+    expect(scheduler.depths().get('a/1')?.requests).toBe(3);
+    threads.finish();
+    await first;
+    await tick();
+    threads.finish();
+    const answers = await Promise.all(queued);
+    expect(answers.map(values)).toEqual([
+      [4, 6],
+      [8, 10, 12, 14],
+      [16, 18],
+    ]);
+    expect(answers[1].outputs[0].shape).toEqual([2, 2]);
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 4]);
+    expect(events.map((e) => e.rows)).toEqual([1, 4]);
+    expect(events[1].waits).toHaveLength(3);
+  });
+
+  it('should never put more than maxRows rows in one batch', async () => {
+    const threads = new FakeThreads(1, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 3, timeoutMs: 0 });
+    const all = [
+      scheduler.submit(target('a'), rows([[0, 0]])),
+      ...[1, 2, 3, 4, 5].map((v) => scheduler.submit(target('a'), rows([[v, v]]))),
+    ];
+    for (let i = 0; i < 4; i++) {
+      threads.finish();
+      await tick();
+    }
+    await Promise.all(all);
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 3, 2]);
+  });
+
+  it('should not merge requests of a model that is not batchable, or of different inner shapes', async () => {
+    const threads = new FakeThreads(1, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+    const all = [
+      scheduler.submit(target('busy'), rows([[0, 0]])),
+      scheduler.submit(target('solo', false), rows([[1, 1]])),
+      scheduler.submit(target('solo', false), rows([[2, 2]])),
+      scheduler.submit(target('ragged'), rows([[1, 2]])),
+      scheduler.submit(target('ragged'), rows([[1, 2, 3]])),
+    ];
+    for (let i = 0; i < 6; i++) {
+      threads.finish();
+      await tick();
+    }
+    const answers = await Promise.all(all);
+    expect(threads.runs.map((r) => `${r.key}:${r.shape.join('x')}`)).toEqual([
+      'busy/1:1x2',
+      'solo/1:1x2',
+      'solo/1:1x2',
+      'ragged/1:1x2',
+      'ragged/1:1x3',
+    ]);
+    expect(values(answers[4])).toEqual([2, 4, 6]);
+  });
+
+  it('should serve the queue whose oldest request waited longest first', async () => {
+    const threads = new FakeThreads(1, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+    const all = [
+      scheduler.submit(target('busy'), rows([[0, 0]])),
+      scheduler.submit(target('b'), rows([[1, 1]])),
+      scheduler.submit(target('a'), rows([[2, 2]])),
+      scheduler.submit(target('b'), rows([[3, 3]])),
+    ];
+    for (let i = 0; i < 4; i++) {
+      threads.finish();
+      await tick();
+    }
+    await Promise.all(all);
+    expect(threads.runs.map((r) => `${r.key}:${r.shape[0]}`)).toEqual([
+      'busy/1:1',
+      'b/1:2',
+      'a/1:1',
+    ]);
+  });
+
+  it('should wait up to timeoutMs for a fuller batch, and no longer', async () => {
+    const threads = new FakeThreads(2);
+    const scheduler = new BatchScheduler(threads, { maxRows: 4, timeoutMs: 40 });
+    const started = performance.now();
+    const a = scheduler.submit(target('a'), rows([[1, 1]]));
+    const b = scheduler.submit(target('a'), rows([[2, 2]]));
+    await tick();
+    expect(threads.runs).toHaveLength(0); // threads are idle, but the batch may still grow
+    await Promise.all([a, b]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(35);
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([2]);
+    // A full batch goes at once.
+    const full = [1, 2, 3, 4].map((v) => scheduler.submit(target('a'), rows([[v, v]])));
+    await tick();
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([2, 4]);
+    await Promise.all(full);
+  });
+
+  it('should drop a queued request whose client left, before it runs', async () => {
+    const threads = new FakeThreads(1, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+    const running = scheduler.submit(target('a'), rows([[1, 1]]));
+    const client = new AbortController();
+    const gone = scheduler.submit(target('a'), rows([[2, 2]]), client.signal);
+    const late = new AbortController();
+    const deadline = new InferenceError('DEADLINE_EXCEEDED', 'too late');
+    const expired = scheduler.submit(target('a'), rows([[3, 3]]), late.signal);
+    client.abort();
+    late.abort(deadline);
+    await expect(gone).rejects.toMatchObject({ code: 'CANCELLED' });
+    await expect(expired).rejects.toBe(deadline);
+    expect(scheduler.depths().size).toBe(0);
+    threads.finish();
+    await running;
+    await tick();
+    expect(threads.runs).toHaveLength(1);
+    await expect(
+      scheduler.submit(target('a'), rows([[1, 1]]), AbortSignal.abort()),
+    ).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('should fail every request of a batch whose thread failed', async () => {
+    const failing: ThreadSource = {
+      idleThread: () => ({
+        run: () => Promise.reject(new InferenceError('UNAVAILABLE', 'thread died')),
+      }),
+    };
+    const scheduler = new BatchScheduler(failing, { maxRows: 32, timeoutMs: 0 });
+    await expect(scheduler.submit(target('a'), rows([[1, 1]]))).rejects.toThrow('thread died');
+  });
+});

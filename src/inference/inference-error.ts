@@ -1,0 +1,30 @@
+import type { ErrorCode, ThreadError } from './thread-protocol';
+
+/**
+ * The one domain error of the data plane: a code and a message, mapped to an HTTP status at the
+ * edge (HttpErrorFilter), the way KServe's errors.py and Triton's HttpCodeFromError do. Errors
+ * raised inside an inference thread cross back as plain {code, message} and become this again.
+ */
+export class InferenceError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  static from(error: ThreadError): InferenceError {
+    return new InferenceError(error.code, error.message);
+  }
+}
+
+/** The HTTP status of each code. */
+export const STATUS_OF_CODE: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  // A request whose client went away is never answered; 499 is what the logs record for it.
+  CANCELLED: 499,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504,
+  INTERNAL: 500,
+};

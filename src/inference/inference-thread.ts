@@ -1,0 +1,144 @@
+import { Logger } from '@nestjs/common';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Tensor } from '../model/tensor';
+import { InferenceError } from './inference-error';
+import {
+  LoadReport,
+  RunReport,
+  ThreadHello,
+  ThreadOptions,
+  ThreadReply,
+  ThreadRequest,
+  ThreadStats,
+} from './thread-protocol';
+import { transferList } from './transfer';
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+type Call = WithoutId<ThreadRequest>;
+
+/**
+ * Starts the thread's script. Built code runs the compiled .js; under ts-node or Jest (the file is
+ * .ts) the worker registers ts-node itself, transpile-only, so tests run the very same code.
+ */
+function spawn(options: ThreadOptions): Worker {
+  const script = join(__dirname, `inference.worker${__filename.endsWith('.ts') ? '.ts' : '.js'}`);
+  if (script.endsWith('.js')) return new Worker(script, { workerData: options });
+  const bootstrap = `require('ts-node').register({ transpileOnly: true }); require(${JSON.stringify(script)});`;
+  return new Worker(bootstrap, { eval: true, workerData: options });
+}
+
+/**
+ * The main thread's handle on one inference thread: request/reply by id, whether it is running a
+ * batch, and how long it has been busy. When the thread dies every pending call is rejected with
+ * UNAVAILABLE at once (never a hang) and `onExit` lets the pool replace it.
+ */
+export class InferenceThread {
+  private readonly logger = new Logger('InferenceThread');
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private exited = false;
+  /** A batch is running here; the scheduler sends at most one at a time. */
+  busy = false;
+  /** Init done and every served version loaded: may take batches. */
+  ready = false;
+  backend = '';
+  busySeconds = 0;
+  /** The thread's memory after its last reply (exact whenever it is idle). */
+  stats: ThreadStats = { tensors: 0, bytes: 0 };
+  private busySince = 0;
+  readonly started: Promise<void>;
+
+  constructor(
+    readonly index: number,
+    options: ThreadOptions,
+    onExit: (thread: InferenceThread, code: number) => void,
+  ) {
+    this.worker = spawn(options);
+    // The HTTP server keeps the process alive; a thread alone must not (tests, failed boots).
+    this.worker.unref();
+    this.started = new Promise((resolve, reject) => {
+      this.worker.once('message', (hello: ThreadHello) => {
+        if (hello.hello) {
+          this.backend = hello.backend;
+          this.worker.on('message', (reply: ThreadReply) => this.settle(reply));
+          resolve();
+        } else reject(new Error(hello.error));
+      });
+      this.worker.once('exit', (code) =>
+        reject(new Error(`inference thread ${index} exited with code ${code} while starting`)),
+      );
+    });
+    this.worker.on('error', (error) =>
+      this.logger.error(`Inference thread ${index} failed: ${error.message}`, error.stack),
+    );
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      this.ready = false;
+      const error = new InferenceError(
+        'UNAVAILABLE',
+        `inference thread ${index} stopped (exit code ${code}) while serving this request; it is being replaced, retry the request`,
+      );
+      this.pending.forEach(({ reject }) => reject(error));
+      this.pending.clear();
+      onExit(this, code);
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  private settle(reply: ThreadReply): void {
+    const call = this.pending.get(reply.id);
+    if (!call) return;
+    this.pending.delete(reply.id);
+    this.stats = reply.stats;
+    if (reply.ok) call.resolve(reply.result);
+    else call.reject(InferenceError.from(reply.error));
+  }
+
+  private call<T>(request: Call, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.exited) {
+      return Promise.reject(
+        new InferenceError('UNAVAILABLE', `inference thread ${this.index} is not running`),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+
+  load(key: string, dir: string): Promise<LoadReport> {
+    return this.call({ op: 'load', key, dir });
+  }
+
+  unload(key: string): Promise<boolean> {
+    return this.call({ op: 'unload', key });
+  }
+
+  /** Runs one batch; the inputs' buffers are moved to the thread (do not use them afterwards). */
+  async run(key: string, inputs: Tensor[]): Promise<RunReport> {
+    this.busy = true;
+    this.busySince = performance.now();
+    try {
+      return await this.call<RunReport>({ op: 'run', key, inputs }, transferList(inputs));
+    } finally {
+      this.busySeconds += (performance.now() - this.busySince) / 1000;
+      this.busy = false;
+    }
+  }
+
+  /** Busy seconds including a batch still running. */
+  busyUntilNow(): number {
+    return this.busySeconds + (this.busy ? (performance.now() - this.busySince) / 1000 : 0);
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}

@@ -1,0 +1,276 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelService } from '../src/model/model.service';
+import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
+import { runServer } from './production/utils/server';
+import {
+  batchSumGraph,
+  copyShipped,
+  fixedBatchGraph,
+  makeRepository,
+  ModelWriter,
+  removeRepository,
+  rowSumGraph,
+  SLOW_WIDTH,
+  slowGraph,
+} from './utils/fixtures';
+import { closeApp, createTestApp } from './utils/test-app';
+
+const unbatchedIris: ModelWriter = (dir) => {
+  copyShipped('iris/2')(dir);
+  const path = join(dir, 'metadata.json');
+  const metadata = JSON.parse(readFileSync(path, 'utf8')) as object;
+  writeFileSync(path, JSON.stringify({ ...metadata, batching: false }));
+};
+
+interface Answer {
+  status: number;
+  body: { outputs?: { data: number[]; shape: number[] }[]; error?: string };
+  ms: number;
+}
+
+function inferBody(model: string, rows: number[][]): string {
+  const name = model === 'iris' ? 'features' : 'x';
+  const shape = [rows.length, rows[0].length];
+  return JSON.stringify({ inputs: [{ name, shape, datatype: 'FP32', data: rows.flat() }] });
+}
+
+/** A V2 request; a body built beforehand keeps a large one from blocking this (shared) event loop. */
+async function infer(url: string, model: string, rows: number[][] | string): Promise<Answer> {
+  const started = performance.now();
+  const res = await fetch(`${url}/v2/models/${model}/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof rows === 'string' ? rows : inferBody(model, rows),
+  });
+  const body = (await res.json()) as Answer['body'];
+  return { status: res.status, body, ms: performance.now() - started };
+}
+
+const irisRow = (i: number) => [
+  4 + (i % 7) * 0.5,
+  2 + (i % 5) * 0.4,
+  1 + (i % 11) * 0.5,
+  (i % 13) * 0.2,
+];
+/** A slow request: `rows` rows of the slow model (about 2-5 ms per row on wasm here). */
+const slowRows = (rows: number, value = 1) =>
+  Array.from({ length: rows }, () => new Array<number>(SLOW_WIDTH).fill(value));
+const timed = async (url: string) => {
+  const started = performance.now();
+  const res = await fetch(url);
+  return { status: res.status, ms: performance.now() - started };
+};
+
+describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', () => {
+  let root: string;
+  let app: NestExpressApplication | undefined;
+  let url: string;
+
+  beforeAll(async () => {
+    root = await makeRepository({
+      iris: copyShipped('iris/2'),
+      unbatched: unbatchedIris,
+      sum: batchSumGraph,
+      rows: rowSumGraph,
+      fixed: fixedBatchGraph,
+      slow: slowGraph(),
+    });
+  });
+  afterAll(() => removeRepository(root));
+
+  const start = async (env: Record<string, string>) => {
+    app = await createTestApp({ MODEL_DIR: root, ...env });
+    url = await listenOnLoopback(app);
+  };
+  afterEach(async () => {
+    await closeApp(app);
+    app = undefined;
+  });
+
+  describe('with two threads and BATCH_TIMEOUT_MS=10', () => {
+    it('should answer every concurrent request exactly as it answers alone, merging them into batches', async () => {
+      // A short wait lets concurrent requests gather even though both threads are idle.
+      await start({ INFERENCE_THREADS: '2', BATCH_TIMEOUT_MS: '10' });
+      const inputs = Array.from({ length: 120 }, (_, i) =>
+        Array.from({ length: 1 + (i % 3) }, (_, r) => irisRow(i + r)),
+      );
+      const alone: Answer[] = [];
+      for (const rows of inputs) alone.push(await infer(url, 'iris', rows));
+      const together = await Promise.all(inputs.map((rows) => infer(url, 'iris', rows)));
+      together.forEach((answer, i) => {
+        expect(answer.status).toBe(200);
+        expect(answer.body.outputs).toEqual(alone[i].body.outputs);
+      });
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const labels = { model: 'iris', version: '1' };
+      const batches = metricValue(metrics, 'model_batch_rows_count', labels)!;
+      const rows = metricValue(metrics, 'model_batch_rows_sum', labels)!;
+      expect(rows).toBe(2 * inputs.flat().length); // every row ran exactly once per pass
+      expect(batches).toBeLessThan(2 * inputs.length); // so some requests shared a batch
+    }, 60_000);
+  });
+
+  describe('with two threads and default batching', () => {
+    beforeEach(() => start({ INFERENCE_THREADS: '2' }));
+
+    it('should say per version whether requests are merged', async () => {
+      const batching = async (name: string) =>
+        (
+          (await (await fetch(`${url}/models/${name}`)).json()) as {
+            versions: { batching: boolean }[];
+          }
+        ).versions[0].batching;
+      expect(await batching('iris')).toBe(true);
+      expect(await batching('rows')).toBe(true);
+      expect(await batching('sum')).toBe(false); // output does not follow the batch (warm-up check)
+      expect(await batching('fixed')).toBe(false); // fixed batch dimension [1,2]
+      expect(await batching('unbatched')).toBe(false); // "batching": false in metadata.json
+    });
+
+    it('should run a model whose outputs do not follow the batch request by request', async () => {
+      const inputs = Array.from({ length: 40 }, (_, i) => [
+        [i, 1],
+        [2 * i, 2],
+      ]);
+      const answers = await Promise.all(inputs.map((rows) => infer(url, 'sum', rows)));
+      answers.forEach((answer, i) => {
+        expect(answer.status).toBe(200);
+        expect(answer.body.outputs![0].data).toEqual([3 * i, 3]);
+      });
+    });
+
+    it('should never merge inputs whose free inner dimension differs, nor exceed a fixed batch', async () => {
+      const ragged = Array.from({ length: 40 }, (_, i) => [
+        Array.from({ length: 1 + (i % 5) }, (_, j) => i + j),
+      ]);
+      const answers = await Promise.all(ragged.map((rows) => infer(url, 'rows', rows)));
+      answers.forEach((answer, i) => {
+        expect(answer.status).toBe(200);
+        expect(answer.body.outputs![0].data).toEqual([ragged[i][0].reduce((a, b) => a + b, 0)]);
+      });
+      const fixed = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => infer(url, 'fixed', [[i, 1]])),
+      );
+      fixed.forEach((answer, i) => expect(answer.body.outputs![0].data).toEqual([10 * i, 100]));
+    });
+
+    it('should keep health, metrics and the catalog answering within milliseconds while inference runs', async () => {
+      // Each request keeps one thread busy for several hundred milliseconds.
+      const busy = [infer(url, 'slow', slowRows(160)), infer(url, 'slow', slowRows(160))];
+      await waitFor(async () => {
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        return metricValue(metrics, 'http_requests_in_flight') === 2;
+      });
+      const probes = [];
+      for (const path of [
+        '/health/live',
+        '/v2/health/live',
+        '/metrics',
+        '/models',
+        '/health/live',
+      ]) {
+        probes.push(await timed(`${url}${path}`));
+      }
+      const answers = await Promise.all(busy);
+      // Run on the main thread, each probe would wait for a whole slow inference.
+      const slowest = Math.min(...answers.map((a) => a.ms));
+      probes.forEach((probe) => {
+        expect(probe.status).toBe(200);
+        expect(probe.ms).toBeLessThan(slowest / 3);
+      });
+      answers.forEach((a) => expect(a.body.outputs![0].data[0]).toBe(SLOW_WIDTH));
+      // Both threads worked since the last scrape, and the scrape says so.
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      for (const thread of ['0', '1']) {
+        expect(metricValue(metrics, 'inference_thread_busy_ratio', { thread })).toBeGreaterThan(0);
+      }
+    });
+
+    it('should answer 503 for the requests of a thread that dies, replace it, and keep serving', async () => {
+      const pool = app!.get(ModelService).pool;
+      const doomed = infer(url, 'slow', slowRows(200));
+      await waitFor(() => pool.snapshot()[0].busy);
+      await pool.killThread(0);
+      const answer = await doomed;
+      expect(answer.status).toBe(503);
+      expect(answer.body.error).toMatch(/inference thread 0 stopped .* retry the request/);
+      // The other thread still serves: ready, and requests succeed during the replacement.
+      expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+      expect((await infer(url, 'iris', [irisRow(1)])).status).toBe(200);
+      await waitFor(() => pool.snapshot().every((t) => t.ready), 15_000);
+      const both = await Promise.all([
+        infer(url, 'slow', slowRows(20, 2)),
+        infer(url, 'slow', slowRows(20, 3)),
+      ]);
+      expect(both.map((a) => a.body.outputs![0].data[0])).toEqual([2 * SLOW_WIDTH, 3 * SLOW_WIDTH]);
+    });
+  });
+
+  describe('with one thread', () => {
+    const slowRuns = async () =>
+      metricValue(await (await fetch(`${url}/metrics`)).text(), 'model_batch_rows_count', {
+        model: 'slow',
+        version: '1',
+      }) ?? 0;
+
+    it('should answer 504 at REQUEST_TIMEOUT_MS while the inference still runs, and drop the queued request unrun', async () => {
+      // A separate server process (node dist/main.js): this test's own event loop must not delay
+      // the uploads it times. Each request takes over two seconds in the thread.
+      const server = await runServer({
+        MODEL_DIR: root,
+        INFERENCE_THREADS: '1',
+        REQUEST_TIMEOUT_MS: '400',
+      });
+      try {
+        const body = inferBody('slow', slowRows(1000));
+        const answers = await Promise.all([
+          infer(server.url, 'slow', body),
+          infer(server.url, 'slow', body),
+        ]);
+        for (const answer of answers) {
+          expect(answer.status).toBe(504);
+          expect(answer.body.error).toMatch(/not answered within 400 ms \(REQUEST_TIMEOUT_MS\)/);
+          expect(answer.ms).toBeLessThan(1500);
+        }
+        const runs = async () =>
+          metricValue(
+            await (await fetch(`${server.url}/metrics`)).text(),
+            'model_batch_rows_count',
+            {
+              model: 'slow',
+              version: '1',
+            },
+          );
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        expect(await runs()).toBe(1); // the queued one was dropped before it ran
+      } finally {
+        await server.stop();
+      }
+    }, 30_000);
+
+    it('should drop a queued request whose client went away', async () => {
+      await start({ INFERENCE_THREADS: '1' });
+      const running = infer(url, 'slow', slowRows(120));
+      const client = new AbortController();
+      const abandoned = fetch(`${url}/v2/models/slow/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          inputs: [{ name: 'x', shape: [1, SLOW_WIDTH], datatype: 'FP32', data: slowRows(1)[0] }],
+        }),
+        signal: client.signal,
+      }).catch(() => 'aborted');
+      await waitFor(async () => {
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        return metricValue(metrics, 'model_queue_depth', { model: 'slow', version: '1' }) === 1;
+      });
+      client.abort();
+      expect(await abandoned).toBe('aborted');
+      expect((await running).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await slowRuns()).toBe(1);
+    });
+  });
+});
