@@ -16,7 +16,9 @@ describe('Model catalog, health and docs (e2e)', () => {
       models: [
         { name: 'iris', versions: [2, 1] },
         { name: 'iris-graph', versions: [1] },
+        { name: 'iris-onnx', versions: [1] },
         { name: 'linear', versions: [1] },
+        { name: 'linear-onnx', versions: [1] },
       ],
     });
   });
@@ -59,7 +61,7 @@ describe('Model catalog, health and docs (e2e)', () => {
     const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
     expect(ready.body.details.models).toEqual({
       status: 'up',
-      loaded: ['iris', 'iris-graph', 'linear'],
+      loaded: ['iris', 'iris-graph', 'iris-onnx', 'linear', 'linear-onnx'],
     });
   });
 

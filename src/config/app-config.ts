@@ -173,9 +173,7 @@ export class AppConfig {
  */
 export function ortIntraOpThreads(config: AppConfig, cores = availableParallelism()): number {
   if (config.ORT_INTRA_OP_THREADS > 0) return config.ORT_INTRA_OP_THREADS;
-  // Until the inference threads exist, models run on one thread.
-  const threads = (config as { INFERENCE_THREADS?: number }).INFERENCE_THREADS ?? 1;
-  return Math.max(1, Math.floor(cores / threads));
+  return Math.max(1, Math.floor(cores / config.INFERENCE_THREADS));
 }
 
 /** Thrown at boot when the environment does not make a valid configuration. */

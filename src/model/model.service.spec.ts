@@ -46,9 +46,15 @@ describe(ModelService.name, () => {
 
     it('should load every model version once, at init', () => {
       expect(service.isReady()).toBe(true);
-      expect(service.modelNames()).toEqual(['iris', 'iris-graph', 'linear']);
+      expect(service.modelNames()).toEqual([
+        'iris',
+        'iris-graph',
+        'iris-onnx',
+        'linear',
+        'linear-onnx',
+      ]);
       expect(service.versionsOf('iris').map((m) => m.version)).toEqual([2, 1]);
-      expect(loadSpy).toHaveBeenCalledTimes(4);
+      expect(loadSpy).toHaveBeenCalledTimes(6);
     });
 
     it('should never load a model while predicting', async () => {
