@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { gaussian, seededRandom, shuffled } from './lib/random';
 import { graphOps, saveGraphModel, saveLayersModel, writeMetadata } from './lib/model-writer';
 import { trainDigits } from './train-digits';
+import { trainOnnx } from './train-onnx';
 
 const ROOT = join(__dirname, '..');
 const MODELS = join(ROOT, 'models');
@@ -202,6 +203,7 @@ async function main(): Promise<void> {
   const mlp = await trainIris(2, 16, iris);
   await writeIrisGraph(mlp, iris.labels);
   await trainDigits(MODELS, SEED);
+  await trainOnnx();
 }
 
 main().catch((error) => {

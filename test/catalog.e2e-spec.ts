@@ -17,7 +17,9 @@ describe('Model catalog, health and docs (e2e)', () => {
         { name: 'digits', versions: [1] },
         { name: 'iris', versions: [2, 1] },
         { name: 'iris-graph', versions: [1] },
+        { name: 'iris-onnx', versions: [1] },
         { name: 'linear', versions: [1] },
+        { name: 'linear-onnx', versions: [1] },
       ],
     });
   });
@@ -60,7 +62,7 @@ describe('Model catalog, health and docs (e2e)', () => {
     const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
     expect(ready.body.details.models).toEqual({
       status: 'up',
-      loaded: ['digits', 'iris', 'iris-graph', 'linear'],
+      loaded: ['digits', 'iris', 'iris-graph', 'iris-onnx', 'linear', 'linear-onnx'],
     });
   });
 

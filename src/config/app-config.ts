@@ -159,9 +159,32 @@ export class AppConfig {
   @Max(268_402_689, { message: "IMAGE_MAX_PIXELS must be at most 268402689 (libvips' own limit)" })
   IMAGE_MAX_PIXELS = 25_000_000;
 
+  /**
+   * ONNX Runtime's intra-op threads per session (one session per model version per inference
+   * thread). 0 = automatic: the cores divided by the inference threads, at least 1 (see
+   * ortIntraOpThreads).
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'ORT_INTRA_OP_THREADS must be an integer (0 = automatic)' })
+  @Min(0, { message: 'ORT_INTRA_OP_THREADS must be >= 0 (0 = automatic)' })
+  @Max(256, { message: 'ORT_INTRA_OP_THREADS must be at most 256' })
+  ORT_INTRA_OP_THREADS = 0;
+
   /** Origins allowed by CORS: empty = CORS off (same origin only), "*" = any, else a comma-separated list. */
   @IsString()
   CORS_ORIGINS = '';
+}
+
+/**
+ * Intra-op threads for every ONNX Runtime session. Each inference thread runs one batch at a
+ * time, so at full load N threads x M intra-op threads are busy at once; the automatic value
+ * keeps N x M within the cores, because more threads than cores only adds context switches and
+ * cache thrashing (no oversubscription). ORT_INTRA_OP_THREADS overrides it (e.g. 1 thread x N
+ * intra-op for the lowest latency of one heavy model at low load).
+ */
+export function ortIntraOpThreads(config: AppConfig, cores = availableParallelism()): number {
+  if (config.ORT_INTRA_OP_THREADS > 0) return config.ORT_INTRA_OP_THREADS;
+  return Math.max(1, Math.floor(cores / config.INFERENCE_THREADS));
 }
 
 /** Thrown at boot when the environment does not make a valid configuration. */

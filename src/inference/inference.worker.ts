@@ -29,7 +29,17 @@ const options = workerData as ThreadOptions;
 const port = parentPort!;
 
 /** Engines by model file; the TF.js one is created at thread start (its backend is chosen there). */
-const ENGINES: EngineEntry[] = [{ file: 'model.json', create: async () => new TfjsEngine() }];
+const ENGINES: EngineEntry[] = [
+  { file: 'model.json', create: async () => new TfjsEngine() },
+  // Imported on first use: a thread serving only TF.js models never loads ONNX Runtime.
+  {
+    file: 'model.onnx',
+    create: async () =>
+      new (await import('../engines/onnx/onnx.engine')).OnnxEngine({
+        intraOpThreads: options.ortIntraOpThreads,
+      }),
+  },
+];
 const engines = new Map<string, Engine>();
 const models = new Map<string, EngineModel>();
 

@@ -44,7 +44,16 @@ const followsBatch = (outputs: Tensor[], batch: number) =>
  */
 export async function warmUp(model: EngineModel): Promise<{ batchMajor: boolean }> {
   const { inputs, outputs } = model.signature;
-  const once = await model.run(zeroInputs(inputs, 1));
+  let once: Tensor[];
+  try {
+    once = await model.run(zeroInputs(inputs, 1));
+  } catch (error) {
+    // Zeros with free inner dimensions set to 1 are a guess, not an input every model accepts
+    // (Silero VAD needs 256+ samples). Such a model still serves, request by request; with every
+    // inner dimension known, the failure is the model's own and fails the load.
+    if (!inputs.some((spec) => spec.shape.slice(1).includes(FREE_DIM))) throw error;
+    return { batchMajor: false };
+  }
   outputs.forEach((spec, i) => {
     const seen = once[i]?.shape;
     if (spec.shape.length === 0 && seen && seen.length > 0) {

@@ -8,14 +8,17 @@ import { VersionPolicy } from '../config/app-config';
 export interface ModelLocation {
   name: string;
   version: number;
-  /** Absolute directory holding model.json (and, optionally, metadata.json). */
+  /** Absolute directory holding model.json or model.onnx (and, optionally, metadata.json). */
   dir: string;
 }
 
 /** Thrown when the repository itself is unusable: missing, empty, or badly laid out. */
 export class RepositoryError extends Error {}
 
-const MODEL_FILE = 'model.json';
+/** The files that make a folder a model version, one per engine (TF.js, ONNX Runtime). */
+const MODEL_FILES = ['model.json', 'model.onnx'];
+const MODEL_FILE = MODEL_FILES.join(' or ');
+const holdsModel = (dir: string) => MODEL_FILES.some((file) => existsSync(join(dir, file)));
 const VERSION_DIR = /^[1-9]\d*$/;
 
 async function subdirectories(dir: string): Promise<string[]> {
@@ -55,10 +58,10 @@ async function versionsOf(name: string, modelDir: string): Promise<ModelLocation
   warnNotVersions(name, modelDir, entries);
   const versions = entries.filter((entry) => VERSION_DIR.test(entry));
   const located = versions
-    .filter((version) => existsSync(join(modelDir, version, MODEL_FILE)))
+    .filter((version) => holdsModel(join(modelDir, version)))
     .map((version) => ({ name, version: Number(version), dir: join(modelDir, version) }));
   if (located.length > 0) return located;
-  if (existsSync(join(modelDir, MODEL_FILE))) return [{ name, version: 1, dir: modelDir }];
+  if (holdsModel(modelDir)) return [{ name, version: 1, dir: modelDir }];
   throw new RepositoryError(
     `Model folder ${modelDir} has no ${MODEL_FILE} and no version folder (<positive integer>/${MODEL_FILE})`,
   );

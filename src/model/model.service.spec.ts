@@ -46,9 +46,16 @@ describe(ModelService.name, () => {
 
     it('should load every model version once, at init', () => {
       expect(service.isReady()).toBe(true);
-      expect(service.modelNames()).toEqual(['digits', 'iris', 'iris-graph', 'linear']);
+      expect(service.modelNames()).toEqual([
+        'digits',
+        'iris',
+        'iris-graph',
+        'iris-onnx',
+        'linear',
+        'linear-onnx',
+      ]);
       expect(service.versionsOf('iris').map((m) => m.version)).toEqual([2, 1]);
-      expect(loadSpy).toHaveBeenCalledTimes(5);
+      expect(loadSpy).toHaveBeenCalledTimes(7);
     });
 
     it('should never load a model while predicting', async () => {

@@ -8,7 +8,7 @@ import {
   Optional,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, ortIntraOpThreads } from '../config/app-config';
 import { BatchScheduler } from '../inference/batch-scheduler';
 import { InferencePool } from '../inference/inference-pool';
 import { currentRequestSignal } from '../observability/request-context';
@@ -69,7 +69,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     this.pool = new InferencePool({
       threads: config.INFERENCE_THREADS,
       backend: config.TFJS_BACKEND,
-      ortIntraOpThreads: 1,
+      ortIntraOpThreads: ortIntraOpThreads(config),
     });
     this.registry = new ModelRegistry(this.pool);
     this.scheduler = new BatchScheduler(

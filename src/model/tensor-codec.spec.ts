@@ -18,7 +18,7 @@ describe('tensor codec', () => {
       );
       expect(encoded.shape).toEqual([2, 4]);
       expect(encoded.dtype).toBe('float32');
-      expect(Array.from(encoded.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(encoded.data).toEqual(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]));
     });
 
     it('should resolve free inner dimensions from the data and require every row to share them', () => {
@@ -61,7 +61,7 @@ describe('tensor codec', () => {
         [true, false, 1],
         rows,
       );
-      expect(Array.from(flags.data)).toEqual([1, 0, 1]);
+      expect(Array.from(flags.data as Uint8Array)).toEqual([1, 0, 1]);
     });
 
     it.each([
@@ -135,7 +135,9 @@ describe('tensor codec', () => {
         { a: [1, 2], b: 3 },
         { b: 4, a: [5, 6] },
       ]);
-      expect(encoded.map((e) => [e.name, e.shape, Array.from(e.data)])).toEqual([
+      expect(
+        encoded.map((e) => [e.name, e.shape, Array.from(e.data as ArrayLike<number>)]),
+      ).toEqual([
         ['a', [2, 2], [1, 2, 5, 6]],
         ['b', [2], [3, 4]],
       ]);

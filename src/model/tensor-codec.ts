@@ -1,13 +1,13 @@
 import { BadRequestException } from '@nestjs/common';
-import { FREE_DIM, formatShape, InputDtype, TensorSpec } from './signature';
+import { FLOAT16_MAX, toFloat16Bits } from './float16';
+import { FREE_DIM, formatShape, INPUT_DTYPES, InputDtype, TensorSpec } from './signature';
+import type { TypedData } from './tensor';
 
 /**
  * The one place where request values are checked against a model's signature and turned
  * into flat typed arrays. Every protocol (the /predict rows format, and the adapters built on
  * ModelService) goes through here, so every protocol rejects the same inputs the same way.
  */
-
-export type TypedData = Float32Array | Int32Array | Uint8Array;
 
 /** A checked input, ready to become a tensor. */
 export interface EncodedTensor {
@@ -24,6 +24,19 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
+/** Integer ranges of the integral input dtypes. int64 stops at 2^53 - 1: past it a JSON number is no longer exact. */
+const INTEGER_RANGES: Partial<Record<InputDtype, [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int32: [INT32_MIN, INT32_MAX],
+  int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+const FLOAT_LIMITS: Partial<Record<InputDtype, number>> = {
+  float16: FLOAT16_MAX,
+  float32: FLOAT32_MAX,
+  float64: Number.MAX_VALUE,
+};
+
 const indexSuffix = (indices: readonly number[]) => indices.map((i) => `[${i}]`).join('');
 
 function describeValue(value: unknown): string {
@@ -35,11 +48,24 @@ function describeValue(value: unknown): string {
 }
 
 function inputDtype(spec: TensorSpec): InputDtype {
-  if (spec.dtype === 'float32' || spec.dtype === 'int32' || spec.dtype === 'bool') {
-    return spec.dtype;
-  }
+  if (INPUT_DTYPES.includes(spec.dtype as InputDtype)) return spec.dtype as InputDtype;
   throw new BadRequestException(
     `input '${spec.name}' has dtype ${spec.dtype}, which this server cannot feed from JSON`,
+  );
+}
+
+function checkInteger(value: number, dtype: InputDtype, where: () => string): void {
+  const [min, max] = INTEGER_RANGES[dtype]!;
+  if (Number.isInteger(value) && value >= min && value <= max) return;
+  if (dtype === 'int64' && Number.isInteger(value)) {
+    // JSON.parse has already rounded such a number to the nearest double: refuse, never guess.
+    throw new BadRequestException(
+      `${where()}: ${value} is outside the range a JSON number holds exactly for int64 ` +
+        `(±${max}, 2^53 - 1); larger int64 values need the binary V2 tensor data`,
+    );
+  }
+  throw new BadRequestException(
+    `${where()}: expected an integer in ${dtype} range [${min}, ${max}], got ${value}`,
   );
 }
 
@@ -58,24 +84,46 @@ export function checkScalar(value: unknown, dtype: InputDtype, where: () => stri
   if (!Number.isFinite(value)) {
     throw new BadRequestException(`${where()}: expected a finite number, got ${value}`);
   }
-  if (dtype === 'int32') {
-    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
-      throw new BadRequestException(
-        `${where()}: expected an integer in int32 range [${INT32_MIN}, ${INT32_MAX}], got ${value}`,
-      );
-    }
-  } else if (Math.abs(value) > FLOAT32_MAX) {
+  if (dtype in INTEGER_RANGES) {
+    checkInteger(value, dtype, where);
+  } else if (Math.abs(value) > FLOAT_LIMITS[dtype]!) {
     throw new BadRequestException(
-      `${where()}: ${value} is outside the float32 range (±${FLOAT32_MAX})`,
+      `${where()}: ${value} is outside the ${dtype} range (±${FLOAT_LIMITS[dtype]})`,
     );
   }
   return value;
 }
 
+/** A zeroed typed array of the input's dtype: int64 as BigInt64Array, float16 as raw halves. */
 export function allocate(dtype: InputDtype, size: number): TypedData {
-  if (dtype === 'int32') return new Int32Array(size);
-  if (dtype === 'bool') return new Uint8Array(size);
-  return new Float32Array(size);
+  switch (dtype) {
+    case 'float64':
+      return new Float64Array(size);
+    case 'float16':
+      return new Uint16Array(size);
+    case 'int8':
+      return new Int8Array(size);
+    case 'int32':
+      return new Int32Array(size);
+    case 'int64':
+      return new BigInt64Array(size);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(size);
+    default:
+      return new Float32Array(size);
+  }
+}
+
+/** Stores checked numbers into an array from `allocate`: int64 as bigint, float16 as its bits. */
+export function storer(dtype: InputDtype, data: TypedData): (index: number, value: number) => void {
+  if (dtype === 'int64') {
+    const big = data as BigInt64Array;
+    return (i, v) => (big[i] = BigInt(v));
+  }
+  const numeric = data as Exclude<TypedData, BigInt64Array>;
+  if (dtype === 'float16') return (i, v) => (numeric[i] = toFloat16Bits(v));
+  return (i, v) => (numeric[i] = v);
 }
 
 /**
@@ -133,11 +181,15 @@ export function encodeTensor(
     dtype,
     shape.reduce((a, b) => a * b, 1),
   );
+  const store = storer(dtype, data);
   let offset = 0;
   const indices: number[] = [];
   const fill = (node: unknown, depth: number): void => {
     if (depth === shape.length) {
-      data[offset++] = checkScalar(node, dtype, () => describe(indices));
+      store(
+        offset++,
+        checkScalar(node, dtype, () => describe(indices)),
+      );
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
@@ -252,15 +304,26 @@ const V2_RANGES: Record<string, [number, number] | 'bool' | 'bytes'> = {
 };
 export const V2_DATATYPES = Object.keys(V2_RANGES);
 
-/** The V2 datatype of a TF.js dtype, as reported in metadata and responses. */
+/** V2 datatype of each tensor dtype (TF.js and ONNX Runtime name element types alike). */
+const V2_NAMES: Record<string, string> = {
+  float16: 'FP16',
+  float32: 'FP32',
+  float64: 'FP64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  bool: 'BOOL',
+  string: 'BYTES',
+};
+
+/** The V2 datatype of a tensor dtype, as reported in metadata and responses. */
 export function toV2Datatype(dtype: string): string {
-  const names: Record<string, string> = {
-    float32: 'FP32',
-    int32: 'INT32',
-    bool: 'BOOL',
-    string: 'BYTES',
-  };
-  return names[dtype] ?? dtype.toUpperCase();
+  return V2_NAMES[dtype] ?? dtype.toUpperCase();
 }
 
 /** One V2 request input, as the client sent it. */
@@ -371,11 +434,12 @@ export function encodeV2Tensor(
   const { datatype, shape } = input;
   const flat = flattenData(input.data, shape, where);
   const data = allocate(dtype, flat.length);
+  const store = storer(dtype, data);
   flat.forEach((value, i) => {
     const at = () => `${where}.data[${i}] (flat index)`;
     const number = checkScalar(value, dtype, at);
     if (dtype !== 'bool') checkDeclared(number, datatype, at);
-    data[i] = number;
+    store(i, number);
   });
   return { name: spec.name, dtype, shape: [...shape], data };
 }
@@ -406,15 +470,19 @@ export function encodeV2Values(
   let i = 0;
   const at = () => `${where}: element ${i} (flat index)`;
   const same = data.constructor === values.constructor;
-  if (same) data.set(values as ArrayLike<number>);
-  // int32 bytes fed to an int32 input cannot be out of range: nothing to scan.
-  if (same && dtype === 'int32') return { name: spec.name, dtype, shape: [...input.shape], data };
+  if (same) (data as Int32Array).set(values as Int32Array);
+  // int32 or int64 bytes fed to an input of that dtype cannot be out of range: nothing to scan
+  // (binary int64 keeps all 64 bits, unlike a JSON number).
+  if (same && (dtype === 'int32' || dtype === 'int64')) {
+    return { name: spec.name, dtype, shape: [...input.shape], data };
+  }
   const copiedFloats = same && dtype === 'float32';
+  const store = storer(dtype, data);
   for (; i < count; i++) {
     const value = Number(values[i]);
     // Copied floats only need the finiteness test; checkScalar runs (and words the 400) otherwise.
     if (copiedFloats && Number.isFinite(value)) continue;
-    data[i] = checkScalar(value, dtype, at);
+    store(i, checkScalar(value, dtype, at));
   }
   return { name: spec.name, dtype, shape: [...input.shape], data };
 }

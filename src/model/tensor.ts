@@ -1,3 +1,5 @@
+import { fromFloat16Bits } from './float16';
+
 /**
  * The neutral tensor every protocol maps to and from at its edge, and the only form that crosses
  * into and out of the inference threads (typed arrays are transferable; nested arrays are not).
@@ -20,8 +22,9 @@ export interface Tensor {
 
 export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** Plain JSON numbers of a tensor's data (bigint as number: callers check the 2^53 range first). */
+/** Plain JSON numbers of a tensor's data (bigint as number: callers check the 2^53 range first; float16 decoded from its bits). */
 export function toNumbers(tensor: Tensor): number[] {
+  if (tensor.dtype === 'float16') return Array.from(tensor.data as Uint16Array, fromFloat16Bits);
   return Array.from(tensor.data as ArrayLike<number | bigint>, Number);
 }
 

@@ -86,7 +86,7 @@ describe('GET /metrics (e2e, shipped models)', () => {
 
   it('should report every loaded model version, its load time, and the models by state', async () => {
     const text = await scrape();
-    expect(metricValue(text, 'models_loaded', { state: 'AVAILABLE' })).toBe(5);
+    expect(metricValue(text, 'models_loaded', { state: 'AVAILABLE' })).toBe(7);
     expect(metricValue(text, 'models_loaded', { state: 'LOADING' })).toBe(0);
     for (const [model, version] of [
       ['digits', '1'],

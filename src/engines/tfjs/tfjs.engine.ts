@@ -10,7 +10,10 @@ import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-l
 
 /** TF.js dtype of each TensorFlow DataType name found in a graph model's signature. */
 const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
-  Object.entries(TF_DATA_TYPES).map(([tfjs, dt]) => [dt, tfjs]),
+  Object.entries(TF_DATA_TYPES)
+    // TF.js has no 64-bit or 16-bit tensors: a DT_INT64 placeholder runs as int32, as TF.js reads it.
+    .filter(([dtype]) => ['float32', 'int32', 'bool', 'string', 'complex64'].includes(dtype))
+    .map(([tfjs, dt]) => [dt, tfjs]),
 );
 
 /** An entry of a graph model's `signature` in model.json, as tensorflowjs_converter writes it. */

@@ -28,7 +28,7 @@ describe(encodeExamples.name, () => {
       ],
     });
     expect(grid0.shape).toEqual([2, 2, 2]);
-    expect(Array.from(grid0.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Array.from(grid0.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(free.shape).toEqual([2, 1, 2]);
   });
 

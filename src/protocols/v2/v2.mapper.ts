@@ -51,7 +51,7 @@ export function toModelMetadata(model: ServedModel, versions: ServedModel[]): V2
   return {
     name: model.name,
     versions: versions.map((m) => String(m.version)),
-    platform: model.format === 'graph-model' ? 'tensorflowjs_graph' : 'tensorflowjs_layers',
+    platform: model.platform,
     inputs: model.signature.inputs.map(tensorMetadata),
     outputs: model.signature.outputs.map(tensorMetadata),
   };

@@ -1,0 +1,155 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { FREE_DIM, ModelSignature, TensorSpec } from '../../model/signature';
+import { Tensor, TensorDtype, TypedData } from '../../model/tensor';
+import { Engine, EngineModel, EngineStats } from '../engine';
+
+/** ONNX element types this server carries end to end, by ONNX Runtime's name (the same names). */
+const SUPPORTED: ReadonlySet<string> = new Set<TensorDtype>([
+  'float32',
+  'float64',
+  'float16',
+  'int8',
+  'int32',
+  'int64',
+  'uint8',
+  'bool',
+]);
+
+export interface OnnxEngineOptions {
+  /** Threads ONNX Runtime may use inside one run (its intra-op pool), per session. */
+  intraOpThreads: number;
+}
+
+/**
+ * A symbolic dimension (`batch`, `p2o.DynamicDimension.0`, `N`) is free; ONNX Runtime reports
+ * an unknown one as -1 or as a string, never as 0 for a real tensor.
+ */
+const toDim = (dim: number | string): number =>
+  typeof dim === 'number' && dim >= 0 ? dim : FREE_DIM;
+
+function toSpec(file: string, meta: ort.InferenceSession.ValueMetadata, role: string): TensorSpec {
+  if (!meta.isTensor) {
+    // skl2onnx classifiers add a ZipMap output (a sequence of maps) unless told not to.
+    throw new Error(
+      `${file}: ${role} '${meta.name}' is not a tensor (a sequence or map); only tensor inputs and outputs can be served (for skl2onnx classifiers export with options={'zipmap': False})`,
+    );
+  }
+  if (!SUPPORTED.has(meta.type)) {
+    throw new Error(
+      `${file}: ${role} '${meta.name}' has element type ${meta.type}; supported: ${[...SUPPORTED].join(', ')}`,
+    );
+  }
+  return { name: meta.name, dtype: meta.type, shape: meta.shape.map(toDim) };
+}
+
+/** The neutral tensor as ONNX Runtime's: same element type names, the same typed array (no copy). */
+function toOrt(tensor: Tensor): ort.Tensor {
+  return new ort.Tensor(
+    tensor.dtype as ort.Tensor.Type,
+    tensor.data as ort.Tensor.DataType,
+    tensor.shape,
+  );
+}
+
+/**
+ * ONNX Runtime's output as the neutral tensor. float16 comes back as raw halves (Uint16Array) or,
+ * where the runtime has Float16Array, as that: either way the neutral form is the raw bits.
+ */
+function fromOrt(name: string, value: ort.Tensor): Tensor {
+  const data = value.data as unknown as ArrayBufferView;
+  const raw =
+    value.type === 'float16' && !(data instanceof Uint16Array)
+      ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2)
+      : (data as TypedData);
+  return { name, dtype: value.type as TensorDtype, shape: [...value.dims], data: raw };
+}
+
+/** One ONNX model in this inference thread: one ONNX Runtime session, no per-request state. */
+class OnnxEngineModel implements EngineModel {
+  readonly platform = 'onnxruntime_onnx';
+  readonly signature: ModelSignature;
+  private readonly outputNames: string[];
+
+  constructor(
+    private session: ort.InferenceSession | undefined,
+    file: string,
+    readonly bytes: number,
+    private readonly onDispose: (model: OnnxEngineModel) => void,
+  ) {
+    const { inputMetadata, outputMetadata } = session!;
+    this.signature = {
+      inputs: inputMetadata.map((meta) => toSpec(file, meta, 'input')),
+      outputs: outputMetadata.map((meta) => toSpec(file, meta, 'output')),
+    };
+    this.outputNames = this.signature.outputs.map((spec) => spec.name);
+  }
+
+  async run(inputs: Tensor[]): Promise<Tensor[]> {
+    if (!this.session) throw new Error('ONNX model was disposed');
+    const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrt(t)]));
+    // The node binding's run is one synchronous native call (it blocks this thread for the
+    // whole inference), which is why engines live in the inference threads only.
+    const results = await this.session.run(feeds, this.outputNames);
+    return this.outputNames.map((name) => fromOrt(name, results[name]));
+  }
+
+  dispose(): void {
+    const session = this.session;
+    this.session = undefined;
+    if (!session) return;
+    this.onDispose(this);
+    void session.release().catch(() => undefined);
+  }
+}
+
+/** ONNX models: a version folder holding `model.onnx`, run by ONNX Runtime's CPU provider. */
+export class OnnxEngine implements Engine {
+  readonly file = 'model.onnx';
+  private readonly live = new Set<OnnxEngineModel>();
+
+  constructor(private readonly options: OnnxEngineOptions) {}
+
+  async load(dir: string): Promise<EngineModel> {
+    const file = join(dir, this.file);
+    const { size } = await stat(file);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(file, {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: this.options.intraOpThreads,
+        // Parallelism across requests comes from the inference threads; across branches of one
+        // graph it would only add threads competing for the same cores.
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // Errors come back to the caller with context (and to the client as a status); ONNX
+        // Runtime's own stderr lines would only break the JSON log stream.
+        logSeverityLevel: 4,
+      });
+    } catch (error) {
+      // ONNX Runtime's own words (protobuf parsing failed, "Could not find an implementation
+      // for X(version)", ...) say what is wrong; the path says which file.
+      throw new Error(`${file}: ONNX Runtime cannot load it: ${(error as Error).message}`);
+    }
+    try {
+      const model = new OnnxEngineModel(session, file, size, (m) => this.live.delete(m));
+      this.live.add(model);
+      return model;
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  }
+
+  /**
+   * ONNX Runtime does not report its memory; the sessions alive and their model files' bytes
+   * (weights dominate both the file and what a session holds) are what a leak would grow.
+   */
+  stats(): EngineStats {
+    let bytes = 0;
+    for (const model of this.live) bytes += model.bytes;
+    return { tensors: this.live.size, bytes };
+  }
+}
