@@ -131,7 +131,6 @@ async function withServer<T>(
   const server = await startModelServer({
     MODEL_DIR: dir,
     TFJS_BACKEND: 'wasm',
-    LOG_LEVEL: 'warn',
     MAX_INFLIGHT: '0',
     ...env,
   });

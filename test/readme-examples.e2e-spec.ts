@@ -25,9 +25,10 @@ function readmeExamples(): Example[] {
   const examples: Example[] = [];
   for (const block of blocks) {
     if (!/localhost:3000|\$INGRESS/.test(block)) continue;
-    // Walkthroughs that change the model repository first (hot reload, saving a model) have
-    // tests of their own that play them out: hot-reload-readme and save-your-model.
-    if (/npx ts-node|cp -r /.test(block)) continue;
+    // Walkthroughs that change the model repository first (hot reload, saving a model) or serve
+    // another one (MODEL_DIR=...) have tests of their own that play them out: hot-reload-readme,
+    // save-your-model, and onnx (the Silero request through V2).
+    if (/npx ts-node|cp -r |MODEL_DIR=/.test(block)) continue;
     const lines = block.split('\n');
     for (let i = 0; i < lines.length; i++) {
       if (!/^(curl|node -e) /.test(lines[i])) continue;

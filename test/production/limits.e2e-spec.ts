@@ -64,7 +64,7 @@ describe('Request limits (e2e, shipped models)', () => {
           .send({ model: name, instances: [[1, 2, 3, 4]] });
         expect(res.status).toBe(404);
         expect(res.body.message).toMatch(
-          /not found; available models: digits, iris, iris-graph, linear/,
+          /not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx/,
         );
       }
       await request(app.getHttpServer()).get('/models/..%2F..%2Fpackage.json').expect(404);
