@@ -1,34 +1,19 @@
 import type { EngineModel } from '../engines/engine';
-import { FREE_DIM, TensorSpec } from '../model/signature';
-import { elementCount, Tensor, TensorDtype, TypedData } from '../model/tensor';
-
-/** A zero-filled typed array for any dtype a tensor may carry. */
-export function zeros(dtype: TensorDtype, size: number): TypedData {
-  switch (dtype) {
-    case 'float64':
-      return new Float64Array(size);
-    case 'int64':
-      return new BigInt64Array(size);
-    case 'int32':
-      return new Int32Array(size);
-    case 'int8':
-      return new Int8Array(size);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(size);
-    case 'float16':
-      return new Uint16Array(size);
-    default:
-      return new Float32Array(size);
-  }
-}
+import { FREE_DIM, InputDtype, TensorSpec } from '../model/signature';
+import { elementCount, Tensor, TensorDtype } from '../model/tensor';
+import { allocate } from '../model/tensor-codec';
 
 /** Zeros shaped like the signature with `batch` rows (a fixed batch dimension stays as it is). */
 function zeroInputs(inputs: TensorSpec[], batch: number): Tensor[] {
   return inputs.map((spec) => {
     const shape = spec.shape.map((d, i) => (d !== FREE_DIM ? d : i === 0 ? batch : 1));
     const dtype = spec.dtype as TensorDtype;
-    return { name: spec.name, dtype, shape, data: zeros(dtype, elementCount(shape)) };
+    return {
+      name: spec.name,
+      dtype,
+      shape,
+      data: allocate(dtype as InputDtype, elementCount(shape)),
+    };
   });
 }
 

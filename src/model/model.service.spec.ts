@@ -4,7 +4,9 @@ import { AppConfig, loadConfig } from '../config/app-config';
 import { BatchEvent } from '../inference/batch-scheduler';
 import { InferencePool } from '../inference/inference-pool';
 import { InferenceObserver } from './inference-observer';
+import { toRows } from '../predict/prediction-rows';
 import { ModelService } from './model.service';
+import { encodeInstances } from './tensor-codec';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
@@ -14,6 +16,19 @@ const observer: InferenceObserver = {
   observeInference: () => undefined,
   observeBatch: (event) => batches.push(event),
 };
+
+/** What `POST /predict` does with numeric instances, minus HTTP: resolve, encode, infer, rows. */
+async function predict(
+  service: ModelService,
+  params: { model?: string; version?: string; instances: unknown[] },
+) {
+  const model = service.resolve(params.model, params.version);
+  const outputs = await service.infer(
+    model,
+    encodeInstances(model.signature.inputs, params.instances),
+  );
+  return { model: model.name, version: model.version, predictions: toRows(model, outputs) };
+}
 
 async function createService(env: Record<string, string> = {}) {
   const moduleRef = await Test.createTestingModule({
@@ -61,8 +76,8 @@ describe(ModelService.name, () => {
     it('should never load a model while predicting', async () => {
       const callsAfterInit = loadSpy.mock.calls.length;
       for (let i = 0; i < 25; i++) {
-        await service.predict({ model: 'iris', instances: [SETOSA] });
-        await service.predict({ model: 'linear', instances: [[i]] });
+        await predict(service, { model: 'iris', instances: [SETOSA] });
+        await predict(service, { model: 'linear', instances: [[i]] });
       }
       expect(loadSpy).toHaveBeenCalledTimes(callsAfterInit);
     });
@@ -74,16 +89,16 @@ describe(ModelService.name, () => {
     });
 
     it('should leave no tensor behind in any thread after 1,000 predictions, valid or not', async () => {
-      await service.predict({ model: 'iris', instances: [SETOSA] });
+      await predict(service, { model: 'iris', instances: [SETOSA] });
       const tensors = () => service.pool.snapshot().map((t) => t.tensors);
       const before = tensors();
       expect(before).toHaveLength(2);
       for (let i = 0; i < 1000; i++) {
         const model = ['iris', 'iris-graph', 'linear'][i % 3];
         const instances = model === 'linear' ? [[i], [i + 1]] : [SETOSA, SETOSA];
-        await service.predict({ model, instances });
+        await predict(service, { model, instances });
         if (i % 100 === 0) {
-          await expect(service.predict({ model, instances: [['bad']] })).rejects.toThrow();
+          await expect(predict(service, { model, instances: [['bad']] })).rejects.toThrow();
         }
       }
       expect(tensors()).toEqual(before);
@@ -91,7 +106,7 @@ describe(ModelService.name, () => {
 
     it('should keep answers independent when requests run concurrently', async () => {
       const run = (x: number) =>
-        service.predict({
+        predict(service, {
           model: x % 2 ? 'linear' : 'iris',
           instances: x % 2 ? [[x]] : [[x, 1, 2, 3]],
         });
@@ -109,14 +124,14 @@ describe(ModelService.name, () => {
         1 + (i % 11) * 0.5,
         (i % 13) * 0.2,
       ]);
-      const alone: Awaited<ReturnType<ModelService['predict']>>[] = [];
+      const alone: Awaited<ReturnType<typeof predict>>[] = [];
       for (const row of rows)
-        alone.push(await service.predict({ model: 'iris', instances: [row] }));
+        alone.push(await predict(service, { model: 'iris', instances: [row] }));
       batches.length = 0;
       // Concurrent requests of 1 or 3 rows: while both threads are busy the rest queue up and merge.
       const together = await Promise.all(
         rows.map((row, i) =>
-          service.predict({ model: 'iris', instances: i % 3 === 0 ? [row, row, row] : [row] }),
+          predict(service, { model: 'iris', instances: i % 3 === 0 ? [row, row, row] : [row] }),
         ),
       );
       together.forEach((result, i) => {
@@ -154,7 +169,7 @@ describe(ModelService.name, () => {
       DEFAULT_MODEL: 'linear',
     });
     expect(service.backend).toBe('cpu');
-    const result = await service.predict({ instances: [[1]] });
+    const result = await predict(service, { instances: [[1]] });
     expect((result.predictions[0] as number[])[0]).toBeCloseTo(5, 0);
     await moduleRef.close();
   });

@@ -17,28 +17,11 @@ import { ModelRegistry, VersionStatus } from './model-registry';
 import { scanRepository } from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
-import { EncodedTensor, encodeInstances } from './tensor-codec';
-import { TensorMap, toNestedMap } from './tensor';
+import { EncodedTensor } from './tensor-codec';
+import { TensorMap } from './tensor';
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
 export class ModelLoadError extends Error {}
-
-export interface PredictParams {
-  instances: unknown[];
-  model?: string;
-  version?: string | number;
-}
-
-export interface LabelledPrediction {
-  label: string;
-  scores: Record<string, number>;
-}
-
-export interface PredictResult {
-  model: string;
-  version: number;
-  predictions: unknown[];
-}
 
 /**
  * Owns every served model for the life of the process: starts the inference threads and loads
@@ -304,21 +287,6 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       models,
     };
   }
-
-  /** The row ("instances") format: one prediction per instance, in order, labelled when the model has labels. */
-  async predict(params: PredictParams): Promise<PredictResult> {
-    const model = this.resolve(params.model, params.version);
-    this.checkBatchSize(params.instances.length);
-    const outputs = await this.infer(
-      model,
-      encodeInstances(model.signature.inputs, params.instances),
-    );
-    return {
-      model: model.name,
-      version: model.version,
-      predictions: toRows(model, toNestedMap(outputs)),
-    };
-  }
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -343,27 +311,4 @@ function checkRows(model: ServedModel, inputs: EncodedTensor[]): void {
       `model '${model.name}' pairs its inputs row by row; every input needs the same 0-th dimension, got ${inputs.map((input, i) => `${input.name}: ${rows[i]}`).join(', ')}`,
     );
   }
-}
-
-/** Splits batch outputs into one prediction per instance. */
-function toRows(model: ServedModel, outputs: Record<string, unknown[]>): unknown[] {
-  const names = Object.keys(outputs);
-  const count = outputs[names[0]].length;
-  const labels = model.labels;
-  return Array.from({ length: count }, (_, row) => {
-    if (labels) return labelled(labels, outputs[names[0]][row] as number[]);
-    if (names.length === 1) return outputs[names[0]][row];
-    return Object.fromEntries(names.map((name) => [name, outputs[name][row]]));
-  });
-}
-
-function labelled(labels: string[], scores: number[]): LabelledPrediction {
-  let best = 0;
-  scores.forEach((score, i) => {
-    if (score > scores[best]) best = i;
-  });
-  return {
-    label: labels[best],
-    scores: Object.fromEntries(labels.map((label, i) => [label, scores[i]])),
-  };
 }

@@ -1,8 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { ImageService } from '../image/image.service';
-import { ModelService, PredictParams, PredictResult } from '../model/model.service';
+import { ModelService } from '../model/model.service';
 import { encodeInstances } from '../model/tensor-codec';
 import { toRows } from './prediction-rows';
+
+export interface PredictParams {
+  instances: unknown[];
+  model?: string;
+  version?: string | number;
+}
+
+export interface PredictResult {
+  model: string;
+  version: number;
+  predictions: unknown[];
+}
 
 /**
  * `POST /predict`: instances as numbers (checked by the codec) or as images (`{"b64": ...}` in

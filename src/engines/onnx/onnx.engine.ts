@@ -1,21 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { FREE_DIM, ModelSignature, TensorSpec } from '../../model/signature';
+import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../model/signature';
 import { Tensor, TensorDtype, TypedData } from '../../model/tensor';
 import { Engine, EngineModel, EngineStats } from '../engine';
 
-/** ONNX element types this server carries end to end, by ONNX Runtime's name (the same names). */
-const SUPPORTED: ReadonlySet<string> = new Set<TensorDtype>([
-  'float32',
-  'float64',
-  'float16',
-  'int8',
-  'int32',
-  'int64',
-  'uint8',
-  'bool',
-]);
+/** ONNX element types this server carries end to end; ONNX Runtime uses the same names. */
+const SUPPORTED: ReadonlySet<string> = new Set<string>(INPUT_DTYPES);
 
 export interface OnnxEngineOptions {
   /** Threads ONNX Runtime may use inside one run (its intra-op pool), per session. */
