@@ -16,6 +16,12 @@ export interface ThreadSnapshot extends ThreadStats {
   ready: boolean;
 }
 
+/**
+ * How long closing waits for a thread's running batch (one whose request was already answered:
+ * timed out or its client gone) before cutting the thread; after the HTTP drain, so short.
+ */
+const CLOSE_TIMEOUT_MS = 5000;
+
 const sameSignature = (a: ModelSignature, b: ModelSignature) =>
   JSON.stringify(a) === JSON.stringify(b);
 
@@ -134,8 +140,9 @@ export class InferencePool {
     return thread.terminate();
   }
 
-  async close(): Promise<void> {
+  /** Lets every thread finish its running batch and free its models, then ends the threads. */
+  async close(timeoutMs = CLOSE_TIMEOUT_MS): Promise<void> {
     this.closing = true;
-    await Promise.all(this.threads.map((t) => t.terminate()));
+    await Promise.all(this.threads.map((t) => t.close(timeoutMs)));
   }
 }

@@ -138,7 +138,23 @@ export class InferenceThread {
     return this.busySeconds + (this.busy ? (performance.now() - this.busySince) / 1000 : 0);
   }
 
+  /** Ends the thread at once, whatever it runs: the crash of the thread-death test. */
   terminate(): Promise<number> {
     return this.worker.terminate();
+  }
+
+  /**
+   * Ends the thread cleanly: it finishes the batch it runs (its messages are handled in order),
+   * frees its models, then stops. Cutting it mid-run instead aborts the whole process when the
+   * run is ONNX Runtime's (its native code throws into a torn-down thread). A thread that does
+   * not answer within `timeoutMs` is cut anyway.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.exited) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([this.call({ op: 'close' }).catch(() => undefined), timeout]);
+    clearTimeout(timer);
+    await this.worker.terminate();
   }
 }

@@ -111,6 +111,10 @@ async function handle(request: ThreadRequest): Promise<unknown> {
     case 'unload':
       models.get(request.key)?.dispose();
       return models.delete(request.key);
+    case 'close':
+      models.forEach((model) => model.dispose());
+      models.clear();
+      return true;
   }
 }
 

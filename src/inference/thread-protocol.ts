@@ -18,7 +18,8 @@ export interface ThreadOptions {
 export type ThreadRequest =
   | { id: number; op: 'load'; key: string; dir: string }
   | { id: number; op: 'run'; key: string; inputs: Tensor[] }
-  | { id: number; op: 'unload'; key: string };
+  | { id: number; op: 'unload'; key: string }
+  | { id: number; op: 'close' };
 
 /** Codes of errors that cross the thread boundary; the HTTP filter maps them to statuses. */
 export type ErrorCode =
