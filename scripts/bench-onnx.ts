@@ -14,23 +14,16 @@
  * The models come from models/ and test/fixtures/cnn (written by npm run train), copied into a
  * temporary repository so the server loads exactly these four.
  */
-import autocannon from 'autocannon';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { LOAD_GENERATOR, LoadOptions, LoadResult, postLoad } from './lib/load';
 import { ROOT, startModelServer } from './lib/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const CORES = availableParallelism();
-
-interface Measurement {
-  rps: number;
-  p50: number;
-  p99: number;
-  failed: number;
-}
 
 /** The same deterministic image for every request (3 decimals keep the JSON body near 70 kB). */
 const image = (() => {
@@ -59,12 +52,15 @@ function repository(): string {
  * row: 12,288 JSON numbers per request would make the main thread's parsing, not the engines,
  * what is measured (scripts/bench-inputs.ts measures that difference).
  */
-async function request(url: string, model: string) {
+async function request(
+  url: string,
+  model: string,
+): Promise<Omit<LoadOptions, 'connections' | 'seconds'>> {
   if (!model.startsWith('cnn')) {
     return {
       url: `${url}/predict`,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model, instances: [IRIS_ROW] }) as string | Buffer,
+      body: JSON.stringify({ model, instances: [IRIS_ROW] }),
     };
   }
   const metadata = (await (await fetch(`${url}/v2/models/${model}`)).json()) as {
@@ -98,16 +94,10 @@ async function drive(
   model: string,
   connections: number,
   seconds = SECONDS,
-): Promise<Measurement> {
-  const options = { ...(await request(url, model)), method: 'POST' as const, connections };
-  await autocannon({ ...options, duration: 1 });
-  const result = await autocannon({ ...options, duration: seconds });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failed: result.non2xx + result.errors + result.timeouts,
-  };
+): Promise<LoadResult> {
+  const options = { ...(await request(url, model)), connections };
+  await postLoad({ ...options, seconds: 1 });
+  return postLoad({ ...options, seconds });
 }
 
 /**
@@ -151,7 +141,7 @@ async function bareLoop(threads: number, intraOp: number, seconds = SECONDS): Pr
   return rates.reduce((a, b) => a + b, 0);
 }
 
-const row = (label: string, m: Measurement) =>
+const row = (label: string, m: LoadResult) =>
   `${label.padEnd(44)}${m.rps.toFixed(0).padStart(7)}${m.p50.toFixed(1).padStart(8)}${m.p99.toFixed(1).padStart(8)}${String(m.failed).padStart(8)}`;
 const header = `${'what'.padEnd(44)}${'req/s'.padStart(7)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'failed'.padStart(8)}`;
 
@@ -182,14 +172,14 @@ async function main(): Promise<void> {
   };
   try {
     log(
-      `one instance per request (iris: POST /predict JSON; CNN: V2 binary FP32), ${SECONDS} s per measurement after 1 s warm-up, ${CORES} cores, node ${process.version}`,
+      `one instance per request (iris: POST /predict JSON; CNN: V2 binary FP32), ${SECONDS} s per measurement after 1 s warm-up, load from ${LOAD_GENERATOR}, ${CORES} cores, node ${process.version}`,
     );
     log(
       `\n1. same weights, two engines (server defaults: INFERENCE_THREADS=${CORES}, ORT_INTRA_OP_THREADS automatic; TFJS_BACKEND=wasm; ${CONNECTIONS} connections)`,
     );
     log(header);
     const served = await withServer(dir, {}, async (url) => {
-      const results: Record<string, Measurement> = {};
+      const results: Record<string, LoadResult> = {};
       for (const model of ['iris', 'iris-onnx', 'cnn-tfjs', 'cnn-onnx']) {
         results[model] = await drive(url, model, CONNECTIONS);
         log(

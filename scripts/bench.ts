@@ -1,6 +1,6 @@
 /**
- * npm run bench: starts the built server (node dist/main.js) on loopback and measures, with
- * autocannon, bounded in time, the three comparisons of the inference-thread work; servers that
+ * npm run bench: starts the built server (node dist/main.js) on loopback and measures, with wrk
+ * (or autocannon where wrk is not installed: scripts/lib/load.ts), bounded in time, the three comparisons of the inference-thread work; servers that
  * are compared run alternately, round by round, so they share the machine's mood (these machines
  * are shared and noisy: only ratios measured side by side mean anything).
  *
@@ -16,9 +16,9 @@
  *   BENCH_SECONDS  seconds per measurement (default 10)
  *   BENCH_ROUNDS   alternating rounds per comparison (default 2)
  */
-import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { LOAD_GENERATOR, LoadResult, postLoad } from './lib/load';
 import { metricSum } from './lib/metrics';
 import { ROOT, RunningServer, startCommand, startModelServer } from './lib/server';
 
@@ -28,11 +28,7 @@ const PYTHON = '/usr/bin/python3';
 const BASELINE_PORT = 18731;
 const MOVENET_DIR = join(ROOT, 'test', 'fixtures', 'converted');
 
-interface Measurement {
-  rps: number;
-  p50: number;
-  p99: number;
-  failed: number;
+interface Measurement extends LoadResult {
   /** Extra numbers a comparison reads while it runs (probe latency, rows per batch). */
   notes: string[];
 }
@@ -56,13 +52,12 @@ interface Comparison {
 }
 
 function load(url: string, c: Comparison, seconds: number) {
-  return autocannon({
+  return postLoad({
     url: `${url}${c.path}`,
-    method: 'POST',
     headers: c.headers ?? { 'content-type': 'application/json' },
     body: c.body,
     connections: c.connections,
-    duration: seconds,
+    seconds,
   });
 }
 
@@ -75,13 +70,7 @@ async function measure(contender: Contender, c: Comparison): Promise<Measurement
     const during = c.during?.(server.url, Date.now() + SECONDS * 1000) ?? Promise.resolve([]);
     const [result, notes] = await Promise.all([running, during]);
     const afterNotes = (await c.after?.(server.url, before)) ?? [];
-    return {
-      rps: result.requests.average,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      failed: result.non2xx + result.errors + result.timeouts,
-      notes: [...notes, ...afterNotes],
-    };
+    return { ...result, notes: [...notes, ...afterNotes] };
   } finally {
     await server.stop();
   }
@@ -248,7 +237,7 @@ async function run(c: Comparison): Promise<string[]> {
 
 async function main(): Promise<void> {
   const lines = [
-    `npm run bench: ${SECONDS} s per measurement after a 2 s warm-up, ${ROUNDS} alternating rounds (means), node ${process.version}`,
+    `npm run bench: ${SECONDS} s per measurement after a 2 s warm-up, ${ROUNDS} alternating rounds (means), load from ${LOAD_GENERATOR}, node ${process.version}`,
   ];
   for (const comparison of comparisons()) {
     lines.push(...(await run(comparison)));
