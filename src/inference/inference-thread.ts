@@ -49,6 +49,8 @@ export class InferenceThread {
   /** The thread's memory after its last reply (exact whenever it is idle). */
   stats: ThreadStats = { tensors: 0, bytes: 0 };
   private busySince = 0;
+  /** The thread started its runtime and answers calls (else there is nothing to finish). */
+  private greeted = false;
   readonly started: Promise<void>;
 
   constructor(
@@ -62,6 +64,7 @@ export class InferenceThread {
     this.started = new Promise((resolve, reject) => {
       this.worker.once('message', (hello: ThreadHello) => {
         if (hello.hello) {
+          this.greeted = true;
           this.backend = hello.backend;
           this.worker.on('message', (reply: ThreadReply) => this.settle(reply));
           resolve();
@@ -151,6 +154,10 @@ export class InferenceThread {
    */
   async close(timeoutMs: number): Promise<void> {
     if (this.exited) return;
+    if (!this.greeted) {
+      await this.worker.terminate();
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([this.call({ op: 'close' }).catch(() => undefined), timeout]);

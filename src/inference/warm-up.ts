@@ -1,19 +1,14 @@
 import type { EngineModel } from '../engines/engine';
 import { FREE_DIM, InputDtype, TensorSpec } from '../model/signature';
-import { elementCount, Tensor, TensorDtype } from '../model/tensor';
+import { elementCount, Tensor } from '../model/tensor';
 import { allocate } from '../model/tensor-codec';
 
 /** Zeros shaped like the signature with `batch` rows (a fixed batch dimension stays as it is). */
 function zeroInputs(inputs: TensorSpec[], batch: number): Tensor[] {
   return inputs.map((spec) => {
     const shape = spec.shape.map((d, i) => (d !== FREE_DIM ? d : i === 0 ? batch : 1));
-    const dtype = spec.dtype as TensorDtype;
-    return {
-      name: spec.name,
-      dtype,
-      shape,
-      data: allocate(dtype as InputDtype, elementCount(shape)),
-    };
+    const dtype = spec.dtype as InputDtype;
+    return { name: spec.name, dtype, shape, data: allocate(dtype, elementCount(shape)) };
   });
 }
 
