@@ -5,17 +5,18 @@ const path = require('node:path');
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }],
 };
-// testTimeout: every app a test builds starts real inference threads (each compiles the worker's
-// TypeScript with ts-node), which takes seconds on a loaded 2-core machine.
 const common = {
   testEnvironment: 'node',
   moduleFileExtensions: ['js', 'json', 'ts'],
   transform,
-  testTimeout: 30_000,
 };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Every app a test builds starts real inference threads (each compiles the worker's TypeScript
+  // with ts-node), which takes seconds on a loaded 2-core machine. A global option: Jest ignores
+  // it inside a project (with a warning).
+  testTimeout: 30_000,
   projects: [
     { ...common, displayName: 'unit', rootDir: 'src', testRegex: '.*\\.spec\\.ts$' },
     { ...common, displayName: 'e2e', rootDir: 'test', testRegex: '.*\\.e2e-spec\\.ts$' },

@@ -35,8 +35,9 @@ export function runUntilExit(
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  // 'close', not 'exit': it comes after the output pipes are drained, so no last line is missed.
   return new Promise((resolve) =>
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output, elapsedMs: Date.now() - started });
     }),

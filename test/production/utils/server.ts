@@ -27,7 +27,8 @@ export async function runServer(env: Record<string, string> = {}): Promise<Runni
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    // 'close' comes after the output pipes are drained: output() then holds the last lines.
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   const url = env.PORT ? `http://127.0.0.1:${env.PORT}` : await waitForListening(child);
   if (env.PORT) {
