@@ -230,12 +230,21 @@ async function requestKinds(url: string): Promise<RequestKind[]> {
     body: `{"instances":${'['.repeat(100)}${']'.repeat(100)}}`,
     expected: 400,
   });
+  // JSON routes read the body as JSON whatever its Content-Type (curl -d sends a form type).
   kinds.push({
-    name: 'wrong content type',
+    name: 'form-typed body that is not JSON',
     method: 'POST',
     path: '/predict',
     body: 'x=1',
-    contentType: 'text/plain',
+    contentType: 'application/x-www-form-urlencoded',
+    expected: 400,
+  });
+  kinds.push({
+    name: 'charset other than UTF-8',
+    method: 'POST',
+    path: '/predict',
+    body: '{"instances": [[1]]}',
+    contentType: 'application/json; charset=latin1',
     expected: 415,
   });
   kinds.push({ name: 'unknown path', method: 'GET', path: '/no/such/path', expected: 404 });
