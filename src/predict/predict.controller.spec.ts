@@ -122,6 +122,18 @@ describe(PredictController.name, () => {
     expect(modelService.predict).not.toHaveBeenCalled();
   });
 
+  it('should refuse a malformed multipart body with a 400 that says so', async () => {
+    const res = await request(app.getHttpServer())
+      .post('/predict')
+      .set('content-type', 'multipart/form-data; boundary=XYZ')
+      .send('--XYZ\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc')
+      .expect(400);
+    expect(res.body.message).toMatch(
+      /^Malformed multipart\/form-data body: Unexpected end of form/,
+    );
+    expect(modelService.predict).not.toHaveBeenCalled();
+  });
+
   it('should answer an unexpected failure with a generic 500 that leaks nothing', async () => {
     modelService.predict.mockRejectedValueOnce(new Error('secret internal detail'));
     const res = await request(app.getHttpServer())

@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Post, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -12,7 +12,7 @@ import {
 import { ErrorResponseDto } from '../common/error-response.dto';
 import { PredictRequestDto } from './dto/predict-request.dto';
 import { PredictResponseDto } from './dto/predict-response.dto';
-import { IMAGE_FIELD, ImageUploadInterceptor } from './image-upload.interceptor';
+import { IMAGE_FIELD } from './image-upload.middleware';
 import { PredictService } from './predict.service';
 
 /**
@@ -74,7 +74,6 @@ export class PredictController {
 
   @Post()
   @HttpCode(200)
-  @UseInterceptors(ImageUploadInterceptor)
   @ApiOperation({
     summary:
       'Run a model on a batch of instances: numbers as JSON, or images (b64 JSON or file upload)',

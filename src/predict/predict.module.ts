@@ -1,13 +1,19 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { ImageModule } from '../image/image.module';
 import { ModelModule } from '../model/model.module';
-import { ImageUploadInterceptor } from './image-upload.interceptor';
+import { ImageUploadMiddleware } from './image-upload.middleware';
 import { PredictController } from './predict.controller';
 import { PredictService } from './predict.service';
 
 @Module({
   imports: [ModelModule, ImageModule],
   controllers: [PredictController],
-  providers: [PredictService, ImageUploadInterceptor],
+  providers: [PredictService],
 })
-export class PredictModule {}
+export class PredictModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(ImageUploadMiddleware)
+      .forRoutes({ path: 'predict', method: RequestMethod.POST });
+  }
+}
