@@ -90,7 +90,13 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     afterAll(() => removeRepository(root));
 
     it('should answer every request that reached the server before SIGTERM: running, queued and still uploading', async () => {
-      server = await runServer({ MODEL_DIR: root, INFERENCE_THREADS: '2' });
+      // SHUTDOWN_DELAY_MS keeps the listener open a moment, so the 503 readiness is observable
+      // (without it a probe after the signal may find the port already closed).
+      server = await runServer({
+        MODEL_DIR: root,
+        INFERENCE_THREADS: '2',
+        SHUTDOWN_DELAY_MS: '1000',
+      });
       const s = server;
       const rows = (v: number) => Array.from({ length: 200 }, () => new Array(SLOW_WIDTH).fill(v));
       const body = (v: number) =>
