@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TF_DATA_TYPES } from '../../src/model/signature';
+import { TF_DATA_TYPES } from '../../src/tensor/signature';
 
 /**
  * Writes TF.js models to disk in the exact layout TF.js and tensorflowjs_converter use:

@@ -1,5 +1,5 @@
-import type { ModelSignature } from '../model/signature';
-import type { Tensor } from '../model/tensor';
+import type { ModelSignature } from '../tensor/signature';
+import type { Tensor } from '../tensor/tensor';
 
 /**
  * The one contract every engine meets (TF.js today, ONNX Runtime next), so the registry,

@@ -1,4 +1,4 @@
-import { TensorSpec } from '../model/signature';
+import { TensorSpec } from '../tensor/signature';
 import { checkImageMetadata, resolveImagePreprocessing } from './image-spec';
 
 const input = (shape: number[], dtype = 'float32', name = 'x'): TensorSpec => ({

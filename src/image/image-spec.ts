@@ -1,4 +1,4 @@
-import { FREE_DIM, formatShape, TensorSpec } from '../model/signature';
+import { FREE_DIM, formatShape, TensorSpec } from '../tensor/signature';
 
 /**
  * How an image becomes a model's input tensor, declared per model in `metadata.json`:

@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { crc32 } from 'node:zlib';
 import { loadConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
-import { TensorSpec } from '../model/signature';
+import { TensorSpec } from '../tensor/signature';
 import { ImageService } from './image.service';
 
 /** A model as ImageService sees it: a name, its input signature and its metadata. */

@@ -2,8 +2,8 @@ import { BadRequestException, Injectable, PayloadTooLargeException } from '@nest
 import sharp from 'sharp';
 import { AppConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
-import { EncodedTensor, encodeV2Values } from '../model/tensor-codec';
-import { Tensor } from '../model/tensor';
+import { EncodedTensor, encodeV2Values } from '../tensor/tensor-codec';
+import { Tensor } from '../tensor/tensor';
 import { decodeImage } from './image-decoder';
 import { decodeBase64, imageInstances } from './image-instances';
 import { packPixels } from './image-pixels';

@@ -1,4 +1,4 @@
-import { Tensor } from '../model/tensor';
+import { Tensor } from '../tensor/tensor';
 import { BatchEvent, BatchScheduler, BatchTarget, ThreadSource } from './batch-scheduler';
 import { InferenceError } from './inference-error';
 import { RunReport } from './thread-protocol';

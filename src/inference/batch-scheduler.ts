@@ -1,4 +1,4 @@
-import { elementCount, Tensor, TypedData } from '../model/tensor';
+import { elementCount, Tensor, TypedData } from '../tensor/tensor';
 import { InferenceError } from './inference-error';
 import type { InferenceThread } from './inference-thread';
 import type { RunReport } from './thread-protocol';

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { ModelSignature } from '../model/signature';
+import type { ModelSignature } from '../tensor/signature';
 import { InferenceError } from './inference-error';
 import { InferenceThread } from './inference-thread';
 import type { LoadReport, ThreadOptions, ThreadStats } from './thread-protocol';

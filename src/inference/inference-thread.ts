@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Tensor } from '../model/tensor';
+import type { Tensor } from '../tensor/tensor';
 import { InferenceError } from './inference-error';
 import {
   LoadReport,

@@ -10,7 +10,7 @@ import type { Engine, EngineModel } from '../engines/engine';
 import { EngineEntry, engineFileFor } from '../engines/engines';
 import { selectBackend } from '../engines/tfjs/tfjs-backend';
 import { TfjsEngine } from '../engines/tfjs/tfjs.engine';
-import type { Tensor } from '../model/tensor';
+import type { Tensor } from '../tensor/tensor';
 import {
   LoadReport,
   RunReport,

@@ -1,6 +1,6 @@
 import type { TfjsBackendChoice } from '../config/app-config';
-import type { ModelSignature } from '../model/signature';
-import type { Tensor } from '../model/tensor';
+import type { ModelSignature } from '../tensor/signature';
+import type { Tensor } from '../tensor/tensor';
 
 /**
  * The messages between the main thread and an inference thread. Only plain data crosses:

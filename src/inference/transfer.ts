@@ -1,4 +1,4 @@
-import type { Tensor, TypedData } from '../model/tensor';
+import type { Tensor, TypedData } from '../tensor/tensor';
 
 /**
  * Makes every tensor own a compact buffer and returns those buffers for postMessage's transfer

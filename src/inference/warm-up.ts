@@ -1,7 +1,7 @@
 import type { EngineModel } from '../engines/engine';
-import { FREE_DIM, InputDtype, TensorSpec } from '../model/signature';
-import { elementCount, Tensor } from '../model/tensor';
-import { allocate } from '../model/tensor-codec';
+import { FREE_DIM, InputDtype, TensorSpec } from '../tensor/signature';
+import { elementCount, Tensor } from '../tensor/tensor';
+import { allocate } from '../tensor/tensor-codec';
 
 /** Zeros shaped like the signature with `batch` rows (a fixed batch dimension stays as it is). */
 function zeroInputs(inputs: TensorSpec[], batch: number): Tensor[] {

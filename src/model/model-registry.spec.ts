@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { InferencePool } from '../inference/inference-pool';
 import { ModelRegistry } from './model-registry';
 import { ModelLocation } from './model-repository';
-import { encodeInstances } from './tensor-codec';
+import { encodeInstances } from '../tensor/tensor-codec';
 
 const SHIPPED = join(__dirname, '..', '..', 'models');
 

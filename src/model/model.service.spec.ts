@@ -6,7 +6,7 @@ import { InferencePool } from '../inference/inference-pool';
 import { InferenceObserver } from './inference-observer';
 import { toRows } from '../predict/prediction-rows';
 import { ModelService } from './model.service';
-import { encodeInstances } from './tensor-codec';
+import { encodeInstances } from '../tensor/tensor-codec';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 const SETOSA = [5.1, 3.5, 1.4, 0.2];

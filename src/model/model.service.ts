@@ -17,8 +17,8 @@ import { ModelRegistry, VersionStatus } from './model-registry';
 import { scanRepository } from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
-import { EncodedTensor } from './tensor-codec';
-import { TensorMap } from './tensor';
+import { EncodedTensor } from '../tensor/tensor-codec';
+import { TensorMap } from '../tensor/tensor';
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
 export class ModelLoadError extends Error {}

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkImageMetadata } from '../image/image-spec';
 import type { LoadReport } from '../inference/thread-protocol';
-import { formatShape, ModelSignature } from './signature';
+import { formatShape, ModelSignature } from '../tensor/signature';
 
 /** Optional `metadata.json` beside the model file. */
 export interface ModelMetadata {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ImageService } from '../image/image.service';
 import { ModelService } from '../model/model.service';
-import { encodeInstances } from '../model/tensor-codec';
+import { encodeInstances } from '../tensor/tensor-codec';
 import { toRows } from './prediction-rows';
 
 export interface PredictParams {

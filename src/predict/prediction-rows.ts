@@ -1,5 +1,5 @@
 import { ServedModel } from '../model/served-model';
-import { TensorMap, toNestedMap } from '../model/tensor';
+import { TensorMap, toNestedMap } from '../tensor/tensor';
 
 export interface LabelledPrediction {
   label: string;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OnnxValueInfo, writeOnnxModel } from '../../../scripts/lib/onnx-writer';
-import { Tensor } from '../../model/tensor';
+import { Tensor } from '../../tensor/tensor';
 import { OnnxEngine } from './onnx.engine';
 
 const ROOT = join(__dirname, '..', '..', '..');

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../model/signature';
-import { Tensor, TensorDtype, TypedData } from '../../model/tensor';
+import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../tensor/signature';
+import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats } from '../engine';
 
 /** ONNX element types this server carries end to end; ONNX Runtime uses the same names. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelSignature } from '../../model/signature';
+import { ModelSignature } from '../../tensor/signature';
 import { layersTensorNames, withTopologyNames } from './layers-names';
 
 /** The `modelTopology` TF.js writes for a model, captured without touching the disk. */

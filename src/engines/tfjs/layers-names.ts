@@ -1,4 +1,4 @@
-import type { ModelSignature } from '../../model/signature';
+import type { ModelSignature } from '../../tensor/signature';
 
 /**
  * The input and output names of a TF.js layers model, read from its saved topology (model.json's

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/swagger';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
-import { toNestedMap } from '../../model/tensor';
+import { toNestedMap } from '../../tensor/tensor';
 import { ProtocolErrorDto } from '../protocol-error';
 import {
   TfsClassifyResponseDto,

@@ -1,5 +1,5 @@
 import { ServedModel } from '../../model/served-model';
-import { ModelSignature } from '../../model/signature';
+import { ModelSignature } from '../../tensor/signature';
 import { checkExamplesVerb, encodeExamples, toClassifyResponse } from './tfserving.examples';
 
 const modelWith = (signature: ModelSignature, labels?: string[]) =>

@@ -1,8 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
 import { ServedModel } from '../../model/served-model';
-import { formatShape, FREE_DIM, TensorSpec } from '../../model/signature';
-import { checkInputNames, EncodedTensor, encodeTensor } from '../../model/tensor-codec';
-import { elementCount, Tensor, toNumbers } from '../../model/tensor';
+import { formatShape, FREE_DIM, TensorSpec } from '../../tensor/signature';
+import { checkInputNames, EncodedTensor, encodeTensor } from '../../tensor/tensor-codec';
+import { elementCount, Tensor, toNumbers } from '../../tensor/tensor';
 import { SIGNATURE_NAME } from './tfserving.mapper';
 
 /**

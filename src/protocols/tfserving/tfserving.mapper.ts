@@ -1,8 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
 import { VersionStatus } from '../../model/model-registry';
 import { ServedModel } from '../../model/served-model';
-import { TensorSpec, TF_DATA_TYPES } from '../../model/signature';
-import { EncodedTensor, encodeColumns, encodeInstances } from '../../model/tensor-codec';
+import { TensorSpec, TF_DATA_TYPES } from '../../tensor/signature';
+import { EncodedTensor, encodeColumns, encodeInstances } from '../../tensor/tensor-codec';
 import {
   TfsMetadataResponseDto,
   TfsModelStatusResponseDto,

@@ -1,8 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
 import type { FramedBody } from '../../common/json-body.middleware';
-import { FREE_DIM, formatShape, TensorSpec } from '../../model/signature';
-import { NumericValues, toV2Datatype } from '../../model/tensor-codec';
-import { Tensor } from '../../model/tensor';
+import { FREE_DIM, formatShape, TensorSpec } from '../../tensor/signature';
+import { NumericValues, toV2Datatype } from '../../tensor/tensor-codec';
+import { Tensor } from '../../tensor/tensor';
 
 /**
  * The byte level of the V2 binary tensor data extension (Triton's extension_binary_data.md):

@@ -2,7 +2,7 @@ import { BadRequestException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { validateShallow } from '../../common/app-validation.pipe';
 import { ServedModel } from '../../model/served-model';
-import { TensorSpec } from '../../model/signature';
+import { TensorSpec } from '../../tensor/signature';
 import {
   checkInputNames,
   checkV2Header,
@@ -11,8 +11,8 @@ import {
   encodeV2Values,
   NumericValues,
   toV2Datatype,
-} from '../../model/tensor-codec';
-import { Tensor, TensorMap, toNumbers } from '../../model/tensor';
+} from '../../tensor/tensor-codec';
+import { Tensor, TensorMap, toNumbers } from '../../tensor/tensor';
 import type { BinaryTail } from '../../common/json-body.middleware';
 import {
   decodeBytesElements,
