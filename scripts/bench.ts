@@ -1,6 +1,7 @@
 /**
  * npm run bench: starts the built server (node dist/main.js) on loopback and measures, with wrk
- * (or autocannon where wrk is not installed: scripts/lib/load.ts), bounded in time, the three comparisons of the inference-thread work; servers that
+ * (or autocannon where wrk is not installed: scripts/lib/load.ts), bounded in time, the three
+ * comparisons of the inference-thread work; servers that
  * are compared run alternately, round by round, so they share the machine's mood (these machines
  * are shared and noisy: only ratios measured side by side mean anything).
  *

@@ -154,14 +154,12 @@ export class InferenceThread {
    */
   async close(timeoutMs: number): Promise<void> {
     if (this.exited) return;
-    if (!this.greeted) {
-      await this.worker.terminate();
-      return;
+    if (this.greeted) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([this.call({ op: 'close' }).catch(() => undefined), timeout]);
+      clearTimeout(timer);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([this.call({ op: 'close' }).catch(() => undefined), timeout]);
-    clearTimeout(timer);
     await this.worker.terminate();
   }
 }

@@ -152,13 +152,12 @@ describe('Graceful shutdown (node dist/main.js)', () => {
           },
         ],
       });
-      const infer = () =>
-        fetch(`${s.url}/v2/models/cnn/infer`, {
-          method: 'POST',
-          headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) },
-          body: Buffer.concat([Buffer.from(header), pixels]),
-        });
-      expect((await infer()).status).toBe(504);
+      const res = await fetch(`${s.url}/v2/models/cnn/infer`, {
+        method: 'POST',
+        headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) },
+        body: Buffer.concat([Buffer.from(header), pixels]),
+      });
+      expect(res.status).toBe(504);
       s.child.kill('SIGTERM');
       expect(await s.exit).toEqual({ code: 0, signal: null });
       expect(s.output()).toMatch(/Shutdown complete/);
