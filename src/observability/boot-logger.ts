@@ -1,6 +1,20 @@
 import { LoggerService } from '@nestjs/common';
-import pino, { Logger } from 'pino';
+import pino, { DestinationStream, Logger } from 'pino';
 import { LOG_LEVELS, LogLevel } from '../config/app-config';
+
+let stdout: DestinationStream | undefined;
+
+/**
+ * The one stream every logger of the process writes to, synchronously. pino's default is an
+ * asynchronous writer per logger, and on a loaded machine lines then reached the pipe out of
+ * order: two writers race, and the exit handler's synchronous flush of the last lines overtakes
+ * a write still pending in libuv's pool (the boot failure line came out before the route lines
+ * logged ahead of it). One write per line is what a log line costs anyway.
+ */
+export function logDestination(): DestinationStream {
+  stdout ??= pino.destination({ dest: 1, sync: true });
+  return stdout;
+}
 
 /**
  * The JSON logger of the first boot moments: before Nest's DI has built nestjs-pino (the
@@ -10,7 +24,7 @@ import { LOG_LEVELS, LogLevel } from '../config/app-config';
  */
 export function bootLogger(level?: string): Logger {
   const valid = LOG_LEVELS.includes(level as LogLevel) ? (level as LogLevel) : 'info';
-  return pino({ level: valid, base: { pid: process.pid } });
+  return pino({ level: valid, base: { pid: process.pid } }, logDestination());
 }
 
 /** Nest's logger contract over a pino logger: the context becomes a field, as nestjs-pino does. */

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import pino, { Logger } from 'pino';
 import { pinoHttp, HttpLogger } from 'pino-http';
 import { AppConfig } from '../config/app-config';
+import { logDestination } from './boot-logger';
 import { answeredStatus, requestInfoOf } from './request-context';
 import { routeOf } from './route-label';
 
@@ -17,7 +18,7 @@ const roots = new WeakMap<AppConfig, Logger>();
 export function rootLogger(config: AppConfig): Logger {
   let logger = roots.get(config);
   if (!logger) {
-    logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
+    logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } }, logDestination());
     roots.set(config, logger);
   }
   return logger;

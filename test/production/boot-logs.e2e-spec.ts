@@ -43,6 +43,10 @@ describe('Boot logs and log levels (node dist/main.js)', () => {
     expect(result.code).toBe(1);
     const lines = everyLineJson(result.output);
     expect(lines[0]).toMatchObject({ context: 'NestFactory', level: 30 });
+    // In the order they were logged: with a writer per logger, the last lines overtook earlier
+    // ones under load (the failure came out before the route lines).
+    const times = lines.map((line) => line.time as number);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
     expect(lines.at(-1)).toMatchObject({
       level: 50,
       msg: expect.stringContaining('MODEL_DIR /nonexistent-model-dir does not exist'),
