@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig, loadConfig } from '../config/app-config';
-import { BatchEvent } from '../inference/batch-scheduler';
+import { BatchEvent, BatchScheduler } from '../inference/batch-scheduler';
 import { InferencePool } from '../inference/inference-pool';
 import { InferenceObserver } from './inference-observer';
 import { toRows } from '../predict/prediction-rows';
@@ -250,6 +250,21 @@ describe(ModelService.name, () => {
       await service.reload();
       expect(service.versionsOf('linear').map((m) => m.version)).toEqual([2]);
       expect(messages(log)).toContain("Hot reload reads the folder of model 'linear' again");
+    });
+
+    it('should report one queue depth per version while two copies of it (a reload in place) have queues', () => {
+      const copy = (key: string, requests: number) =>
+        [key, { target: { key, name: 'linear', version: 2, batchable: true }, requests }] as const;
+      const depths = jest
+        .spyOn(BatchScheduler.prototype, 'depths')
+        .mockReturnValue(new Map([copy('linear/2', 2), copy('linear/2#1', 3)]));
+      try {
+        expect(service.runtimeStats().queues).toEqual([
+          { name: 'linear', version: 2, requests: 5 },
+        ]);
+      } finally {
+        depths.mockRestore();
+      }
     });
   });
 });

@@ -300,11 +300,19 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       state: m.state,
       loadSeconds: (m.loadTimeMs ?? 0) / 1000,
     }));
-    const queues = [...this.scheduler.depths().values()].map(({ target, requests }) => ({
-      name: target.name,
-      version: target.version,
-      requests,
-    }));
+    // Summed per version: while a version reloads in place its two copies each have a queue.
+    const byVersion = new Map<string, { name: string; version: number; requests: number }>();
+    for (const { target, requests } of this.scheduler.depths().values()) {
+      const id = `${target.name}/${target.version}`;
+      const queue = byVersion.get(id) ?? {
+        name: target.name,
+        version: target.version,
+        requests: 0,
+      };
+      queue.requests += requests;
+      byVersion.set(id, queue);
+    }
+    const queues = [...byVersion.values()];
     return {
       numTensors: threads.reduce((n, t) => n + t.tensors, 0),
       numBytes: threads.reduce((n, t) => n + t.bytes, 0),
