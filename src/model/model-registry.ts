@@ -235,7 +235,8 @@ export class ModelRegistry {
     const versions = this.versions.get(location.name);
     const moved = (await fingerprint(location.dir)) !== seen;
     if (moved || versions?.get(location.version) !== entry || entry.model.state !== 'AVAILABLE') {
-      // Written to during the load: the next passes load it again once it holds still.
+      // Written to during the load (the next passes load it again once it holds still), or the
+      // version was retired meanwhile: this copy must never serve.
       await this.host.unload(fresh.model.key);
       fresh.model.state = 'END';
       return [];
