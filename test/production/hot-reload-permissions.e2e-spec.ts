@@ -6,7 +6,7 @@ import { MAIN_JS, waitForListening } from '../utils/server-process';
 import { SHIPPED_MODELS } from '../utils/test-app';
 import { waitFor } from './utils/http';
 
-jest.setTimeout(60_000);
+jest.setTimeout(150_000);
 
 /**
  * Root reads a file whatever its mode, and CI runs as root: the server runs as `nobody` here so
@@ -71,7 +71,7 @@ describe('Hot reload and file permissions (node dist/main.js, not as root)', () 
     });
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
-    base = await waitForListening(child);
+    base = await waitForListening(child, 90_000);
   });
   afterAll(async () => {
     if (child.exitCode === null) {
@@ -85,7 +85,7 @@ describe('Hot reload and file permissions (node dist/main.js, not as root)', () 
   it('should retry a version that could not be read once chmod makes it readable', async () => {
     const modelJson = join(root, 'locked', '1', 'model.json');
     dropModel('locked', (dir) => chmodSync(join(dir, '1', 'model.json'), 0o000));
-    await waitFor(async () => (await versionStatus('locked'))[0]?.state === 'END', 20_000);
+    await waitFor(async () => (await versionStatus('locked'))[0]?.state === 'END', 45_000);
     expect((await versionStatus('locked'))[0].status.error_message).toMatch(
       /EACCES|permission denied/i,
     );
@@ -94,16 +94,16 @@ describe('Hot reload and file permissions (node dist/main.js, not as root)', () 
     const { mtimeMs, size } = statSync(modelJson);
     chmodSync(modelJson, 0o644); // only mode and ctime change: same bytes, same mtime
     expect(statSync(modelJson)).toMatchObject({ mtimeMs, size });
-    await waitFor(async () => (await versionStatus('locked'))[0]?.state === 'AVAILABLE', 20_000);
+    await waitFor(async () => (await versionStatus('locked'))[0]?.state === 'AVAILABLE', 45_000);
     expect(await answer('locked')).toBeCloseTo(11.06, 1); // the shipped y = 3.02x + 1.98
   });
 
   it('should skip a model folder it cannot read, warning once, while the other models reload', async () => {
     chmodSync(join(root, 'linear'), 0o000);
     dropModel('other', () => undefined);
-    await waitFor(async () => (await versionStatus('other'))[0]?.state === 'AVAILABLE', 20_000);
+    await waitFor(async () => (await versionStatus('other'))[0]?.state === 'AVAILABLE', 45_000);
     rmSync(join(root, 'other'), { recursive: true });
-    await waitFor(async () => (await versionStatus('other')).length === 0, 20_000);
+    await waitFor(async () => (await versionStatus('other')).length === 0, 45_000);
 
     // Several passes later (a load, then an unload), linear still serves what it had loaded.
     expect(await answer('linear')).toBeCloseTo(11.06, 1);
@@ -112,9 +112,12 @@ describe('Hot reload and file permissions (node dist/main.js, not as root)', () 
     expect(warnings[0]).toMatch(/cannot read model folder .*linear: EACCES/);
 
     chmodSync(join(root, 'linear'), 0o755);
-    await waitFor(() => output.includes("Hot reload reads the folder of model 'linear' again"));
+    await waitFor(
+      () => output.includes("Hot reload reads the folder of model 'linear' again"),
+      45_000,
+    );
     linearTo(join(root, 'linear', '.incoming-2'));
     renameSync(join(root, 'linear', '.incoming-2'), join(root, 'linear', '2'));
-    await waitFor(async () => (await versionStatus('linear'))[0]?.version === '2', 20_000);
+    await waitFor(async () => (await versionStatus('linear'))[0]?.version === '2', 45_000);
   });
 });

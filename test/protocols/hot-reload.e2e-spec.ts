@@ -194,7 +194,7 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
 
   it('should swap in a new version under load with zero failed requests, then unload the old one', async () => {
     expect((await versionsIn('scaler')).map((v) => v.version)).toEqual(['1']);
-    const load = startLoad(base, scalerRequest);
+    const load = startLoad(base, scalerRequest, 8, 20000, 90000);
     await waitFor('the load to be under way on version 1', async () =>
       load.result.total >= 50 && load.result.firstSeen.has('1') ? true : undefined,
     );
@@ -210,6 +210,13 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     });
     rmSync(join(root, 'scaler', '1'), { recursive: true });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // more polls, still under load
+    // Counted, not timed: on a loaded machine one second may hold only a few requests.
+    const afterRemoval = load.result.total;
+    await waitFor(
+      '100 more requests after the removal',
+      async () => (load.result.total >= afterRemoval + 100 ? true : undefined),
+      60000,
+    );
     const result = await load.stop();
 
     console.log(
@@ -222,7 +229,7 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     expect(result.lastVersion).toBe('2');
     expect((await get('/v2/models/scaler')).body.versions).toEqual(['2']);
     expect((await get('/v2/models/scaler/versions/1/ready')).status).toBe(404);
-  }, 60000);
+  }, 150000);
 
   it('should report a broken new version in status while the old version keeps serving', async () => {
     await dropVersion(root, 'iris', 3, (dir) => {
@@ -306,8 +313,11 @@ describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)
   };
   /** Waits until the model serves exactly `versions` (highest first). */
   const serving = (model: string, versions: string[]) =>
-    waitFor(`${model} to serve versions ${versions.join(', ')}`, async () =>
-      JSON.stringify(await servedVersions(model)) === JSON.stringify(versions) ? true : undefined,
+    waitFor(
+      `${model} to serve versions ${versions.join(', ')}`,
+      async () =>
+        JSON.stringify(await servedVersions(model)) === JSON.stringify(versions) ? true : undefined,
+      60000,
     );
 
   /** A linear model y = kernel * x + bias (the shipped one, its 8 bytes of weights rewritten). */
@@ -377,7 +387,7 @@ describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)
     symlinkSync(join(outside, 'store', 'linked-v2'), join(root, 'linked', '2'));
     await serving('linked', ['2']);
     expect(await answer('linked', 1)).toBe(130);
-  });
+  }, 90000);
 
   it('should keep reloading every other model while one folder is empty and others cannot be read', async () => {
     warn.mockClear();
@@ -404,24 +414,34 @@ describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)
     expect(String(named('loop')[0][0])).toMatch(/ELOOP/);
     expect(await status('/v2/models/empty/ready')).toBe(404);
     for (const bad of ['empty', 'loop', 'dangling']) rmSync(join(root, bad), { recursive: true });
-  }, 30000);
+  }, 150000);
 
   it('should swap in weights rewritten in place under load: every answer is the old or the new, none fails', async () => {
     const answers: { started: number; ended: number; y: number }[] = [];
-    const load = startLoad(base, async (_, i) => {
-      const started = Date.now();
-      const y = await answer('inplace', i);
-      answers.push({ started, ended: Date.now(), y });
-      return String(y);
-    });
-    await waitFor('the load to be under way', async () =>
-      load.result.total >= 50 ? true : undefined,
+    const load = startLoad(
+      base,
+      async (_, i) => {
+        const started = Date.now();
+        const y = await answer('inplace', i);
+        answers.push({ started, ended: Date.now(), y });
+        return String(y);
+      },
+      8,
+      20000,
+      90000,
+    );
+    await waitFor(
+      'the load to be under way',
+      async () => (load.result.total >= 50 ? true : undefined),
+      60000,
     );
     // Same file, same size, new values: only mtime and ctime say so.
     writeFileSync(weightsOf(join(root, 'inplace', '1')), linearBytes(10, 100));
-    await waitFor('the new weights to answer', async () => load.result.firstSeen.get('130'));
-    await waitFor('more answers after the swap', async () =>
-      answers.filter((a) => a.y === 130).length >= 50 ? true : undefined,
+    await waitFor('the new weights to answer', async () => load.result.firstSeen.get('130'), 60000);
+    await waitFor(
+      'more answers after the swap',
+      async () => (answers.filter((a) => a.y === 130).length >= 50 ? true : undefined),
+      60000,
     );
     const result = await load.stop();
 
@@ -431,16 +451,18 @@ describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)
     // Requests sent once the new weights had answered never get the old ones.
     expect(answers.filter((a) => a.started > swapped && a.y !== 130)).toEqual([]);
     expect(await servedVersions('inplace')).toEqual(['1']);
-  }, 60000);
+  }, 150000);
 
   it('should reload a ConfigMap-style mount when ..data is re-pointed', async () => {
     const mount = join(outside, 'configmap');
     writeLinear(join(mount, '..2026_v2'), 10, 100);
     symlinkSync('..2026_v2', join(mount, '..data_tmp'));
     renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
-    await waitFor('the mounted model to answer with the new weights', async () =>
-      (await answer('mounted', 0)) === 130 ? true : undefined,
+    await waitFor(
+      'the mounted model to answer with the new weights',
+      async () => ((await answer('mounted', 0)) === 130 ? true : undefined),
+      60000,
     );
     expect(await answer('mounted', 1)).toBe(130);
-  });
+  }, 90000);
 });
