@@ -437,6 +437,7 @@ describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)
     );
     // Same file, same size, new values: only mtime and ctime say so.
     writeFileSync(weightsOf(join(root, 'inplace', '1')), linearBytes(10, 100));
+    const written = Date.now();
     await waitFor('the new weights to answer', async () => load.result.firstSeen.get('130'), 60000);
     await waitFor(
       'more answers after the swap',
@@ -445,6 +446,10 @@ describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)
     );
     const result = await load.stop();
 
+    console.log(
+      `in-place reload: ${result.total} requests by 8 concurrent clients, ${result.failures.length} failed; ` +
+        `the new weights answered ${result.firstSeen.get('130')! - written} ms after the write (poll ${POLL_SECONDS} s, one quiet pass)`,
+    );
     expect(result.failures).toEqual([]);
     expect([...result.firstSeen.keys()]).toEqual(['7', '130']);
     const swapped = Math.min(...answers.filter((a) => a.y === 130).map((a) => a.ended));
