@@ -1,7 +1,17 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Logger } from '@nestjs/common';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferencePool } from '../inference/inference-pool';
+import type { LoadReport } from '../inference/thread-protocol';
 import { ModelRegistry } from './model-registry';
 import { ModelLocation } from './model-repository';
 import { encodeInstances } from '../tensor/tensor-codec';
@@ -100,6 +110,8 @@ describe(ModelRegistry.name, () => {
     rmSync(at(2).dir, { recursive: true });
     copy('iris/2', 2);
     await registry.reconcile([at(1), at(2)], 'latest');
+    expect(load).not.toHaveBeenCalled(); // changed: retried once the files hold still for a pass
+    await registry.reconcile([at(1), at(2)], 'latest');
     expect(load).toHaveBeenCalledTimes(1);
     expect(registry.statusOf('iris')).toEqual([
       { version: 2, state: 'AVAILABLE', error: undefined },
@@ -125,5 +137,160 @@ describe(ModelRegistry.name, () => {
     await registry.reconcile([], 'latest');
     expect(registry.statusOf('iris')).toBeUndefined();
     expect(registry.servingNames()).toEqual([]);
+  });
+
+  describe('a version changed in place', () => {
+    const linear = (): ModelLocation => ({ name: 'linear', version: 1, dir: join(root, 'linear') });
+    const weights = () => join(linear().dir, 'group1-shard1of1.bin');
+    /**
+     * Rewrites the kernel and bias in place: same file, same size, new values. File times tick
+     * coarsely (a few ms), so it writes again until mtime shows it, as any later write would.
+     */
+    const rewrite = async (kernel: number, bias: number) => {
+      const before = statSync(weights()).mtimeMs;
+      for (let i = 0; i < 200; i++) {
+        writeFileSync(weights(), Buffer.from(new Float32Array([kernel, bias]).buffer));
+        if (statSync(weights()).mtimeMs !== before) return;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      throw new Error('mtime never moved');
+    };
+    const answer = async (key: string, x: number) => {
+      const model = registry.serving('linear')[0];
+      const { outputs } = await pool
+        .idleThread()!
+        .run(key, encodeInstances(model.signature.inputs, [[x]]));
+      return Array.from(outputs[0].data as Float32Array);
+    };
+
+    beforeEach(async () => {
+      cpSync(join(SHIPPED, 'linear', '1'), linear().dir, { recursive: true });
+      await rewrite(2, 1);
+      await registry.load(linear());
+    });
+
+    it('should load a new copy once the files hold still, swap it in, and free the old copy only after its requests finish', async () => {
+      const old = registry.serving('linear')[0];
+      expect(await answer(old.key, 3)).toEqual([7]);
+      await registry.reconcile([linear()], 'latest');
+      expect(registry.serving('linear')).toEqual([old]); // same files: nothing to do
+
+      await rewrite(10, 100);
+      await registry.reconcile([linear()], 'latest');
+      expect(registry.serving('linear')).toEqual([old]); // changed: wait one pass in case it is still being written
+
+      const release = registry.acquire(old); // a request running on the old copy
+      let passDone = false;
+      const pass = registry.reconcile([linear()], 'latest').then(() => (passDone = true));
+      await until(() => registry.serving('linear')[0] !== old);
+      const fresh = registry.serving('linear')[0];
+      expect(fresh.version).toBe(1);
+      expect(fresh.key).not.toBe(old.key); // both copies are in the thread at once
+      expect(old.state).toBe('UNLOADING');
+      expect(await answer(fresh.key, 3)).toEqual([130]);
+      expect(await answer(old.key, 3)).toEqual([7]); // the request in flight still has its weights
+      expect(registry.current(old)).toBe(fresh); // a request resolved before the swap runs on the new copy
+      expect(registry.statusOf('linear')).toEqual([
+        { version: 1, state: 'AVAILABLE', error: undefined },
+      ]);
+      expect(passDone).toBe(false);
+
+      release();
+      await pass;
+      expect(old.state).toBe('END');
+      await expect(answer(old.key, 3)).rejects.toThrow(/not loaded/);
+      await registry.reconcile([linear()], 'latest');
+      expect(registry.serving('linear')).toEqual([fresh]); // no reload without a new change
+    });
+
+    it('should keep the old copy serving when the changed files fail to load, and retry when they change again', async () => {
+      const old = registry.serving('linear')[0];
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        writeFileSync(join(linear().dir, 'model.json'), '{"modelTopology": '); // size changes
+        await registry.reconcile([linear()], 'latest');
+        await registry.reconcile([linear()], 'latest');
+        await registry.reconcile([linear()], 'latest'); // not retried: same broken files
+        expect(warn.mock.calls.map((call) => String(call[0]))).toEqual([
+          expect.stringMatching(
+            /^Failed to reload linear\/1 after its files changed: .*model.json is not valid JSON.*the copy loaded before keeps serving/,
+          ),
+        ]);
+      } finally {
+        warn.mockRestore();
+      }
+      expect(registry.serving('linear')).toEqual([old]);
+      expect(registry.statusOf('linear')).toEqual([
+        { version: 1, state: 'AVAILABLE', error: undefined },
+      ]);
+      expect(await answer(old.key, 3)).toEqual([7]);
+
+      cpSync(join(SHIPPED, 'linear', '1', 'model.json'), join(linear().dir, 'model.json'));
+      await rewrite(10, 100);
+      await registry.reconcile([linear()], 'latest');
+      await registry.reconcile([linear()], 'latest');
+      const fresh = registry.serving('linear')[0];
+      expect(fresh).not.toBe(old);
+      expect(await answer(fresh.key, 3)).toEqual([130]);
+    });
+
+    it('should leave a model whose folder could not be read as it is', async () => {
+      const old = registry.serving('linear')[0];
+      await registry.reconcile([], 'latest', new Set(['linear']));
+      expect(registry.serving('linear')).toEqual([old]);
+      await registry.reconcile([], 'latest');
+      expect(registry.serving('linear')).toEqual([]); // once readable and gone, it goes
+    });
+  });
+
+  describe('a version that failed to load', () => {
+    /** A host whose first load fails as an unreadable file would, then loads: permissions are no obstacle to root. */
+    const report: LoadReport = {
+      platform: 'tensorflowjs_graph',
+      signature: {
+        inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 1] }],
+        outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 1] }],
+      },
+      batchMajor: true,
+      loadMs: 1,
+      warmupMs: 1,
+    };
+
+    it('should be retried when only its permissions change (ctime)', async () => {
+      const host = {
+        load: jest
+          .fn<Promise<LoadReport>, [string, string]>()
+          .mockRejectedValueOnce(new Error('EACCES: permission denied, open model.json'))
+          .mockResolvedValue(report),
+        unload: jest.fn(async () => undefined),
+      };
+      const fake = new ModelRegistry(host);
+      const location: ModelLocation = { name: 'm', version: 1, dir: join(root, 'm', '1') };
+      mkdirSync(location.dir, { recursive: true });
+      const file = join(location.dir, 'model.json');
+      writeFileSync(file, '{}');
+      chmodSync(file, 0o644);
+      await fake.load(location);
+      expect(fake.statusOf('m')).toEqual([
+        { version: 1, state: 'END', error: expect.stringMatching(/EACCES/) },
+      ]);
+      await fake.reconcile([location], 'latest');
+      await fake.reconcile([location], 'latest');
+      expect(host.load).toHaveBeenCalledTimes(1); // unchanged: not retried
+
+      // chmod to the mode it already has: size, mtime and mode stay, only ctime moves.
+      const { ctimeMs, mtimeMs } = statSync(file);
+      for (let i = 0; i < 200 && statSync(file).ctimeMs === ctimeMs; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        chmodSync(file, 0o644);
+      }
+      expect(statSync(file).mtimeMs).toBe(mtimeMs);
+      expect(statSync(file).ctimeMs).not.toBe(ctimeMs);
+      await fake.reconcile([location], 'latest');
+      await fake.reconcile([location], 'latest');
+      expect(host.load).toHaveBeenCalledTimes(2);
+      expect(fake.statusOf('m')).toEqual([{ version: 1, state: 'AVAILABLE', error: undefined }]);
+      fake.clear();
+    });
   });
 });

@@ -12,8 +12,10 @@ interface VersionEntry {
   inFlight: number;
   /** Why the load failed; the entry stays (state END) so status can report it. */
   error?: string;
-  /** The files the failed load saw: the load is retried only once they change. */
+  /** The files its last load saw (loaded or failed): it is loaded again only once they change. */
   fingerprint?: string;
+  /** A new fingerprint seen by the last pass; acted on when the next pass sees it unchanged. */
+  changing?: string;
   onIdle?: () => void;
 }
 
@@ -26,17 +28,46 @@ export interface VersionStatus {
 
 const key = (location: { name: string; version: number }) => `${location.name}/${location.version}`;
 
-/** Names, sizes and mtimes of a version folder's files: changes when a broken version is fixed. */
-async function fingerprint(dir: string): Promise<string> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+/**
+ * What a version folder's files look like, symlinks followed: for every file its size, mtime,
+ * ctime (a chmod, or a rewrite that puts mtime back, still moves it), inode (a file replaced by a
+ * rename), mode and owner; the errors of those that cannot be read. Stats only: hashing every
+ * weight file on every poll would read the whole repository each time, and no write or chmod
+ * leaves ctime as it was. Dot-entries are skipped as the scan skips them; a Kubernetes ConfigMap's
+ * `..data` swap is seen through the links that point into it.
+ */
+async function fingerprint(dir: string, depth = 0): Promise<string> {
+  const self = await stat(dir).catch((error: NodeJS.ErrnoException) => error.code ?? 'error');
+  if (typeof self === 'string') return self;
+  const head = `${self.mode}:${self.uid}:${self.gid}`;
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => error.code ?? 'error');
+  if (typeof names === 'string') return `${head}!${names}`;
   const parts = await Promise.all(
-    names.sort().map(async (name) => {
-      const info = await stat(join(dir, name)).catch(() => undefined);
-      return `${name}:${info?.size}:${info?.mtimeMs}`;
-    }),
+    names
+      .filter((name) => !name.startsWith('.'))
+      .sort()
+      .map(async (name) => {
+        const path = join(dir, name);
+        const info = await stat(path).catch((error: NodeJS.ErrnoException) => error.code);
+        if (typeof info !== 'object') return `${name}!${info}`;
+        // TF.js weight manifests may name files in subfolders; deeper than that is not a model.
+        if (info.isDirectory())
+          return depth < 2 ? `${name}/(${await fingerprint(path, depth + 1)})` : name;
+        return `${name}:${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}:${info.mode}:${info.uid}:${info.gid}`;
+      }),
   );
-  return parts.join('|');
+  return `${head}|${parts.join('|')}`;
 }
+
+/** Whether requests encoded for one copy of a version run unchanged on another. */
+const contract = (model: ServedModel) =>
+  JSON.stringify([
+    model.platform,
+    model.signature,
+    model.metadata,
+    model.batchable,
+    model.fixedBatch,
+  ]);
 
 /**
  * Every model version the process knows, whatever its state: loading, available, unloading
@@ -89,6 +120,9 @@ export class ModelRegistry {
     versions.set(location.version, entry);
     this.versions.set(location.name, versions);
     const { model } = entry;
+    model.state = 'LOADING';
+    // Taken before the load reads the files, so a write during the load is seen by the next pass.
+    entry.fingerprint = await fingerprint(location.dir);
     try {
       await model.load(this.host);
       this.logger.log(
@@ -97,30 +131,41 @@ export class ModelRegistry {
     } catch (error) {
       model.state = 'END'; // a failed load leaves nothing loaded in any thread
       entry.error = `Failed to load ${(error as Error).message}`;
-      entry.fingerprint = await fingerprint(location.dir);
     }
     return { version: model.version, state: model.state, error: entry.error };
   }
 
   /**
    * Brings the tracked versions in line with the repository (one hot-reload pass):
-   * loads wanted versions not yet loaded (or failed ones whose files changed), then retires
-   * available versions that were removed from disk or are superseded by an available wanted
-   * version. A wanted version that fails to load therefore leaves the old one serving.
+   * loads wanted versions not yet loaded, reloads in place the available ones whose files changed
+   * and retries failed ones whose files changed, then retires available versions that were
+   * removed from disk or are superseded by an available wanted version. A load that fails
+   * therefore leaves what served before serving. The models in `unreadable` (folders the scan
+   * could not use) are left exactly as they are: a folder that cannot be read now may hold them.
    */
-  async reconcile(onDisk: ModelLocation[], policy: VersionPolicy): Promise<void> {
+  async reconcile(
+    onDisk: ModelLocation[],
+    policy: VersionPolicy,
+    unreadable: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
     const wanted = applyVersionPolicy(onDisk, policy);
+    const retiring: Promise<void>[] = [];
     for (const location of wanted) {
       const entry = this.versions.get(location.name)?.get(location.version);
-      if (entry && !entry.error) continue;
-      if (entry && entry.fingerprint === (await fingerprint(location.dir))) continue;
-      const { error } = await this.load(location);
-      if (error) this.logger.warn(`${error}; the versions already loaded keep serving`);
+      if (!entry) {
+        await this.loadReporting(location);
+        continue;
+      }
+      if (!entry.error && entry.model.state !== 'AVAILABLE') continue;
+      const seen = await this.settledChange(entry, location.dir);
+      if (seen === undefined) continue;
+      if (entry.error) await this.loadReporting(location);
+      else retiring.push(...(await this.reloadInPlace(entry, location, seen)));
     }
     const present = new Set(onDisk.map(key));
     const wantedKeys = new Set(wanted.map(key));
-    const retiring: Promise<void>[] = [];
     for (const [name, versions] of this.versions) {
+      if (unreadable.has(name)) continue;
       const replaced = this.serving(name).some((model) => wantedKeys.has(key(model)));
       for (const entry of versions.values()) {
         if (wantedKeys.has(key(entry.model))) continue;
@@ -129,24 +174,92 @@ export class ModelRegistry {
           entry.model.state === 'AVAILABLE' &&
           (replaced || !present.has(key(entry.model)))
         ) {
-          retiring.push(this.retire(entry));
+          retiring.push(this.retire(entry, `Unloaded ${key(entry.model)}`));
         }
       }
     }
     await Promise.all(retiring);
   }
 
+  private async loadReporting(location: ModelLocation): Promise<void> {
+    const { error } = await this.load(location);
+    if (error) this.logger.warn(`${error}; the versions already loaded keep serving`);
+  }
+
+  /**
+   * The version folder's new fingerprint once it has changed and then held still for one pass,
+   * else undefined. Waiting one pass keeps a copy being written in place (same size, half old and
+   * half new weights) from being loaded, and served, midway.
+   */
+  private async settledChange(entry: VersionEntry, dir: string): Promise<string | undefined> {
+    const now = await fingerprint(dir);
+    if (now === entry.fingerprint) {
+      entry.changing = undefined;
+      return undefined;
+    }
+    if (now !== entry.changing) {
+      entry.changing = now;
+      return undefined;
+    }
+    return now;
+  }
+
+  /**
+   * Loads a fresh copy of a serving version whose files changed beside the copy serving (under
+   * its own key in the threads), then swaps it in in one step and drains the old copy: requests
+   * already on the old copy finish there, new ones get the new copy, none fails. A copy that
+   * fails to load, or whose files changed again during the load, is dropped and the old keeps
+   * serving. Returns the old copy's retirement, to be awaited with the pass's others.
+   */
+  private async reloadInPlace(
+    entry: VersionEntry,
+    location: ModelLocation,
+    seen: string,
+  ): Promise<Promise<void>[]> {
+    const name = key(location);
+    const fresh: VersionEntry = {
+      model: new ServedModel(location, entry.model.generation + 1),
+      inFlight: 0,
+      fingerprint: seen,
+    };
+    try {
+      await fresh.model.load(this.host);
+    } catch (error) {
+      entry.fingerprint = seen;
+      entry.changing = undefined;
+      this.logger.warn(
+        `Failed to reload ${name} after its files changed: ${(error as Error).message}; the copy loaded before keeps serving until they change again`,
+      );
+      return [];
+    }
+    const versions = this.versions.get(location.name);
+    const moved = (await fingerprint(location.dir)) !== seen;
+    if (moved || versions?.get(location.version) !== entry || entry.model.state !== 'AVAILABLE') {
+      // Written to during the load (the next passes load it again once it holds still), or the
+      // version was retired meanwhile: this copy must never serve.
+      await this.host.unload(fresh.model.key);
+      fresh.model.state = 'END';
+      return [];
+    }
+    versions.set(location.version, fresh);
+    entry.changing = undefined;
+    this.logger.log(
+      `Reloaded ${name} (its files changed) in ${fresh.model.loadTimeMs.toFixed(1)} ms, warmed in ${fresh.model.warmupTimeMs.toFixed(1)} ms`,
+    );
+    return [this.retire(entry, `Unloaded the previous copy of ${name}`)];
+  }
+
   /**
    * Takes a version out of service: new requests stop seeing it at once, the requests already
    * running on it finish, then its weights are freed.
    */
-  private async retire(entry: VersionEntry): Promise<void> {
+  private async retire(entry: VersionEntry, done: string): Promise<void> {
     entry.model.state = 'UNLOADING';
     if (entry.inFlight > 0) await new Promise<void>((resolve) => (entry.onIdle = resolve));
     await this.host.unload(entry.model.key);
     entry.model.state = 'END';
     this.untrack(entry);
-    this.logger.log(`Unloaded ${key(entry.model)}`);
+    this.logger.log(done);
   }
 
   private untrack(entry: VersionEntry): void {
@@ -154,6 +267,18 @@ export class ModelRegistry {
     if (versions?.get(entry.model.version) !== entry) return;
     versions.delete(entry.model.version);
     if (versions.size === 0) this.versions.delete(entry.model.name);
+  }
+
+  /**
+   * The copy a request should run on. A request that resolved a version just before it was
+   * reloaded in place (an image request decodes between the two) moves to the new copy when its
+   * inputs, encoded for the old one, fit it unchanged; otherwise it stays, and acquire() says
+   * to retry.
+   */
+  current(model: ServedModel): ServedModel {
+    const now = this.versions.get(model.name)?.get(model.version)?.model;
+    if (!now || now === model || now.state !== 'AVAILABLE') return model;
+    return contract(now) === contract(model) ? now : model;
   }
 
   /**

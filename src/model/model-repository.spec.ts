@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RepositoryError, scanRepository } from './model-repository';
+import { RepositoryError, scanModels, scanRepository } from './model-repository';
 
 describe(scanRepository.name, () => {
   let root: string;
@@ -67,5 +67,68 @@ describe(scanRepository.name, () => {
     await expect(scanRepository(root, 'all')).rejects.toThrow(/holds no model/);
     mkdirSync(join(root, 'empty-model'));
     await expect(scanRepository(root, 'all')).rejects.toThrow(/empty-model has no model.json/);
+  });
+
+  it('should skip lost+found and dot-folders, at boot too, without a warning', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      touch('m/1/model.json');
+      mkdirSync(join(root, 'lost+found'));
+      mkdirSync(join(root, '.staging'));
+      mkdirSync(join(root, 'm', 'lost+found'));
+      const found = await scanRepository(root, 'all');
+      expect(found.map((m) => `${m.name}/${m.version}`)).toEqual(['m/1']);
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+    rmSync(join(root, 'm'), { recursive: true });
+    await expect(scanRepository(root, 'all')).rejects.toThrow(/holds no model/);
+  });
+
+  it('should follow symlinked model and version folders, and ignore plain files', async () => {
+    touch('store/iris-v3/model.json');
+    touch('store/linear/1/model.json');
+    mkdirSync(join(root, 'repo', 'iris'), { recursive: true });
+    symlinkSync(join(root, 'store', 'iris-v3'), join(root, 'repo', 'iris', '3'));
+    symlinkSync(join(root, 'store', 'linear'), join(root, 'repo', 'linear'));
+    writeFileSync(join(root, 'repo', 'README.md'), 'not a model');
+    const found = await scanRepository(join(root, 'repo'), 'all');
+    expect(found).toEqual([
+      { name: 'iris', version: 3, dir: join(root, 'repo', 'iris', '3') },
+      { name: 'linear', version: 1, dir: join(root, 'repo', 'linear', '1') },
+    ]);
+  });
+
+  it('should report an empty, an unreadable and a broken model folder each on its own, and still find the others', async () => {
+    touch('good/1/model.json');
+    mkdirSync(join(root, 'empty'));
+    symlinkSync(join(root, 'loop'), join(root, 'loop')); // stat fails with ELOOP, even for root
+    mkdirSync(join(root, 'dangling', '1'), { recursive: true });
+    symlinkSync(join(root, 'gone.json'), join(root, 'dangling', '1', 'model.json'));
+    mkdirSync(join(root, 'badversion'));
+    symlinkSync(join(root, 'nowhere'), join(root, 'badversion', '2'));
+
+    const { locations, problems } = await scanModels(root);
+    expect(locations.map((m) => `${m.name}/${m.version}`)).toEqual(['good/1']);
+    expect(problems).toEqual([
+      {
+        name: 'badversion',
+        message: expect.stringMatching(/^cannot follow the symlink .*badversion\/2: ENOENT/),
+      },
+      {
+        name: 'dangling',
+        message: `${join(root, 'dangling', '1', 'model.json')} is a symlink to a missing file`,
+      },
+      {
+        name: 'empty',
+        message: expect.stringContaining(`${join(root, 'empty')} has no model.json`),
+      },
+      { name: 'loop', message: expect.stringMatching(/^cannot follow the symlink .*loop: ELOOP/) },
+    ]);
+    // At boot every one of them is fatal, and the error names them all.
+    const boot = scanRepository(root, 'all');
+    await expect(boot).rejects.toThrow(RepositoryError);
+    await expect(boot).rejects.toThrow(/^4 model folders hold no usable model:\n {2}cannot follow/);
   });
 });

@@ -1,6 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VersionPolicy } from '../config/app-config';
 
@@ -15,18 +14,85 @@ export interface ModelLocation {
 /** Thrown when the repository itself is unusable: missing, empty, or badly laid out. */
 export class RepositoryError extends Error {}
 
+/** A model folder the scan could not use (empty, unreadable, a broken symlink): only that model fails. */
+export interface FolderProblem {
+  name: string;
+  message: string;
+}
+
+/** What one scan found: the versions on disk, and the model folders it could not read. */
+export interface RepositoryScan {
+  locations: ModelLocation[];
+  problems: FolderProblem[];
+}
+
 /** The files that make a folder a model version, one per engine (TF.js, ONNX Runtime). */
 const MODEL_FILES = ['model.json', 'model.onnx'];
 const MODEL_FILE = MODEL_FILES.join(' or ');
-const holdsModel = (dir: string) => MODEL_FILES.some((file) => existsSync(join(dir, file)));
 const VERSION_DIR = /^[1-9]\d*$/;
 
-async function subdirectories(dir: string): Promise<string[]> {
+/**
+ * Never models nor versions: dot-folders are staging (`.incoming-3`) or Kubernetes' `..data`,
+ * and ext4 puts an empty `lost+found` at the root of every volume.
+ */
+const isSkipped = (name: string) => name.startsWith('.') || name === 'lost+found';
+
+const reason = (error: unknown) => (error as Error).message;
+
+/** A folder found in a directory, or a symlink there that could not be followed (and why). */
+interface Folder {
+  name: string;
+  error?: string;
+}
+
+/**
+ * The folders in `dir`, symlinks to folders included (Kubernetes mounts ConfigMaps and volumes
+ * as symlinks, which readdir reports as links, not folders). Plain files are ignored; a symlink
+ * that cannot be followed is returned with its error, for its caller to blame the right model.
+ */
+async function subdirectories(dir: string): Promise<Folder[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
-    .map((entry) => entry.name)
-    .sort();
+  const kept = await Promise.all(
+    entries
+      .filter((entry) => !isSkipped(entry.name))
+      .map(async (entry): Promise<Folder | undefined> => {
+        const { name } = entry;
+        if (entry.isDirectory()) return { name };
+        if (!entry.isSymbolicLink()) return undefined;
+        const path = join(dir, name);
+        return stat(path).then(
+          (target) => (target.isDirectory() ? { name } : undefined),
+          (error: unknown) => ({
+            name,
+            error: `cannot follow the symlink ${path}: ${reason(error)}`,
+          }),
+        );
+      }),
+  );
+  return kept
+    .filter((folder) => folder !== undefined)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * Whether a version folder holds a model file. A model file that exists but cannot be read
+ * (a dangling symlink, an I/O error) is an error, not "no model": the folder is broken, not empty.
+ */
+async function holdsModel(dir: string): Promise<boolean> {
+  for (const file of MODEL_FILES) {
+    const path = join(dir, file);
+    const found = await stat(path).then(
+      () => true,
+      async (error: NodeJS.ErrnoException) => {
+        const dangling = error.code === 'ENOENT' && (await lstat(path).catch(() => undefined));
+        if (dangling) throw new Error(`${path} is a symlink to a missing file`);
+        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return false;
+        throw new Error(`cannot read ${path}: ${reason(error)}`);
+      },
+    );
+    if (found) return true;
+  }
+  return false;
 }
 
 const logger = new Logger('ModelRepository');
@@ -54,40 +120,78 @@ function warnNotVersions(name: string, modelDir: string, entries: string[]): voi
 
 /** Versions of one model folder: `<name>/<version>/model.json`, or `<name>/model.json` as version 1. */
 async function versionsOf(name: string, modelDir: string): Promise<ModelLocation[]> {
-  const entries = await subdirectories(modelDir);
+  const folders = await subdirectories(modelDir).catch((error: unknown) => {
+    throw new Error(`cannot read model folder ${modelDir}: ${reason(error)}`);
+  });
+  const broken = folders.find((folder) => folder.error !== undefined);
+  if (broken) throw new Error(broken.error);
+  const entries = folders.map((folder) => folder.name);
   warnNotVersions(name, modelDir, entries);
-  const versions = entries.filter((entry) => VERSION_DIR.test(entry));
-  const located = versions
-    .filter((version) => holdsModel(join(modelDir, version)))
-    .map((version) => ({ name, version: Number(version), dir: join(modelDir, version) }));
+  const located: ModelLocation[] = [];
+  for (const version of entries.filter((entry) => VERSION_DIR.test(entry))) {
+    const dir = join(modelDir, version);
+    if (await holdsModel(dir)) located.push({ name, version: Number(version), dir });
+  }
   if (located.length > 0) return located;
-  if (holdsModel(modelDir)) return [{ name, version: 1, dir: modelDir }];
-  throw new RepositoryError(
+  if (await holdsModel(modelDir)) return [{ name, version: 1, dir: modelDir }];
+  throw new Error(
     `Model folder ${modelDir} has no ${MODEL_FILE} and no version folder (<positive integer>/${MODEL_FILE})`,
   );
 }
 
 /**
- * Lists the model versions to serve from `<root>/<name>/[<version>/]model.json`.
- * With policy `latest` only the highest version of each model is returned, as in TF Serving.
+ * Scans `<root>/<name>/[<version>/]model.json`, each model folder on its own: a folder that is
+ * empty or unreadable is reported in `problems` and the other models are still found. Throws
+ * only when MODEL_DIR itself is missing, unreadable or holds no model folder at all.
  */
-export async function scanRepository(
-  root: string,
-  policy: VersionPolicy,
-): Promise<ModelLocation[]> {
+export async function scanModels(root: string): Promise<RepositoryScan> {
   const dir = resolve(root);
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) {
     throw new RepositoryError(`MODEL_DIR ${dir} does not exist or is not a directory`);
   }
-  const models = await subdirectories(dir);
+  const models = await subdirectories(dir).catch((error: unknown) => {
+    throw new RepositoryError(`MODEL_DIR ${dir} cannot be read: ${reason(error)}`);
+  });
   if (models.length === 0) {
     throw new RepositoryError(
       `MODEL_DIR ${dir} holds no model; expected <name>/<version>/${MODEL_FILE} folders`,
     );
   }
-  const found = await Promise.all(models.map((name) => versionsOf(name, join(dir, name))));
-  return applyVersionPolicy(found.flat(), policy);
+  const scan: RepositoryScan = { locations: [], problems: [] };
+  for (const { name, error } of models) {
+    if (error !== undefined) {
+      scan.problems.push({ name, message: error });
+      continue;
+    }
+    try {
+      scan.locations.push(...(await versionsOf(name, join(dir, name))));
+    } catch (error) {
+      scan.problems.push({ name, message: reason(error) });
+    }
+  }
+  return scan;
+}
+
+/**
+ * Lists the model versions to serve at boot, where any folder that holds no usable model is
+ * fatal (as a model that fails to load is): the process must not start without a model its
+ * operator put there. With policy `latest` only the highest version of each model is returned.
+ */
+export async function scanRepository(
+  root: string,
+  policy: VersionPolicy,
+): Promise<ModelLocation[]> {
+  const { locations, problems } = await scanModels(root);
+  if (problems.length > 0) {
+    const messages = problems.map((problem) => problem.message);
+    throw new RepositoryError(
+      messages.length === 1
+        ? messages[0]
+        : `${messages.length} model folders hold no usable model:\n  ${messages.join('\n  ')}`,
+    );
+  }
+  return applyVersionPolicy(locations, policy);
 }
 
 /**

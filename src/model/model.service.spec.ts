@@ -1,7 +1,10 @@
+import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig, loadConfig } from '../config/app-config';
-import { BatchEvent } from '../inference/batch-scheduler';
+import { BatchEvent, BatchScheduler } from '../inference/batch-scheduler';
 import { InferencePool } from '../inference/inference-pool';
 import { InferenceObserver } from './inference-observer';
 import { toRows } from '../predict/prediction-rows';
@@ -187,5 +190,81 @@ describe(ModelService.name, () => {
     }
     expect(service.backend).toBe(native ? 'tensorflow' : 'wasm');
     await moduleRef.close();
+  });
+
+  describe('hot reload with model folders it cannot use', () => {
+    let root: string;
+    let service: ModelService;
+    let close: () => Promise<void>;
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const log = jest.spyOn(Logger.prototype, 'log');
+    const copy = (shipped: string, to: string) =>
+      cpSync(join(SHIPPED_MODELS, shipped), join(root, to), { recursive: true });
+    const messages = (spy: jest.SpyInstance) => spy.mock.calls.map((call) => String(call[0]));
+
+    beforeAll(async () => {
+      root = mkdtempSync(join(tmpdir(), 'service-reload-'));
+      copy('iris/2', 'iris/2');
+      copy('linear/1', 'linear/1');
+      mkdirSync(join(root, 'lost+found')); // at the root of an ext4 volume: never a model, never fatal
+      const created = await createService({ MODEL_DIR: root, MODEL_VERSION_POLICY: 'latest' });
+      service = created.service;
+      close = () => created.moduleRef.close();
+    });
+    afterAll(async () => {
+      await close();
+      rmSync(root, { recursive: true, force: true });
+      warn.mockRestore();
+      log.mockRestore();
+    });
+
+    it('should fail only the model whose folder is empty or unreadable, warning once each, and reload the others', async () => {
+      expect(service.modelNames()).toEqual(['iris', 'linear']);
+      warn.mockClear();
+      mkdirSync(join(root, 'empty'));
+      symlinkSync(join(root, 'loop'), join(root, 'loop'));
+      rmSync(join(root, 'linear', '1'), { recursive: true }); // linear's folder is now empty
+      copy('iris/1', 'iris/3');
+      await service.reload();
+      await service.reload(); // a second pass: no second warning
+
+      expect(service.versionsOf('iris').map((m) => m.version)).toEqual([3]);
+      expect(service.versionsOf('linear').map((m) => m.version)).toEqual([1]); // keeps serving
+      expect(messages(warn).sort()).toEqual([
+        expect.stringMatching(
+          /^Hot reload skips model 'empty': Model folder .*empty has no model.json.*nothing of it is loaded until the folder is fixed$/,
+        ),
+        expect.stringMatching(
+          /^Hot reload skips model 'linear': Model folder .*linear has no model.json.*its loaded version\(s\) 1 keep serving until the folder is fixed$/,
+        ),
+        expect.stringMatching(
+          /^Hot reload skips model 'loop': cannot follow the symlink .*loop: ELOOP/,
+        ),
+      ]);
+      expect(await predict(service, { model: 'linear', instances: [[1]] })).toMatchObject({
+        version: 1,
+      });
+
+      log.mockClear();
+      copy('linear/1', 'linear/2');
+      await service.reload();
+      expect(service.versionsOf('linear').map((m) => m.version)).toEqual([2]);
+      expect(messages(log)).toContain("Hot reload reads the folder of model 'linear' again");
+    });
+
+    it('should report one queue depth per version while two copies of it (a reload in place) have queues', () => {
+      const copy = (key: string, requests: number) =>
+        [key, { target: { key, name: 'linear', version: 2, batchable: true }, requests }] as const;
+      const depths = jest
+        .spyOn(BatchScheduler.prototype, 'depths')
+        .mockReturnValue(new Map([copy('linear/2', 2), copy('linear/2#1', 3)]));
+      try {
+        expect(service.runtimeStats().queues).toEqual([
+          { name: 'linear', version: 2, requests: 5 },
+        ]);
+      } finally {
+        depths.mockRestore();
+      }
+    });
   });
 });

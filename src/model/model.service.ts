@@ -14,7 +14,7 @@ import { InferencePool } from '../inference/inference-pool';
 import { currentRequestSignal } from '../observability/request-context';
 import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { ModelRegistry, VersionStatus } from './model-registry';
-import { scanRepository } from './model-repository';
+import { FolderProblem, scanModels, scanRepository } from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor } from '../tensor/tensor-codec';
@@ -39,6 +39,8 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   private registry: ModelRegistry;
   private watcher?: ModelWatcher;
   private lastScanError?: string;
+  /** The model folders hot reload could not use, with the reason already logged for each. */
+  private folderProblems = new Map<string, string>();
   private ready = false;
   backend: string;
 
@@ -99,14 +101,16 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * One hot-reload pass (MODEL_POLL_SECONDS): loads new versions, retires removed or superseded
-   * ones. Unlike at boot, nothing here is fatal: a broken version is reported in its status and
-   * an unreadable repository is logged, while the versions already loaded keep serving.
+   * One hot-reload pass (MODEL_POLL_SECONDS): loads new versions, reloads changed ones, retires
+   * removed or superseded ones. Unlike at boot, nothing here is fatal: a broken version is
+   * reported in its status, a model folder that cannot be used and an unreadable repository are
+   * logged, and what is already loaded keeps serving. Each model folder stands on its own: one
+   * that is empty or unreadable holds up only its own model.
    */
   async reload(): Promise<void> {
-    let onDisk;
+    let scan;
     try {
-      onDisk = await scanRepository(this.config.MODEL_DIR, 'all');
+      scan = await scanModels(this.config.MODEL_DIR);
     } catch (error) {
       const message = (error as Error).message;
       if (message !== this.lastScanError) this.logger.warn(`Hot reload skipped: ${message}`);
@@ -114,7 +118,28 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     this.lastScanError = undefined;
-    await this.registry.reconcile(onDisk, this.config.MODEL_VERSION_POLICY);
+    this.reportFolderProblems(scan.problems);
+    await this.registry.reconcile(
+      scan.locations,
+      this.config.MODEL_VERSION_POLICY,
+      new Set(this.folderProblems.keys()),
+    );
+  }
+
+  /** One warning per model folder and reason, not one per pass: a poll every second would bury the log. */
+  private reportFolderProblems(problems: FolderProblem[]): void {
+    const now = new Map(problems.map((problem) => [problem.name, problem.message]));
+    for (const [name, message] of now) {
+      if (this.folderProblems.get(name) === message) continue;
+      const kept = this.registry.serving(name).map((model) => model.version);
+      this.logger.warn(
+        `Hot reload skips model '${name}': ${message}; ${kept.length > 0 ? `its loaded version(s) ${kept.join(', ')} keep serving` : 'nothing of it is loaded'} until the folder is fixed`,
+      );
+    }
+    for (const name of this.folderProblems.keys()) {
+      if (!now.has(name)) this.logger.log(`Hot reload reads the folder of model '${name}' again`);
+    }
+    this.folderProblems = now;
   }
 
   /** True once every model is loaded and warmed, until shutdown begins, while a thread serves. */
@@ -240,11 +265,12 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     checkRows(model, inputs);
     // Counted from here (the same synchronous step as resolve()) so a hot swap that retires this
     // version waits for the request instead of freeing the weights under it.
-    const release = this.registry.acquire(model);
+    const target = this.registry.current(model);
+    const release = this.registry.acquire(target);
     let seconds = 0;
     let ok = false;
     try {
-      const result = await this.scheduler.submit(model, inputs, currentRequestSignal());
+      const result = await this.scheduler.submit(target, inputs, currentRequestSignal());
       seconds = result.seconds;
       ok = true;
       return Object.fromEntries(result.outputs.map((t) => [t.name, t]));
@@ -274,11 +300,19 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       state: m.state,
       loadSeconds: (m.loadTimeMs ?? 0) / 1000,
     }));
-    const queues = [...this.scheduler.depths().values()].map(({ target, requests }) => ({
-      name: target.name,
-      version: target.version,
-      requests,
-    }));
+    // Summed per version: while a version reloads in place its two copies each have a queue.
+    const byVersion = new Map<string, { name: string; version: number; requests: number }>();
+    for (const { target, requests } of this.scheduler.depths().values()) {
+      const id = `${target.name}/${target.version}`;
+      const queue = byVersion.get(id) ?? {
+        name: target.name,
+        version: target.version,
+        requests: 0,
+      };
+      queue.requests += requests;
+      byVersion.set(id, queue);
+    }
+    const queues = [...byVersion.values()];
     return {
       numTensors: threads.reduce((n, t) => n + t.tensors, 0),
       numBytes: threads.reduce((n, t) => n + t.bytes, 0),

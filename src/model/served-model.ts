@@ -72,15 +72,23 @@ export class ServedModel {
   /** A fixed first dimension (e.g. [1,192,192,3]): requests run in chunks of it, never merged. */
   fixedBatch?: number;
 
-  constructor(location: { name: string; version: number; dir: string }) {
+  /**
+   * @param generation counts reloads of this version in place (its files changed): the old copy
+   * keeps serving under its own key while the new one loads beside it in the same threads.
+   */
+  constructor(
+    location: { name: string; version: number; dir: string },
+    readonly generation = 0,
+  ) {
     this.name = location.name;
     this.version = location.version;
     this.dir = location.dir;
   }
 
-  /** The version's id in the inference threads and the batch queues. */
+  /** The copy's id in the inference threads and the batch queues. */
   get key(): string {
-    return `${this.name}/${this.version}`;
+    const id = `${this.name}/${this.version}`;
+    return this.generation === 0 ? id : `${id}#${this.generation}`;
   }
 
   get ready(): boolean {

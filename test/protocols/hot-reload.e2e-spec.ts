@@ -1,5 +1,14 @@
+import { Logger } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeApp, createTestApp, SHIPPED_MODELS } from '../utils/test-app';
@@ -185,7 +194,7 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
 
   it('should swap in a new version under load with zero failed requests, then unload the old one', async () => {
     expect((await versionsIn('scaler')).map((v) => v.version)).toEqual(['1']);
-    const load = startLoad(base, scalerRequest);
+    const load = startLoad(base, scalerRequest, 8, 20000, 90000);
     await waitFor('the load to be under way on version 1', async () =>
       load.result.total >= 50 && load.result.firstSeen.has('1') ? true : undefined,
     );
@@ -201,6 +210,13 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     });
     rmSync(join(root, 'scaler', '1'), { recursive: true });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // more polls, still under load
+    // Counted, not timed: on a loaded machine one second may hold only a few requests.
+    const afterRemoval = load.result.total;
+    await waitFor(
+      '100 more requests after the removal',
+      async () => (load.result.total >= afterRemoval + 100 ? true : undefined),
+      60000,
+    );
     const result = await load.stop();
 
     console.log(
@@ -213,7 +229,7 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     expect(result.lastVersion).toBe('2');
     expect((await get('/v2/models/scaler')).body.versions).toEqual(['2']);
     expect((await get('/v2/models/scaler/versions/1/ready')).status).toBe(404);
-  }, 60000);
+  }, 150000);
 
   it('should report a broken new version in status while the old version keeps serving', async () => {
     await dropVersion(root, 'iris', 3, (dir) => {
@@ -277,4 +293,181 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     );
     expect((await get('/v2/models/iris/ready')).body).toEqual({ name: 'iris', ready: true });
   }, 30000);
+});
+
+/**
+ * Hot reload per model folder and in place: each model folder stands on its own, symlinks are
+ * followed the way Kubernetes mounts volumes and ConfigMaps, and a version whose files change is
+ * reloaded and swapped in. Timing is driven by polling the server's status, never by sleeps.
+ */
+describe('Hot reload per model folder and in place (e2e, real HTTP on 127.0.0.1)', () => {
+  let app: NestExpressApplication;
+  let outside: string;
+  let root: string;
+  let base: string;
+  const warn = jest.spyOn(Logger.prototype, 'warn');
+  const status = async (path: string) => (await fetch(`${base}${path}`)).status;
+  const servedVersions = async (model: string) => {
+    const res = await fetch(`${base}/v2/models/${model}`);
+    return res.status === 200 ? ((await res.json()) as { versions: string[] }).versions : [];
+  };
+  /** Waits until the model serves exactly `versions` (highest first). */
+  const serving = (model: string, versions: string[]) =>
+    waitFor(
+      `${model} to serve versions ${versions.join(', ')}`,
+      async () =>
+        JSON.stringify(await servedVersions(model)) === JSON.stringify(versions) ? true : undefined,
+      60000,
+    );
+
+  /** A linear model y = kernel * x + bias (the shipped one, its 8 bytes of weights rewritten). */
+  const weightsOf = (dir: string) => join(dir, 'group1-shard1of1.bin');
+  const linearBytes = (kernel: number, bias: number) =>
+    Buffer.from(new Float32Array([kernel, bias]).buffer);
+  const writeLinear = (dir: string, kernel: number, bias: number) => {
+    cpSync(join(SHIPPED_MODELS, 'linear', '1'), dir, { recursive: true });
+    writeFileSync(weightsOf(dir), linearBytes(kernel, bias));
+  };
+  /** y(3) by V2 (even i) or TF Serving (odd i): what the model answers right now. */
+  const answer = async (model: string, i: number): Promise<number> => {
+    if (i % 2 === 0) {
+      const res = await post(`${base}/v2/models/${model}/infer`, {
+        inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [3] }],
+      });
+      const body = (await res.json()) as { outputs?: { data: number[] }[] };
+      if (res.status !== 200) throw new Error(`V2 ${res.status} ${JSON.stringify(body)}`);
+      return body.outputs![0].data[0];
+    }
+    const res = await post(`${base}/v1/models/${model}:predict`, { instances: [[3]] });
+    const body = (await res.json()) as { predictions?: number[][] };
+    if (res.status !== 200) throw new Error(`TFS ${res.status} ${JSON.stringify(body)}`);
+    return body.predictions![0][0];
+  };
+
+  beforeAll(async () => {
+    outside = mkdtempSync(join(tmpdir(), 'hot-reload-volumes-'));
+    root = join(outside, 'models');
+    mkdirSync(root);
+    mkdirSync(join(root, 'lost+found')); // an ext4 volume's root: boot must not stop at it
+    cpSync(join(SHIPPED_MODELS, 'iris', '2'), join(root, 'iris', '2'), { recursive: true });
+    writeLinear(join(root, 'inplace', '1'), 2, 1);
+
+    // A ConfigMap-style mount: the model folder is a symlink, its files link into ..data, and an
+    // update re-points ..data in one rename (as the kubelet does).
+    const mount = join(outside, 'configmap');
+    writeLinear(join(mount, '..2026_v1'), 2, 1);
+    symlinkSync('..2026_v1', join(mount, '..data'));
+    for (const file of ['model.json', 'group1-shard1of1.bin', 'metadata.json']) {
+      symlinkSync(join('..data', file), join(mount, file));
+    }
+    symlinkSync(mount, join(root, 'mounted'));
+
+    // A model whose version folders are symlinks to folders elsewhere.
+    writeLinear(join(outside, 'store', 'linked-v1'), 2, 1);
+    mkdirSync(join(root, 'linked'));
+    symlinkSync(join(outside, 'store', 'linked-v1'), join(root, 'linked', '1'));
+
+    app = await createTestApp({ MODEL_DIR: root, MODEL_POLL_SECONDS: POLL_SECONDS });
+    await app.listen(0, '127.0.0.1');
+    base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+  afterAll(async () => {
+    await closeApp(app);
+    warn.mockRestore();
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('should boot past lost+found and serve symlinked model and version folders', async () => {
+    expect(await servedVersions('linked')).toEqual(['1']);
+    expect(await servedVersions('mounted')).toEqual(['1']);
+    expect(await answer('mounted', 0)).toBe(7);
+    expect(await status('/v2/models/lost+found')).toBe(404);
+
+    writeLinear(join(outside, 'store', 'linked-v2'), 10, 100);
+    symlinkSync(join(outside, 'store', 'linked-v2'), join(root, 'linked', '2'));
+    await serving('linked', ['2']);
+    expect(await answer('linked', 1)).toBe(130);
+  }, 90000);
+
+  it('should keep reloading every other model while one folder is empty and others cannot be read', async () => {
+    warn.mockClear();
+    mkdirSync(join(root, 'empty'));
+    symlinkSync(join(root, 'loop'), join(root, 'loop')); // ELOOP: unreadable even to root
+    mkdirSync(join(root, 'dangling', '1'), { recursive: true });
+    symlinkSync(join(outside, 'gone.json'), join(root, 'dangling', '1', 'model.json'));
+
+    cpSync(join(SHIPPED_MODELS, 'iris', '1'), join(root, 'iris', '.incoming-3'), {
+      recursive: true,
+    });
+    renameSync(join(root, 'iris', '.incoming-3'), join(root, 'iris', '3'));
+    await serving('iris', ['3']);
+    rmSync(join(root, 'iris', '3'), { recursive: true }); // deleted: version 2 serves again
+    await serving('iris', ['2']);
+
+    // Several passes ran (a load, then an unload): each bad folder was named once, no more.
+    const named = (model: string) =>
+      warn.mock.calls.filter((call) => String(call[0]).includes(`skips model '${model}'`));
+    expect(named('empty')).toHaveLength(1);
+    expect(named('loop')).toHaveLength(1);
+    expect(named('dangling')).toHaveLength(1);
+    expect(String(named('dangling')[0][0])).toMatch(/model.json is a symlink to a missing file/);
+    expect(String(named('loop')[0][0])).toMatch(/ELOOP/);
+    expect(await status('/v2/models/empty/ready')).toBe(404);
+    for (const bad of ['empty', 'loop', 'dangling']) rmSync(join(root, bad), { recursive: true });
+  }, 150000);
+
+  it('should swap in weights rewritten in place under load: every answer is the old or the new, none fails', async () => {
+    const answers: { started: number; ended: number; y: number }[] = [];
+    const load = startLoad(
+      base,
+      async (_, i) => {
+        const started = Date.now();
+        const y = await answer('inplace', i);
+        answers.push({ started, ended: Date.now(), y });
+        return String(y);
+      },
+      8,
+      20000,
+      90000,
+    );
+    await waitFor(
+      'the load to be under way',
+      async () => (load.result.total >= 50 ? true : undefined),
+      60000,
+    );
+    // Same file, same size, new values: only mtime and ctime say so.
+    writeFileSync(weightsOf(join(root, 'inplace', '1')), linearBytes(10, 100));
+    const written = Date.now();
+    await waitFor('the new weights to answer', async () => load.result.firstSeen.get('130'), 60000);
+    await waitFor(
+      'more answers after the swap',
+      async () => (answers.filter((a) => a.y === 130).length >= 50 ? true : undefined),
+      60000,
+    );
+    const result = await load.stop();
+
+    console.log(
+      `in-place reload: ${result.total} requests by 8 concurrent clients, ${result.failures.length} failed; ` +
+        `the new weights answered ${result.firstSeen.get('130')! - written} ms after the write (poll ${POLL_SECONDS} s, one quiet pass)`,
+    );
+    expect(result.failures).toEqual([]);
+    expect([...result.firstSeen.keys()]).toEqual(['7', '130']);
+    const swapped = Math.min(...answers.filter((a) => a.y === 130).map((a) => a.ended));
+    // Requests sent once the new weights had answered never get the old ones.
+    expect(answers.filter((a) => a.started > swapped && a.y !== 130)).toEqual([]);
+    expect(await servedVersions('inplace')).toEqual(['1']);
+  }, 150000);
+
+  it('should reload a ConfigMap-style mount when ..data is re-pointed', async () => {
+    const mount = join(outside, 'configmap');
+    writeLinear(join(mount, '..2026_v2'), 10, 100);
+    symlinkSync('..2026_v2', join(mount, '..data_tmp'));
+    renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+    await waitFor(
+      'the mounted model to answer with the new weights',
+      async () => ((await answer('mounted', 0)) === 130 ? true : undefined),
+      60000,
+    );
+    expect(await answer('mounted', 1)).toBe(130);
+  }, 90000);
 });
