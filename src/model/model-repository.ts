@@ -19,7 +19,8 @@ export class RepositoryError extends Error {}
 const MODEL_FILES = ['model.json', 'model.onnx'];
 const MODEL_FILE = MODEL_FILES.join(' or ');
 const holdsModel = (dir: string) => MODEL_FILES.some((file) => existsSync(join(dir, file)));
-const VERSION_DIR = /^[1-9]\d*$/;
+/** A version folder's name, and the only spelling of a version a request may use. */
+export const VERSION_DIR = /^[1-9]\d*$/;
 
 async function subdirectories(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });

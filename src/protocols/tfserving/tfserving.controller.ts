@@ -8,6 +8,7 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
+import { clip } from '../../common/client-text';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
 import { toNestedMap } from '../../tensor/tensor';
@@ -348,7 +349,7 @@ export class TfServingController {
   private labelNotFound(name: string, label: string): NotFoundException {
     const versions = this.models.versionsOf(name).map((m) => m.version);
     return new NotFoundException(
-      `Unrecognized servable version label: '${label}' for model '${name}'; this server assigns no version labels, use /versions/{version} (loaded: ${versions.join(', ')})`,
+      `Unrecognized servable version label: '${clip(label)}' for model '${clip(name)}'; this server assigns no version labels, use /versions/{version} (loaded: ${versions.join(', ')})`,
     );
   }
 }
