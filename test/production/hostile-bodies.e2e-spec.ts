@@ -202,6 +202,19 @@ describe('Hostile bodies within the limits (e2e, built server)', () => {
     });
   });
 
+  describe('TF Serving batches over MAX_BATCH', () => {
+    it.each([
+      ['/v1/models/iris:classify', 'examples'],
+      ['/v1/models/iris:predict', 'instances'],
+    ])('should refuse %s before reading any of its %s', async (path, field) => {
+      // Every entry is wrong: answered 413, not 400, only if the count is checked first.
+      const entries = Array.from({ length: 1025 }, () => ({ bogus: 1 }));
+      const res = await post(`${server.url}${path}`, { [field]: entries });
+      expect(res.status).toBe(413);
+      expect(errorOf(res)).toBe('Too many instances: 1025; at most MAX_BATCH=1024 per request');
+    });
+  });
+
   describe('datatypes are looked up as datatypes, never as object properties', () => {
     it.each(['constructor', 'toString', 'valueOf', '__proto__', 'hasOwnProperty'])(
       'should refuse the datatype %s in JSON and in binary form',
