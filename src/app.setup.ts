@@ -52,7 +52,11 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(
     ...jsonBody({
       limit: config.BODY_LIMIT,
-      limits: { maxDepth: config.JSON_MAX_DEPTH, maxElements: config.JSON_MAX_ELEMENTS },
+      limits: {
+        maxDepth: config.JSON_MAX_DEPTH,
+        maxElements: config.JSON_MAX_ELEMENTS,
+        maxKeys: config.JSON_MAX_KEYS,
+      },
       framed: V2_BINARY_FRAMING,
       multipartPaths: ['/predict'],
     }),

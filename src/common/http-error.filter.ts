@@ -12,6 +12,7 @@ import type { Request, Response } from 'express';
 import { InferenceError, STATUS_OF_CODE } from '../inference/inference-error';
 import { allowedMethods, hasMatchedEndpoint } from '../observability/route-label';
 import { isProtocolPath } from '../protocols/protocol-error';
+import { clipMessage } from './client-text';
 
 export interface HttpError {
   status: number;
@@ -21,7 +22,7 @@ export interface HttpError {
 /** Maps anything thrown while serving a request to a status and a message meant for the client. */
 export function toHttpError(exception: unknown): HttpError | undefined {
   if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
-    return { status: STATUS_OF_CODE[exception.code], message: exception.message };
+    return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
   }
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
@@ -29,7 +30,9 @@ export function toHttpError(exception: unknown): HttpError | undefined {
       typeof response === 'string' ? response : (response as { message?: unknown }).message;
     return {
       status: exception.getStatus(),
-      message: Array.isArray(message) ? message.join('; ') : String(message ?? exception.message),
+      message: clipMessage(
+        Array.isArray(message) ? message.join('; ') : String(message ?? exception.message),
+      ),
     };
   }
   return undefined;

@@ -5,6 +5,8 @@ export interface JsonLimits {
   maxDepth: number;
   /** Most values in the document (see countOf below). */
   maxElements: number;
+  /** Most keys in any one object (JSON_MAX_KEYS); unbounded when absent. */
+  maxKeys?: number;
 }
 
 const QUOTE = 0x22;
@@ -23,12 +25,19 @@ const CLOSE_OBJECT = 0x7d;
  * early keeps both time and memory bounded by the body size.
  *
  * Elements are counted as containers plus separators (`[1,2,3]` counts 3): within one of the
- * true number of values, and free to compute. Malformed JSON is left to the parser.
+ * true number of values, and free to compute. Keys are counted per object the same way (its
+ * separators): every request field the server reads is a key of a small object, and an object
+ * of 400,000 keys costs seconds once the validation layer looks at them. Malformed JSON is left
+ * to the parser.
  */
 export function checkJsonLimits(body: Uint8Array, limits: JsonLimits): void {
   let depth = 0;
   let elements = 0;
   let inString = false;
+  const maxKeys = limits.maxKeys ?? Infinity;
+  // Per open container: whether it is an object, and the separators seen in it so far.
+  const isObject = new Uint8Array(limits.maxDepth + 1);
+  const separators = new Uint32Array(limits.maxDepth + 1);
   for (let i = 0; i < body.length; i++) {
     const byte = body[i];
     if (inString) {
@@ -47,6 +56,8 @@ export function checkJsonLimits(body: Uint8Array, limits: JsonLimits): void {
             `JSON body is nested deeper than ${limits.maxDepth} levels (JSON_MAX_DEPTH); expected arrays/objects at most ${limits.maxDepth} deep`,
           );
         }
+        isObject[depth] = byte === OPEN_OBJECT ? 1 : 0;
+        separators[depth] = 0;
         elements++;
         break;
       case CLOSE_ARRAY:
@@ -55,6 +66,11 @@ export function checkJsonLimits(body: Uint8Array, limits: JsonLimits): void {
         break;
       case COMMA:
         elements++;
+        if (isObject[depth] === 1 && ++separators[depth] >= maxKeys) {
+          throw new BadRequestException(
+            `JSON body has an object with more than ${maxKeys} keys (JSON_MAX_KEYS), at byte ${i}; expected objects of at most ${maxKeys} keys (a request names a few fields and the model's inputs)`,
+          );
+        }
         break;
       default:
         continue;

@@ -58,4 +58,12 @@ describe(loadConfig.name, () => {
       /IMAGE_MAX_PIXELS must be an integer/,
     );
   });
+
+  it('should default JSON_MAX_KEYS to 1000 and refuse a non-positive one', () => {
+    expect(loadConfig({}).JSON_MAX_KEYS).toBe(1000);
+    expect(loadConfig({ JSON_MAX_KEYS: '50' }).JSON_MAX_KEYS).toBe(50);
+    expect(() => loadConfig({ JSON_MAX_KEYS: '0' })).toThrow(
+      /JSON_MAX_KEYS must not be less than 1 \(got 0\)/,
+    );
+  });
 });

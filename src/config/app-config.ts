@@ -148,6 +148,12 @@ export class AppConfig {
   @Min(1)
   JSON_MAX_ELEMENTS = 2_000_000;
 
+  /** Most keys in one JSON object; more is a 400 before parsing (requests name a few fields). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  JSON_MAX_KEYS = 1000;
+
   /**
    * Most pixels (width x height, read from the header before decoding) accepted in one uploaded
    * image; more is a 400. A decompression-bomb guard: a tiny PNG can claim 30000x30000. The

@@ -12,7 +12,7 @@ export const isB64 = (value: unknown): value is { b64: unknown } =>
   value !== null &&
   !Array.isArray(value) &&
   Object.keys(value).length === 1 &&
-  'b64' in value;
+  Object.hasOwn(value, 'b64');
 
 // Standard or URL-safe alphabet, optional padding; whitespace (line breaks from `base64`) is allowed.
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;

@@ -1,6 +1,7 @@
 import { Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { clip } from '../common/client-text';
 import { VersionPolicy } from '../config/app-config';
 import { applyVersionPolicy, ModelLocation } from './model-repository';
 import { ModelHost, ModelState, ServedModel } from './served-model';
@@ -316,7 +317,7 @@ export class ModelRegistry {
       : ' not found';
     const available = this.serving(name).map((m) => m.version);
     return new NotFoundException(
-      `Version ${version} of model '${name}'${why}; loaded versions: ${available.join(', ') || 'none'}`,
+      `Version ${clip(version)} of model '${clip(name)}'${why}; loaded versions: ${available.join(', ') || 'none'}`,
     );
   }
 }

@@ -29,7 +29,8 @@ export interface RepositoryScan {
 /** The files that make a folder a model version, one per engine (TF.js, ONNX Runtime). */
 const MODEL_FILES = ['model.json', 'model.onnx'];
 const MODEL_FILE = MODEL_FILES.join(' or ');
-const VERSION_DIR = /^[1-9]\d*$/;
+/** A version folder's name, and the only spelling of a version a request may use. */
+export const VERSION_DIR = /^[1-9]\d*$/;
 
 /**
  * Never models nor versions: dot-folders are staging (`.incoming-3`) or Kubernetes' `..data`,

@@ -8,17 +8,32 @@ import {
   Optional,
   PayloadTooLargeException,
 } from '@nestjs/common';
+import { clip } from '../common/client-text';
 import { AppConfig, ortIntraOpThreads } from '../config/app-config';
 import { BatchScheduler } from '../inference/batch-scheduler';
 import { InferencePool } from '../inference/inference-pool';
 import { currentRequestSignal } from '../observability/request-context';
 import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { ModelRegistry, VersionStatus } from './model-registry';
-import { FolderProblem, scanModels, scanRepository } from './model-repository';
+import { FolderProblem, scanModels, scanRepository, VERSION_DIR } from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor } from '../tensor/tensor-codec';
 import { TensorMap } from '../tensor/tensor';
+
+/**
+ * A version as a request gives it: a number from a JSON body, or the digits of a version folder
+ * from a path. `Number()` alone reads "0x2", "2e0", "+2" and " 2" as 2: one version with many
+ * spellings is a cache key and an audit log that disagree with the folder.
+ */
+export function parseVersion(version: string | number): number {
+  const text = String(version);
+  const value = Number(text);
+  if (VERSION_DIR.test(text) && Number.isSafeInteger(value)) return value;
+  throw new BadRequestException(
+    `Version '${clip(text)}' is not a version: expected a positive decimal integer written with digits only (e.g. 2), as the model's version folders are named`,
+  );
+}
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
 export class ModelLoadError extends Error {}
@@ -172,7 +187,8 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     const status = this.registry.statusOf(name);
     if (!status) throw this.modelNotFound(name);
     if (version === undefined) return status;
-    const named = status.filter((v) => v.version === Number(version));
+    const wanted = parseVersion(version);
+    const named = status.filter((v) => v.version === wanted);
     if (named.length === 0) throw this.registry.versionNotFound(name, version);
     return named;
   }
@@ -186,7 +202,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     const tracked = this.registry.statusOf(name);
     const why = tracked ? 'has no available version' : 'not found';
     return new NotFoundException(
-      `Model '${name}' ${why}; available models: ${this.modelNames().join(', ') || 'none'}`,
+      `Model '${clip(name)}' ${why}; available models: ${this.modelNames().join(', ') || 'none'}`,
     );
   }
 
@@ -227,12 +243,12 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
 
   /** Picks the model a request names, or the default one (DEFAULT_MODEL, else the only model). */
   resolve(name?: string, version?: string | number): ServedModel {
+    const wanted = version === undefined ? undefined : parseVersion(version);
     const modelName = name ?? this.defaultModelName();
     const versions = this.versionsOf(modelName);
-    if (version === undefined) return versions[0];
-    const wanted = Number(version);
+    if (wanted === undefined) return versions[0];
     const model = versions.find((m) => m.version === wanted);
-    if (!model) throw this.registry.versionNotFound(modelName, version);
+    if (!model) throw this.registry.versionNotFound(modelName, wanted);
     return model;
   }
 

@@ -9,6 +9,7 @@ import bytes from 'bytes';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { AppConfig } from '../config/app-config';
+import { clip } from '../common/client-text';
 
 /** The multipart field that carries image files, one instance per file. */
 export const IMAGE_FIELD = 'image';
@@ -85,7 +86,7 @@ export class ImageUploadMiddleware implements NestMiddleware {
         );
       case 'LIMIT_UNEXPECTED_FILE':
         return new BadRequestException(
-          `multipart/form-data: unexpected file field '${error.field ?? '?'}'; files go in the field '${IMAGE_FIELD}' (one image per file), other fields are text: model, version`,
+          `multipart/form-data: unexpected file field '${clip(error.field ?? '?')}'; files go in the field '${IMAGE_FIELD}' (one image per file), other fields are text: model, version`,
         );
       default:
         return new BadRequestException(`multipart/form-data: ${error.message}`);

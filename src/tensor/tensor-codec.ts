@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { clip } from '../common/client-text';
 import { FLOAT16_MAX, toFloat16Bits } from './float16';
 import { FREE_DIM, formatShape, INPUT_DTYPES, InputDtype, TensorSpec } from './signature';
 import type { TypedData } from './tensor';
@@ -271,12 +272,20 @@ export function checkInputNames(value: unknown, names: string[], where: string):
       `${where}: expected an object keyed by input name (${names.join(', ')}), got ${describeValue(value)}`,
     );
   }
-  const missing = names.filter((name) => !(name in value));
-  const unknown = Object.keys(value).filter((key) => !names.includes(key));
-  if (missing.length > 0 || unknown.length > 0) {
+  // Own keys only: `"toString" in {}` is true. The first unknown key is enough to name; a body
+  // of thousands of them must not cost a message listing them all.
+  const missing = names.filter((name) => !Object.hasOwn(value, name));
+  let unknown: string | undefined;
+  for (const key in value) {
+    if (!names.includes(key)) {
+      unknown = key;
+      break;
+    }
+  }
+  if (missing.length > 0 || unknown !== undefined) {
     const parts = [
       missing.length > 0 ? `missing input(s) ${missing.join(', ')}` : '',
-      unknown.length > 0 ? `unknown input(s) ${unknown.join(', ')}` : '',
+      unknown !== undefined ? `unknown input(s) ${clip(unknown)}` : '',
     ].filter(Boolean);
     throw new BadRequestException(
       `${where}: ${parts.join(' and ')}; the model's inputs are ${names.join(', ')}`,
@@ -287,22 +296,23 @@ export function checkInputNames(value: unknown, names: string[], where: string):
 // ---- Open Inference Protocol (V2): explicit shape + datatype + flat or nested row-major data ----
 
 /** V2 tensor datatypes and the value range each declares (BYTES carries strings). */
-const V2_RANGES: Record<string, [number, number] | 'bool' | 'bytes'> = {
-  BOOL: 'bool',
-  UINT8: [0, 255],
-  UINT16: [0, 65535],
-  UINT32: [0, 4294967295],
-  UINT64: [0, 2 ** 64 - 1],
-  INT8: [-128, 127],
-  INT16: [-32768, 32767],
-  INT32: [INT32_MIN, INT32_MAX],
-  INT64: [-(2 ** 63), 2 ** 63 - 1],
-  FP16: [-65504, 65504],
-  FP32: [-FLOAT32_MAX, FLOAT32_MAX],
-  FP64: [-Number.MAX_VALUE, Number.MAX_VALUE],
-  BYTES: 'bytes',
-};
-export const V2_DATATYPES = Object.keys(V2_RANGES);
+/** A Map, not an object: a client's datatype "constructor" must not find Object's. */
+const V2_RANGES = new Map<string, [number, number] | 'bool' | 'bytes'>([
+  ['BOOL', 'bool'],
+  ['UINT8', [0, 255]],
+  ['UINT16', [0, 65535]],
+  ['UINT32', [0, 4294967295]],
+  ['UINT64', [0, 2 ** 64 - 1]],
+  ['INT8', [-128, 127]],
+  ['INT16', [-32768, 32767]],
+  ['INT32', [INT32_MIN, INT32_MAX]],
+  ['INT64', [-(2 ** 63), 2 ** 63 - 1]],
+  ['FP16', [-65504, 65504]],
+  ['FP32', [-FLOAT32_MAX, FLOAT32_MAX]],
+  ['FP64', [-Number.MAX_VALUE, Number.MAX_VALUE]],
+  ['BYTES', 'bytes'],
+]);
+export const V2_DATATYPES = [...V2_RANGES.keys()];
 
 /** V2 datatype of each tensor dtype (TF.js and ONNX Runtime name element types alike). */
 const V2_NAMES: Record<string, string> = {
@@ -336,7 +346,7 @@ export interface V2TensorInput {
 
 /** The declared datatype's own range: a client claiming UINT8 must not send 300 or 1.5. */
 function checkDeclared(value: number, datatype: string, where: () => string): void {
-  const range = V2_RANGES[datatype];
+  const range = V2_RANGES.get(datatype);
   if (!Array.isArray(range)) return;
   const integral = datatype.includes('INT');
   if ((integral && !Number.isInteger(value)) || value < range[0] || value > range[1]) {
@@ -395,10 +405,10 @@ export function checkV2Header(spec: TensorSpec, input: V2TensorHeader, where: st
   const dtype = inputDtype(spec);
   const { datatype, shape } = input;
   const expected = toV2Datatype(dtype);
-  const range = V2_RANGES[datatype];
+  const range = V2_RANGES.get(datatype);
   if (range === undefined) {
     throw new BadRequestException(
-      `${where}: unknown datatype '${datatype}'; expected one of ${V2_DATATYPES.join(', ')} (input '${spec.name}' is ${expected})`,
+      `${where}: unknown datatype '${clip(datatype)}'; expected one of ${V2_DATATYPES.join(', ')} (input '${spec.name}' is ${expected})`,
     );
   }
   if (range === 'bytes' || (range === 'bool') !== (dtype === 'bool')) {

@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { clip } from '../../common/client-text';
 import { ServedModel } from '../../model/served-model';
 import { formatShape, FREE_DIM, TensorSpec } from '../../tensor/signature';
 import { checkInputNames, EncodedTensor, encodeTensor } from '../../tensor/tensor-codec';
@@ -68,7 +69,7 @@ function checkSignature(model: ServedModel, verb: ExamplesVerb, signature: unkno
   const accepted = ['', SIGNATURE_NAME, `tensorflow/serving/${verb}`];
   if (signature === undefined || accepted.includes(signature as string)) return;
   throw new BadRequestException(
-    `Serving signature name: ${JSON.stringify(signature)} not found; model '${model.name}' answers ${verb} on "${SIGNATURE_NAME}" (or "tensorflow/serving/${verb}")`,
+    `Serving signature name: ${clip(JSON.stringify(signature))} not found; model '${model.name}' answers ${verb} on "${SIGNATURE_NAME}" (or "tensorflow/serving/${verb}")`,
   );
 }
 
@@ -107,6 +108,20 @@ function shapeFeature(spec: TensorSpec, value: unknown, where: string): unknown 
   return build(0, 0);
 }
 
+/**
+ * `context` holds at most the model's inputs: its keys are compared with every example's, so
+ * 400,000 of them would cost seconds before the first unknown one is named.
+ */
+function checkContext(context: Record<string, unknown>, names: string[]): void {
+  for (const key in context) {
+    if (!names.includes(key)) {
+      throw new BadRequestException(
+        `"context": unknown feature '${clip(key)}'; features are the model's inputs (${names.join(', ')})`,
+      );
+    }
+  }
+}
+
 /** Reads `examples` (+ `context`) into one tensor per model input; the codec checks the values. */
 export function encodeExamples(
   model: ServedModel,
@@ -126,13 +141,14 @@ export function encodeExamples(
     );
   }
   const names = model.signature.inputs.map((spec) => spec.name);
+  checkContext(context, names);
   const rows = examples.map((example, i) => {
     if (!isObject(example)) {
       throw new BadRequestException(
         `examples[${i}]: expected an object keyed by feature (input) name (${names.join(', ')})`,
       );
     }
-    const shared = Object.keys(context).filter((key) => key in example);
+    const shared = Object.keys(context).filter((key) => Object.hasOwn(example, key));
     if (shared.length > 0) {
       throw new BadRequestException(
         `examples[${i}]: feature(s) ${shared.join(', ')} also in "context"; a feature is either shared or per example`,

@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { clip } from '../../common/client-text';
 import { VersionStatus } from '../../model/model-registry';
 import { ServedModel } from '../../model/served-model';
 import { TensorSpec, TF_DATA_TYPES } from '../../tensor/signature';
@@ -63,7 +64,7 @@ export function encodePredictRequest(
   // TF Serving reads an empty signature_name as the default one, as some clients send it.
   if (signature !== undefined && signature !== '' && signature !== SIGNATURE_NAME) {
     throw new BadRequestException(
-      `Serving signature name: "${signature}" not found; model '${model.name}' has only "${SIGNATURE_NAME}"`,
+      `Serving signature name: "${clip(signature)}" not found; model '${model.name}' has only "${SIGNATURE_NAME}"`,
     );
   }
   if (instances !== undefined && inputs !== undefined) {

@@ -24,24 +24,25 @@ type NumericArrayClass = {
   BYTES_PER_ELEMENT: number;
 };
 
-const ARRAY_OF: Record<string, NumericArrayClass> = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  UINT16: Uint16Array,
-  UINT32: Uint32Array,
-  UINT64: BigUint64Array,
-  INT8: Int8Array,
-  INT16: Int16Array,
-  INT32: Int32Array,
-  INT64: BigInt64Array,
-  FP16: Uint16Array,
-  FP32: Float32Array,
-  FP64: Float64Array,
-};
+/** A Map, not an object: a client's datatype "constructor" must not find Object's. */
+const ARRAY_OF = new Map<string, NumericArrayClass>([
+  ['BOOL', Uint8Array],
+  ['UINT8', Uint8Array],
+  ['UINT16', Uint16Array],
+  ['UINT32', Uint32Array],
+  ['UINT64', BigUint64Array],
+  ['INT8', Int8Array],
+  ['INT16', Int16Array],
+  ['INT32', Int32Array],
+  ['INT64', BigInt64Array],
+  ['FP16', Uint16Array],
+  ['FP32', Float32Array],
+  ['FP64', Float64Array],
+]);
 
 /** Size in bytes of one element of a fixed-size datatype (undefined for BYTES and unknown ones). */
 export const elementSize = (datatype: string): number | undefined =>
-  ARRAY_OF[datatype]?.BYTES_PER_ELEMENT;
+  ARRAY_OF.get(datatype)?.BYTES_PER_ELEMENT;
 
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -78,7 +79,7 @@ export function decodeNumeric(
   shape: number[],
   where: string,
 ): NumericValues {
-  const type = ARRAY_OF[datatype];
+  const type = ARRAY_OF.get(datatype)!;
   const size = type.BYTES_PER_ELEMENT;
   if (bytes.length % size !== 0) {
     throw new BadRequestException(
