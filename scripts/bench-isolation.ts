@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     throw new Error('this benchmark mixes bodies with wrk: install wrk');
   const repository = mkdtempSync(join(tmpdir(), 'bench-isolation-'));
   await gatherOnnx(join(repository, 'gather', '1'));
-  const server = await startModelServer({ MODEL_DIR: repository, LOG_LEVEL: 'warn' });
+  const server = await startModelServer({ MODEL_DIR: repository });
   try {
     const url = `${server.url}/v2/models/gather/infer`;
     const headers = { 'content-type': 'application/json' };

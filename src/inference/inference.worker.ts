@@ -21,7 +21,7 @@ import {
   ThreadRequest,
   ThreadStats,
 } from './thread-protocol';
-import { classifyRunFailure } from './run-failure';
+import { classifyRunFailure, isFatal } from './run-failure';
 import { lowerThreadPriority } from './thread-priority';
 import { transferList } from './transfer';
 import { warmUp } from './warm-up';
@@ -46,8 +46,8 @@ const models = new Map<string, EngineModel>();
 /** Why this thread's runtime can no longer be trusted; set once, never cleared. */
 let poisoned: string | undefined;
 
-/** A run's error as data; a fatal one poisons the thread for good. */
-class RunError extends Error {
+/** An engine error as data for the reply; a fatal one has poisoned the thread for good. */
+class EngineFailure extends Error {
   constructor(
     readonly thread: ThreadError,
     readonly fatal: boolean,
@@ -71,7 +71,11 @@ async function load(key: string, dir: string): Promise<LoadReport> {
   try {
     return await loadWith(entry, key, dir);
   } catch (error) {
-    throw new Error(`${join(dir, entry.file)}: ${(error as Error).message}`);
+    const message = `${join(dir, entry.file)}: ${(error as Error).message}`;
+    // A trap or failed allocation while loading or warming poisons the thread as a run does.
+    if (!isFatal(error)) throw new Error(message);
+    poisoned = message;
+    throw new EngineFailure({ code: 'INTERNAL', message }, true);
   }
 }
 
@@ -114,7 +118,7 @@ async function run(key: string, inputs: Tensor[]): Promise<RunReport> {
     const names = model.signature.inputs.map((spec) => spec.name);
     const failure = classifyRunFailure(error, modelLabel(key), names);
     if (failure.fatal) poisoned = failure.error.message;
-    throw new RunError(failure.error, failure.fatal);
+    throw new EngineFailure(failure.error, failure.fatal);
   }
 }
 
@@ -186,8 +190,8 @@ port.on('message', (request: ThreadRequest) => {
       reply = { id: request.id, ok: true, result, stats: stats() };
       if (request.op === 'run') transfer = transferList((result as RunReport).outputs);
     } catch (error) {
-      const fatal = error instanceof RunError && error.fatal;
-      const thread = error instanceof RunError ? error.thread : toThreadError(error);
+      const fatal = error instanceof EngineFailure && error.fatal;
+      const thread = error instanceof EngineFailure ? error.thread : toThreadError(error);
       reply = { id: request.id, ok: false, error: thread, fatal, stats: safeStats() };
     }
     port.postMessage(reply, transfer);

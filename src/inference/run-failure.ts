@@ -18,6 +18,15 @@ const { RuntimeError } = (
 
 const messageOf = (error: unknown) => (error as Error)?.message ?? String(error);
 
+/** The runtime may be corrupt after this error (see classifyRunFailure), whatever was running. */
+export function isFatal(error: unknown): boolean {
+  return (
+    error instanceof RuntimeError ||
+    error instanceof RangeError ||
+    OUT_OF_MEMORY.test(messageOf(error))
+  );
+}
+
 const isCoded = (error: unknown): error is ThreadError =>
   typeof (error as ThreadError)?.code === 'string' &&
   typeof (error as ThreadError)?.message === 'string';
@@ -40,7 +49,7 @@ export function classifyRunFailure(error: unknown, model: string, inputs: string
   if (isCoded(error)) return { error: { code: error.code, message: error.message }, fatal: false };
   const reason = messageOf(error);
   const memory = OUT_OF_MEMORY.test(reason);
-  const fatal = error instanceof RuntimeError || error instanceof RangeError || memory;
+  const fatal = isFatal(error);
   if (fatal && memory) {
     const message = `model ${model}: the input needs more memory than the inference thread has (${reason}); send fewer or smaller instances`;
     return { error: { code: 'RESOURCE_EXHAUSTED', message }, fatal };
