@@ -1,9 +1,10 @@
 /**
- * What bad requests cost the good ones (npm run bench:isolation; bounded: about 4 x BENCH_SECONDS
- * plus start-up). A request that fails inside the engine fails the whole merged batch it ran
- * in, which is then rerun request by request so only the bad one gets an error. This measures
- * requests/s of the built server with 0% and with 1% such requests, side by side in one run
- * (alternated, twice each, so drift on a shared machine shows as spread, not as a difference).
+ * What bad requests cost the good ones (npm run bench:isolation; bounded: about
+ * 2 x BENCH_ROUNDS x BENCH_SECONDS plus start-up). A request that fails inside the engine fails
+ * the whole merged batch it ran in, which is then rerun request by request so only the bad one
+ * gets an error. This measures requests/s of the built server with 0% and with 1% such requests,
+ * side by side in one run (alternated, so drift on a shared machine shows as spread, not as a
+ * difference), and the engine runs per request, which do not depend on the machine's load.
  *
  * Model: the Cast -> Gather(table[10,3]) ONNX fixture; a bad request asks for row 50, which
  * passes every check before the engine and fails in ONNX Runtime. Load: wrk, one request per
@@ -11,6 +12,7 @@
  *
  *   BENCH_SECONDS      seconds per measurement (default 5), after a 1 s warm-up
  *   BENCH_CONNECTIONS  concurrent connections (default 16)
+ *   BENCH_ROUNDS       pairs of measurements, 0% then 1% (default 2)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,7 @@ import { startModelServer } from './lib/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BAD_EVERY = 100;
 
 const body = (index: number) =>
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
       });
     await run(false, 1);
     const results: { bad: string; result: LoadResult; delta: Counts }[] = [];
-    for (const mixed of [false, true, false, true]) {
+    for (const mixed of Array.from({ length: 2 * ROUNDS }, (_, i) => i % 2 === 1)) {
       const before = await counts(server.url);
       const result = await run(mixed);
       const after = await counts(server.url);
@@ -84,12 +87,13 @@ async function main(): Promise<void> {
       `${LOAD_GENERATOR}, ${CONNECTIONS} connections, ${SECONDS} s each, gather ONNX model, default threads and batching`,
     );
     console.log(
-      'bad requests | req/s | p50 ms | p99 ms | answered ok | failed (server count) | non-2xx (wrk) | batch runs | rows per run',
+      'bad requests | req/s | p50 ms | p99 ms | answered ok | failed (server count) | non-2xx (wrk) | engine runs | runs per request | rows per run',
     );
     for (const { bad, result, delta } of results) {
+      const perRequest = delta.batches / Math.max(1, delta.ok + delta.error);
       const perRun = delta.rows / Math.max(1, delta.batches);
       console.log(
-        `${bad.padEnd(12)} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${delta.ok} | ${delta.error} | ${result.failed} | ${delta.batches} | ${perRun.toFixed(2)}`,
+        `${bad.padEnd(12)} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${delta.ok} | ${delta.error} | ${result.failed} | ${delta.batches} | ${perRequest.toFixed(3)} | ${perRun.toFixed(2)}`,
       );
     }
     const mean = (mixed: boolean) => {
