@@ -1,9 +1,12 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ModelService } from '../src/model/model.service';
 import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
 import {
   copyShipped,
   gatherOnnx,
+  hugeUpsampleLayers,
   makeRepository,
   removeRepository,
   upsampleLayers,
@@ -153,5 +156,28 @@ describe('A thread poisoned by a fatal engine error (e2e, real threads, real mod
     // Once for the merged batch, once for the poisoning request run alone.
     await waitFor(() => pool.replacements === 2 && pool.snapshot().every((t) => t.ready), 60_000);
     expect(await ready()).toBe(200);
+  }, 180_000);
+
+  it('should replace a thread whose warm-up of a new version trapped, and keep serving the others exactly', async () => {
+    await start({ INFERENCE_THREADS: '1' });
+    const models = app!.get(ModelService);
+    const calls = Array.from({ length: 10 }, (_, i) => everyModel(i)).flat();
+    const expected: Answer[] = [];
+    for (const call of calls) expected.push(await infer(url, call));
+    await hugeUpsampleLayers(join(root, 'huge', '1'));
+    try {
+      await models.reload(); // one hot-reload pass, driven here instead of by the poll timer
+      const [status] = models.statusOf('huge');
+      expect(status.state).toBe('END');
+      expect(status.error).toMatch(/wasm heap cannot allocate 4294967296 bytes/);
+      await waitFor(() => models.pool.replacements === 1 && models.isReady(), 60_000);
+      const answers = await Promise.all(calls.map((call) => infer(url, call)));
+      answers.forEach((answer, i) => {
+        expect(answer.status).toBe(200);
+        expect(answer.body.outputs).toEqual(expected[i].body.outputs);
+      });
+    } finally {
+      rmSync(join(root, 'huge'), { recursive: true, force: true });
+    }
   }, 180_000);
 });

@@ -216,14 +216,19 @@ export const UPSAMPLE = 256;
  * while holding 65,536 floats per input pixel: one 16x16 instance takes 64 MB inside the model,
  * 64 of them more than a wasm heap can hold.
  */
-export const upsampleLayers: ModelWriter = async (dir) => {
-  const image = tf.input({ name: 'image', shape: [null, null, 1] });
+export const upsampleLayers: ModelWriter = (dir) => upsample(dir, [null, null, null, 1]);
+
+/** The same with a fixed input [64,16,16,1]: its warm-up alone needs 4 GiB, so it cannot load. */
+export const hugeUpsampleLayers: ModelWriter = (dir) => upsample(dir, [64, 16, 16, 1]);
+
+async function upsample(dir: string, batchShape: (number | null)[]): Promise<void> {
+  const image = tf.input({ name: 'image', batchShape });
   const up = tf.layers.upSampling2d({ name: 'up', size: [UPSAMPLE, UPSAMPLE] }).apply(image);
   const down = tf.layers
     .averagePooling2d({ name: 'down', poolSize: UPSAMPLE, strides: UPSAMPLE })
     .apply(up);
   await saveLayersModel(tf.model({ inputs: image, outputs: down as tf.SymbolicTensor }), dir);
-};
+}
 
 /** Rows of the table `gatherOnnx` looks up: row i is [10i, 10i+1, 10i+2]. */
 export const GATHER_ROWS = 10;
