@@ -12,6 +12,8 @@ export interface LoadOptions {
   body: string | Buffer;
   connections: number;
   seconds: number;
+  /** Every `every`-th request sends `body` instead (wrk only): a share of bad requests. */
+  mixed?: { body: string | Buffer; every: number };
 }
 
 export interface LoadResult {
@@ -36,6 +38,7 @@ export function postLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 async function autocannonLoad(options: LoadOptions): Promise<LoadResult> {
+  if (options.mixed) throw new Error('a mixed load needs wrk (BENCH_LOAD=wrk)');
   const result = await autocannon({
     url: options.url,
     method: 'POST',
@@ -63,6 +66,21 @@ async function wrk(options: LoadOptions): Promise<LoadResult> {
       .map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`)
       .join('\n');
     const script = join(dir, 'post.lua');
+    let mix = '';
+    if (options.mixed) {
+      const otherFile = join(dir, 'other');
+      writeFileSync(otherFile, options.mixed.body);
+      mix = `local g = assert(io.open(${JSON.stringify(otherFile)}, "rb"))
+local other = g:read("*a")
+g:close()
+local sent = 0
+request = function()
+  sent = sent + 1
+  if sent % ${options.mixed.every} == 0 then return wrk.format(nil, nil, nil, other) end
+  return wrk.format()
+end
+`;
+    }
     writeFileSync(
       script,
       `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))
@@ -70,7 +88,7 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 ${headers}
-done = function(s, latency)
+${mix}done = function(s, latency)
   local e = s.errors
   io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.duration, latency:percentile(50),
     latency:percentile(99), e.status + e.connect + e.read + e.write + e.timeout))

@@ -12,6 +12,8 @@ class FakeThreads implements ThreadSource {
   constructor(
     threads: number,
     private hold = false,
+    /** Fail any batch holding a negative value, the way an engine fails a whole batch. */
+    private refuse = false,
   ) {
     this.free = threads;
   }
@@ -25,6 +27,12 @@ class FakeThreads implements ThreadSource {
         if (this.hold) await new Promise<void>((resolve) => this.release.push(resolve));
         this.free++;
         const [x] = inputs;
+        if (this.refuse && Array.from(x.data as Float32Array).some((v) => v < 0)) {
+          throw new InferenceError(
+            'INVALID_ARGUMENT',
+            `negative value in a batch of ${x.shape[0]}`,
+          );
+        }
         const data = Float32Array.from(x.data as Float32Array, (v) => v * 2);
         return { outputs: [{ ...x, name: 'y', data }], seconds: 0.001 };
       },
@@ -200,5 +208,57 @@ describe(BatchScheduler.name, () => {
     };
     const scheduler = new BatchScheduler(failing, { maxRows: 32, timeoutMs: 0 });
     await expect(scheduler.submit(target('a'), rows([[1, 1]]))).rejects.toThrow('thread died');
+  });
+
+  it('should rerun a failed merged batch request by request, so only the bad request fails', async () => {
+    const threads = new FakeThreads(1, true, true);
+    const events: BatchEvent[] = [];
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 }, (e) =>
+      events.push(e),
+    );
+    const first = scheduler.submit(target('a'), rows([[0, 0]]));
+    const queued = [
+      [1, 1],
+      [-1, 2],
+      [3, 3],
+    ].map((row) => scheduler.submit(target('a'), rows([row])));
+    const settled = Promise.allSettled(queued);
+    for (let i = 0; i < 6; i++) {
+      threads.finish();
+      await tick();
+    }
+    await first;
+    const [good, bad, alsoGood] = await settled;
+    expect(good).toMatchObject({ status: 'fulfilled' });
+    expect(values((good as PromiseFulfilledResult<{ outputs: Tensor[] }>).value)).toEqual([2, 2]);
+    expect(values((alsoGood as PromiseFulfilledResult<{ outputs: Tensor[] }>).value)).toEqual([
+      6, 6,
+    ]);
+    expect(bad).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'INVALID_ARGUMENT', message: 'negative value in a batch of 1' },
+    });
+    // The merged batch of 3, then each of its requests alone, in arrival order.
+    expect(events.map((e) => e.rows)).toEqual([1, 3, 1, 1, 1]);
+    expect(threads.runs.slice(2).map((r) => r.shape[0])).toEqual([1, 1, 1]);
+  });
+
+  it('should not rerun a request of a failed merged batch whose client left meanwhile', async () => {
+    const threads = new FakeThreads(1, true, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+    const first = scheduler.submit(target('a'), rows([[0, 0]]));
+    const client = new AbortController();
+    const gone = scheduler.submit(target('a'), rows([[1, 1]]), client.signal);
+    const bad = scheduler.submit(target('a'), rows([[-1, 1]]));
+    threads.finish();
+    await first;
+    await tick(); // the merged batch of 2 is running
+    client.abort();
+    threads.finish();
+    await expect(gone).rejects.toMatchObject({ code: 'CANCELLED' });
+    await tick();
+    threads.finish();
+    await expect(bad).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 2, 1]);
   });
 });

@@ -46,6 +46,7 @@ interface Job {
   /** Requests merge only when every input's inner dimensions and dtype are the same. */
   shape: string;
   enqueuedAt: number;
+  signal?: AbortSignal;
   resolve: (result: JobResult) => void;
   reject: (error: Error) => void;
   detach: () => void;
@@ -110,20 +111,26 @@ export class BatchScheduler {
             ? inputs.map((t) => `${t.dtype}[${t.shape.slice(1).join(',')}]`).join('|')
             : 'alone',
         enqueuedAt: performance.now(),
+        signal,
         resolve,
         reject,
         detach: () => undefined,
       };
-      if (signal) {
-        const onAbort = () => this.drop(job, cancelled(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-        job.detach = () => signal.removeEventListener('abort', onAbort);
-      }
+      this.watch(job);
       const queue = this.queues.get(target.key) ?? [];
       queue.push(job);
       this.queues.set(target.key, queue);
       this.pump();
     });
+  }
+
+  /** While queued, a request whose client leaves (or whose deadline passes) is dropped. */
+  private watch(job: Job): void {
+    const { signal } = job;
+    if (!signal) return;
+    const onAbort = () => this.drop(job, cancelled(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    job.detach = () => signal.removeEventListener('abort', onAbort);
   }
 
   /** Requests waiting per version key (the queue-depth gauge). */
@@ -157,7 +164,9 @@ export class BatchScheduler {
   private isDue(queue: Job[], now: number): boolean {
     const [head] = queue;
     const { maxRows, timeoutMs } = this.options;
-    if (!head.target.batchable || maxRows <= 1 || timeoutMs === 0) return true;
+    if (head.shape === 'alone' || !head.target.batchable || maxRows <= 1 || timeoutMs === 0) {
+      return true;
+    }
     if (now - head.enqueuedAt >= timeoutMs) return true;
     const rows = queue.filter((j) => j.shape === head.shape).reduce((n, j) => n + j.rows, 0);
     return rows >= maxRows;
@@ -229,9 +238,32 @@ export class BatchScheduler {
       .run(target.key, inputs)
       .then(
         (report) => this.split(batch, report),
-        (error: Error) => batch.forEach((job) => job.reject(error)),
+        (error: Error) => (batch.length === 1 ? batch[0].reject(error) : this.isolate(batch)),
       )
       .finally(() => this.pump());
+  }
+
+  /**
+   * A merged batch failed: which request caused it is unknown, and the others must not pay for
+   * it. Each request runs again on its own, first in line (they keep their arrival time), so
+   * only the one that fails alone gets an error, with the engine's reason for its own input.
+   * One by one rather than bisecting: when the failure was fatal (its thread is being replaced),
+   * bisecting would kill a thread per halving, one by one kills exactly one more. The requests'
+   * own buffers are intact: the merged run got a copy.
+   */
+  private isolate(batch: Job[]): void {
+    const queue = this.queues.get(batch[0].target.key) ?? [];
+    const retried = batch.flatMap((job) => {
+      if (job.signal?.aborted) {
+        job.reject(cancelled(job.signal));
+        return [];
+      }
+      job.shape = 'alone';
+      this.watch(job);
+      return [job];
+    });
+    queue.unshift(...retried);
+    this.queues.set(batch[0].target.key, queue);
   }
 
   private split(batch: Job[], { outputs, seconds }: RunReport): void {

@@ -26,5 +26,7 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   CANCELLED: 499,
   UNAVAILABLE: 503,
   DEADLINE_EXCEEDED: 504,
+  // 507 Insufficient Storage: the request needs more memory than an inference thread has.
+  RESOURCE_EXHAUSTED: 507,
   INTERNAL: 500,
 };

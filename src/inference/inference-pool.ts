@@ -40,6 +40,8 @@ export class InferencePool {
   /** Every version all threads hold, by key: what a replacement thread must load. */
   private readonly served = new Map<string, string>();
   private closing = false;
+  /** Threads started to replace one that died or was retired (the poisoned-thread test reads it). */
+  replacements = 0;
   /** Called whenever a thread may have become idle (a batch ended, a thread got ready). */
   onIdle: () => void = () => undefined;
 
@@ -63,6 +65,7 @@ export class InferencePool {
       `Inference thread ${dead.index} stopped (exit code ${code}); starting a replacement`,
     );
     const thread = this.spawn(dead.index);
+    this.replacements++;
     this.threads[this.threads.indexOf(dead)] = thread;
     void (async () => {
       await thread.started;

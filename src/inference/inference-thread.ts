@@ -14,6 +14,9 @@ import {
 } from './thread-protocol';
 import { transferList } from './transfer';
 
+/** How long a retired thread may take to free its models before it is cut. */
+const RETIRE_TIMEOUT_MS = 5000;
+
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Call = WithoutId<ThreadRequest>;
@@ -40,6 +43,8 @@ export class InferenceThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private exited = false;
+  /** A fatal engine error happened here: never take work again; the thread is being closed. */
+  private retired = false;
   /** A batch is running here; the scheduler sends at most one at a time. */
   busy = false;
   /** Init done and every served version loaded: may take batches. */
@@ -90,8 +95,9 @@ export class InferenceThread {
     });
   }
 
+  /** Running and trusted: a retired thread is still running only to close. */
   get alive(): boolean {
-    return !this.exited;
+    return !this.exited && !this.retired;
   }
 
   private settle(reply: ThreadReply): void {
@@ -99,8 +105,25 @@ export class InferenceThread {
     if (!call) return;
     this.pending.delete(reply.id);
     this.stats = reply.stats;
+    // Before the caller hears of the error: the scheduler's next pick must not be this thread.
+    if (!reply.ok && reply.fatal) this.retire(reply.error.message);
     if (reply.ok) call.resolve(reply.result);
     else call.reject(InferenceError.from(reply.error));
+  }
+
+  /**
+   * Takes the thread out of service at once (readiness counts it out too) and closes it; its
+   * exit makes the pool start a replacement that reloads every served version. Closing, not
+   * cutting: ONNX Runtime sessions in it are released cleanly.
+   */
+  private retire(reason: string): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.ready = false;
+    this.logger.error(
+      `Inference thread ${this.index} hit a fatal engine error and is being replaced: ${reason}`,
+    );
+    void this.close(RETIRE_TIMEOUT_MS);
   }
 
   private call<T>(request: Call, transfer: ArrayBuffer[] = []): Promise<T> {

@@ -21,6 +21,7 @@ import {
   ThreadRequest,
   ThreadStats,
 } from './thread-protocol';
+import { classifyRunFailure, isFatal } from './run-failure';
 import { lowerThreadPriority } from './thread-priority';
 import { transferList } from './transfer';
 import { warmUp } from './warm-up';
@@ -42,6 +43,18 @@ const ENGINES: EngineEntry[] = [
 ];
 const engines = new Map<string, Engine>();
 const models = new Map<string, EngineModel>();
+/** Why this thread's runtime can no longer be trusted; set once, never cleared. */
+let poisoned: string | undefined;
+
+/** An engine error as data for the reply; a fatal one has poisoned the thread for good. */
+class EngineFailure extends Error {
+  constructor(
+    readonly thread: ThreadError,
+    readonly fatal: boolean,
+  ) {
+    super(thread.message);
+  }
+}
 
 async function engineFor(entry: EngineEntry): Promise<Engine> {
   let engine = engines.get(entry.file);
@@ -58,7 +71,11 @@ async function load(key: string, dir: string): Promise<LoadReport> {
   try {
     return await loadWith(entry, key, dir);
   } catch (error) {
-    throw new Error(`${join(dir, entry.file)}: ${(error as Error).message}`);
+    const message = `${join(dir, entry.file)}: ${(error as Error).message}`;
+    // A trap or failed allocation while loading or warming poisons the thread as a run does.
+    if (!isFatal(error)) throw new Error(message);
+    poisoned = message;
+    throw new EngineFailure({ code: 'INTERNAL', message }, true);
   }
 }
 
@@ -84,12 +101,46 @@ async function loadWith(entry: EngineEntry, key: string, dir: string): Promise<L
   }
 }
 
+/** `'iris' version 2` from the key `iris/2`. */
+function modelLabel(key: string): string {
+  const slash = key.lastIndexOf('/');
+  return `'${key.slice(0, slash)}' version ${key.slice(slash + 1)}`;
+}
+
 async function run(key: string, inputs: Tensor[]): Promise<RunReport> {
   const model = models.get(key);
   if (!model) throw { code: 'UNAVAILABLE', message: `${key} is not loaded in this thread` };
   const started = performance.now();
-  const outputs = await model.run(inputs);
-  return { outputs, seconds: (performance.now() - started) / 1000 };
+  try {
+    const outputs = await model.run(inputs);
+    return { outputs, seconds: (performance.now() - started) / 1000 };
+  } catch (error) {
+    const names = model.signature.inputs.map((spec) => spec.name);
+    const failure = classifyRunFailure(error, modelLabel(key), names);
+    if (failure.fatal) poisoned = failure.error.message;
+    throw new EngineFailure(failure.error, failure.fatal);
+  }
+}
+
+/** Frees what can still be freed; a corrupt runtime may throw doing it, which changes nothing. */
+function disposeAll(): void {
+  for (const model of models.values()) {
+    try {
+      model.dispose();
+    } catch {
+      // the thread ends right after this
+    }
+  }
+  models.clear();
+}
+
+/** After a trap the engine's own bookkeeping may throw too; the reply must still go out. */
+function safeStats(): ThreadStats {
+  try {
+    return stats();
+  } catch {
+    return { tensors: 0, bytes: 0 };
+  }
 }
 
 function stats(): ThreadStats {
@@ -103,6 +154,9 @@ function stats(): ThreadStats {
 }
 
 async function handle(request: ThreadRequest): Promise<unknown> {
+  if (poisoned !== undefined && request.op !== 'close') {
+    throw { code: 'UNAVAILABLE', message: `this inference thread is retired: ${poisoned}` };
+  }
   switch (request.op) {
     case 'load':
       return load(request.key, request.dir);
@@ -112,8 +166,7 @@ async function handle(request: ThreadRequest): Promise<unknown> {
       models.get(request.key)?.dispose();
       return models.delete(request.key);
     case 'close':
-      models.forEach((model) => model.dispose());
-      models.clear();
+      disposeAll();
       return true;
   }
 }
@@ -137,7 +190,9 @@ port.on('message', (request: ThreadRequest) => {
       reply = { id: request.id, ok: true, result, stats: stats() };
       if (request.op === 'run') transfer = transferList((result as RunReport).outputs);
     } catch (error) {
-      reply = { id: request.id, ok: false, error: toThreadError(error), stats: stats() };
+      const fatal = error instanceof EngineFailure && error.fatal;
+      const thread = error instanceof EngineFailure ? error.thread : toThreadError(error);
+      reply = { id: request.id, ok: false, error: thread, fatal, stats: safeStats() };
     }
     port.postMessage(reply, transfer);
   });

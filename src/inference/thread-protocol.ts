@@ -23,7 +23,13 @@ export type ThreadRequest =
 
 /** Codes of errors that cross the thread boundary; the HTTP filter maps them to statuses. */
 export type ErrorCode =
-  'INVALID_ARGUMENT' | 'NOT_FOUND' | 'UNAVAILABLE' | 'DEADLINE_EXCEEDED' | 'CANCELLED' | 'INTERNAL';
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'DEADLINE_EXCEEDED'
+  | 'CANCELLED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'INTERNAL';
 
 export interface ThreadError {
   code: ErrorCode;
@@ -32,10 +38,12 @@ export interface ThreadError {
 
 /**
  * Every reply carries the thread's memory after the work it answers, so the main thread always
- * knows it without asking: a question would wait behind the batch running there.
+ * knows it without asking: a question would wait behind the batch running there. `fatal` says
+ * the error may have left the engine's runtime in an unknown state (a wasm trap, an allocation
+ * that failed): the thread takes no more work and is replaced.
  */
 export type ThreadReply = { id: number; stats: ThreadStats } & (
-  { ok: true; result: unknown } | { ok: false; error: ThreadError }
+  { ok: true; result: unknown } | { ok: false; error: ThreadError; fatal?: boolean }
 );
 
 /** The first message a thread sends: its backend is up (or why it is not). */

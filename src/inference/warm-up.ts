@@ -2,6 +2,7 @@ import type { EngineModel } from '../engines/engine';
 import { FREE_DIM, InputDtype, TensorSpec } from '../tensor/signature';
 import { elementCount, Tensor } from '../tensor/tensor';
 import { allocate } from '../tensor/tensor-codec';
+import { isFatal } from './run-failure';
 
 /** Zeros shaped like the signature with `batch` rows (a fixed batch dimension stays as it is). */
 function zeroInputs(inputs: TensorSpec[], batch: number): Tensor[] {
@@ -31,7 +32,9 @@ export async function warmUp(model: EngineModel): Promise<{ batchMajor: boolean 
     // Zeros with free inner dimensions set to 1 are a guess, not an input every model accepts
     // (Silero VAD needs 256+ samples). Such a model still serves, request by request; with every
     // inner dimension known, the failure is the model's own and fails the load.
-    if (!inputs.some((spec) => spec.shape.slice(1).includes(FREE_DIM))) throw error;
+    if (isFatal(error) || !inputs.some((spec) => spec.shape.slice(1).includes(FREE_DIM))) {
+      throw error;
+    }
     return { batchMajor: false };
   }
   outputs.forEach((spec, i) => {
@@ -44,7 +47,9 @@ export async function warmUp(model: EngineModel): Promise<{ batchMajor: boolean 
   if (!freeBatch || !followsBatch(once, 1)) return { batchMajor: false };
   try {
     return { batchMajor: followsBatch(await model.run(zeroInputs(inputs, 2)), 2) };
-  } catch {
+  } catch (error) {
+    // A trap leaves the runtime unknown, whatever the model: the thread must not go on.
+    if (isFatal(error)) throw error;
     return { batchMajor: false };
   }
 }

@@ -8,6 +8,7 @@ import {
   saveLayersModel,
   writeMetadata,
 } from '../../scripts/lib/model-writer';
+import { writeOnnxModel } from '../../scripts/lib/onnx-writer';
 import { SHIPPED_MODELS } from './test-app';
 
 /**
@@ -205,3 +206,52 @@ export const slowGraph =
       outputs: { y: { node: 'Identity', dtype: 'float32', shape: [-1, 1] } },
     });
   };
+
+/** How much `upsampleLayers` enlarges each spatial dimension inside the model. */
+export const UPSAMPLE = 256;
+
+/**
+ * A fully-convolutional layers model whose memory grows with its input: image [-1,-1,-1,1] is
+ * upsampled 256x (nearest) then average-pooled 256x back, so it answers its input unchanged
+ * while holding 65,536 floats per input pixel: one 16x16 instance takes 64 MB inside the model,
+ * 64 of them more than a wasm heap can hold.
+ */
+export const upsampleLayers: ModelWriter = (dir) => upsample(dir, [null, null, null, 1]);
+
+/** The same with a fixed input [64,16,16,1]: its warm-up alone needs 4 GiB, so it cannot load. */
+export const hugeUpsampleLayers: ModelWriter = (dir) => upsample(dir, [64, 16, 16, 1]);
+
+async function upsample(dir: string, batchShape: (number | null)[]): Promise<void> {
+  const image = tf.input({ name: 'image', batchShape });
+  const up = tf.layers.upSampling2d({ name: 'up', size: [UPSAMPLE, UPSAMPLE] }).apply(image);
+  const down = tf.layers
+    .averagePooling2d({ name: 'down', poolSize: UPSAMPLE, strides: UPSAMPLE })
+    .apply(up);
+  await saveLayersModel(tf.model({ inputs: image, outputs: down as tf.SymbolicTensor }), dir);
+}
+
+/** Rows of the table `gatherOnnx` looks up: row i is [10i, 10i+1, 10i+2]. */
+export const GATHER_ROWS = 10;
+
+/**
+ * ONNX: index int32 [-1] -> Cast to int64 -> Gather(table[10,3], axis 0) -> row [-1,3]. Every
+ * check before the engine passes for any int32, so an index of 10 or more fails only inside
+ * ONNX Runtime ("indices element out of data bounds").
+ */
+export const gatherOnnx: ModelWriter = (dir) => {
+  const table = Float32Array.from(
+    { length: GATHER_ROWS * 3 },
+    (_, i) => 10 * Math.floor(i / 3) + (i % 3),
+  );
+  writeOnnxModel(join(dir, 'model.onnx'), {
+    name: 'gather',
+    doc: 'looks up one row of a 10x3 table per index',
+    inputs: [{ name: 'index', type: 'int32', shape: ['batch'] }],
+    outputs: [{ name: 'row', type: 'float32', shape: ['batch', 3] }],
+    initializers: [{ name: 'table', dims: [GATHER_ROWS, 3], data: table }],
+    nodes: [
+      { op: 'Cast', inputs: ['index'], outputs: ['index64'], attributes: { to: 7 } },
+      { op: 'Gather', inputs: ['table', 'index64'], outputs: ['row'], attributes: { axis: 0 } },
+    ],
+  });
+};

@@ -35,6 +35,48 @@ async function activate(backend: ConcreteBackend): Promise<void> {
     throw new BackendError(`TF.js could not initialise the ${backend} backend`);
   }
   await tf.ready();
+  if (backend === 'wasm') guardWasmHeap();
+}
+
+/** The largest wasm32 heap Emscripten grows to (its getHeapMax: 4 GiB less one 64 KiB page). */
+const WASM_HEAP_MAX = 2 ** 32 - 2 ** 16;
+
+interface WasmModule {
+  _malloc(bytes: number): number;
+}
+
+/**
+ * tfjs-backend-wasm allocates every tensor with the module's malloc and never checks the result:
+ * a malloc that fails returns 0 and the tensor is written over the heap from address 0, and a
+ * size of 4 GiB or more wraps to a small one (the pointer is an int32) and the kernel writes far
+ * past it. Either corrupts the heap silently, and the thread then answers other models wrongly.
+ * Refusing such an allocation with a RangeError stops the run before anything is written; the
+ * inference thread takes it as fatal (run-failure.ts) and is replaced.
+ */
+function guardWasmHeap(): void {
+  const wasm = (tf.backend() as unknown as { wasm?: WasmModule }).wasm;
+  if (!wasm || typeof wasm._malloc !== 'function') return;
+  let malloc = wasm._malloc;
+  const guarded = (bytes: number): number => {
+    if (bytes > WASM_HEAP_MAX) {
+      throw new RangeError(
+        `wasm heap cannot allocate ${bytes} bytes: more than its ${WASM_HEAP_MAX} bytes at most`,
+      );
+    }
+    const pointer = malloc(bytes);
+    if (pointer === 0 && bytes > 0) {
+      throw new RangeError(`wasm heap cannot allocate ${bytes} bytes: out of memory`);
+    }
+    return pointer;
+  };
+  // Emscripten's export is a stub that, on its first call, assigns the raw wasm function over
+  // Module._malloc: the setter keeps that function as the one to call, and the guard in place.
+  Object.defineProperty(wasm, '_malloc', {
+    get: () => guarded,
+    set: (raw: WasmModule['_malloc']) => (malloc = raw),
+    configurable: true,
+    enumerable: true,
+  });
 }
 
 /**
