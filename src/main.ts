@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
+import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
 import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
 import { bootLogger, PinoBootLogger } from './observability/boot-logger';
 
@@ -45,6 +46,9 @@ function exitOnStartupFailure(error: Error): never {
 }
 
 function main(): void {
+  // First, on the main thread: ONNX Runtime reads it when its first session is created, inside an
+  // inference thread that does not exist yet; cluster workers inherit it from this environment.
+  keepOnnxRuntimeQuiet();
   let config: AppConfig;
   try {
     // Validated here too, so a bad value stops a cluster before any worker starts.
