@@ -32,14 +32,16 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // the guard sheds load and starts the timeout before any body byte is read.
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(httpLogger(config));
+  // Before the guard, so shed 503s carry the same security headers as every other answer.
+  // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  app.disable('x-powered-by');
   app.use(
     requestGuard(app.get(LifecycleService), {
       maxInflight: config.MAX_INFLIGHT,
       timeoutMs: config.REQUEST_TIMEOUT_MS,
     }),
   );
-  // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   if (config.CORS_ORIGINS.trim() !== '') {
     const origins = config.CORS_ORIGINS.split(',').map((origin) => origin.trim());
     app.enableCors({
