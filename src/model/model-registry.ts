@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VersionPolicy } from '../config/app-config';
 import { applyVersionPolicy, ModelLocation } from './model-repository';
+import { relativeToRepository } from './repository-paths';
 import { ModelHost, ModelState, ServedModel } from './served-model';
 
 /** One tracked version: the model plus what is needed to serve, drain and report it. */
@@ -96,8 +97,11 @@ export class ModelRegistry {
       );
     } catch (error) {
       model.state = 'END'; // a failed load leaves nothing loaded in any thread
-      entry.error = `Failed to load ${(error as Error).message}`;
+      const message = `Failed to load ${(error as Error).message}`;
+      // Kept for the status endpoints, which clients read; the caller's log gets the full paths.
+      entry.error = relativeToRepository(message, location.dir);
       entry.fingerprint = await fingerprint(location.dir);
+      return { version: model.version, state: model.state, error: message };
     }
     return { version: model.version, state: model.state, error: entry.error };
   }

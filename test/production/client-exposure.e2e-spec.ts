@@ -1,5 +1,9 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
+import { ModelService } from '../../src/model/model.service';
+import { copyShipped, corruptModelJson, makeRepository, removeRepository } from '../utils/fixtures';
 import { closeApp, createTestApp } from '../utils/test-app';
 import { IRIS_BODY, listenOnLoopback, metricValue, partialRequest, waitFor } from './utils/http';
 
@@ -59,5 +63,41 @@ describe('Security headers on every answer (e2e)', () => {
     } finally {
       held.abort();
     }
+  });
+});
+
+describe('Load errors seen by clients (e2e)', () => {
+  let app: NestExpressApplication;
+  let repo: string;
+  beforeAll(async () => {
+    repo = await makeRepository({ 'iris/1': copyShipped('iris/1') });
+    app = await createTestApp({ MODEL_DIR: repo, MODEL_VERSION_POLICY: 'all' });
+    // Versions hot reload finds broken, one per engine: both stay listed with their error.
+    await corruptModelJson(join(repo, 'iris', '2'));
+    mkdirSync(join(repo, 'iris', '3'));
+    writeFileSync(join(repo, 'iris', '3', 'model.onnx'), 'not an ONNX file');
+    await app.get(ModelService).reload();
+  });
+  afterAll(async () => {
+    await closeApp(app);
+    removeRepository(repo);
+  });
+
+  it('should name model folders relative to MODEL_DIR in /models, /v1 status and 404s', async () => {
+    const http = () => request(app.getHttpServer());
+    const { failed } = (await http().get('/models').expect(200)).body as {
+      failed: { version: number; error: string }[];
+    };
+    expect(failed.map((f) => f.version)).toEqual([3, 2]);
+    expect(failed[0].error).toMatch(/^Failed to load iris\/3\/model\.onnx: /);
+    expect(failed[1].error).toMatch(
+      /^Failed to load iris\/2\/model\.json: model\.json is not valid JSON/,
+    );
+    const status = (await http().get('/v1/models/iris').expect(200)).text;
+    expect(status).toMatch(/iris\/3\/model\.onnx/);
+    const pinned = (await http().get('/v2/models/iris/versions/2').expect(404)).text;
+    expect(pinned).toMatch(/iris\/2\/model\.json/);
+
+    for (const text of [JSON.stringify(failed), status, pinned]) expect(text).not.toContain(repo);
   });
 });
