@@ -9,6 +9,7 @@ import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
 import { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { requestGuard } from './lifecycle/request-guard.middleware';
+import { adminGate } from './observability/admin-server';
 import { httpLogger } from './observability/http-logger';
 import { httpMetrics } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
@@ -36,6 +37,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   app.disable('x-powered-by');
+  if (config.ADMIN_PORT > 0) app.use(adminGate());
   app.use(
     requestGuard(app.get(LifecycleService), {
       maxInflight: config.MAX_INFLIGHT,

@@ -9,6 +9,7 @@ import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
 import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
 import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
+import { docsLocation } from './observability/admin-server';
 import { bootLogger, PinoBootLogger } from './observability/boot-logger';
 
 // JSON from the first line: until the app's own logger is built, Nest logs through this one.
@@ -32,7 +33,7 @@ async function bootstrap(): Promise<void> {
   Logger.log(
     cluster.isWorker
       ? `Worker ${process.pid} ready on ${where}`
-      : `Listening on ${where} (docs at /docs)`,
+      : `Listening on ${where} (docs at ${docsLocation(config)})`,
     'Bootstrap',
   );
   if (!cluster.isWorker) Logger.log(hotReloadLine(config), 'Bootstrap');
