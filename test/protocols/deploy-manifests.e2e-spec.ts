@@ -30,6 +30,8 @@ describe('deploy/ KServe manifests (e2e)', () => {
     // The runtime's settings, with the shipped models standing in for /mnt/models.
     const settings: Record<string, string> = { ...env };
     delete settings.MODEL_DIR;
+    // The probes are on PORT; a fixed admin port on every interface has no place in a test.
+    delete settings.ADMIN_PORT;
     app = await createTestApp(settings);
   });
   afterAll(() => closeApp(app));
@@ -53,7 +55,9 @@ describe('deploy/ KServe manifests (e2e)', () => {
 
   it('should expose the port the server listens on', () => {
     expect(runtime).toMatch(new RegExp(`containerPort: ${env.PORT}\\b`));
-    expect(runtime).toMatch(new RegExp(`prometheus.kserve.io/port: '${env.PORT}'`));
+    // Metrics are scraped where the server serves them: ADMIN_PORT, off the ingress's port.
+    expect(Number(env.ADMIN_PORT)).toBeGreaterThan(0);
+    expect(runtime).toMatch(new RegExp(`prometheus.kserve.io/port: '${env.ADMIN_PORT}'`));
   });
 
   it('should probe endpoints that answer 200 on a ready server', async () => {
