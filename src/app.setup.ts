@@ -37,6 +37,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   app.disable('x-powered-by');
+  // With ADMIN_PORT each port answers only its own paths; before the guard, so a refused path
+  // never counts as in flight.
   if (config.ADMIN_PORT > 0) app.use(adminGate());
   app.use(
     requestGuard(app.get(LifecycleService), {
