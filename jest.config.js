@@ -2,6 +2,12 @@
 // Type checking is done once by `tsc --noEmit` in `pretest`; with isolatedModules ts-jest only transpiles (fast).
 const path = require('node:path');
 
+// The suite runs ONNX Runtime in its own processes too (in-process apps, engine specs): set before
+// Jest forks its workers, it keeps those from phoning home like the server (see ort-telemetry.ts).
+// Servers the tests start get a fresh environment without it, so the telemetry test still sees
+// what the server itself does.
+process.env.ORT_DISABLE_TELEMETRY ||= '1';
+
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }],
 };

@@ -18,6 +18,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { keepOnnxRuntimeQuiet } from '../src/engines/onnx/ort-telemetry';
 import { LOAD_GENERATOR, LoadOptions, LoadResult, postLoad } from './lib/load';
 import { ROOT, startModelServer } from './lib/server';
 
@@ -164,6 +165,8 @@ async function withServer<T>(
 }
 
 async function main(): Promise<void> {
+  // The bare ONNX Runtime loop runs in this process's threads, as the server's do.
+  keepOnnxRuntimeQuiet();
   const dir = repository();
   const lines: string[] = [];
   const log = (line: string) => {

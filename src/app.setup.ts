@@ -9,6 +9,7 @@ import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
 import { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { requestGuard } from './lifecycle/request-guard.middleware';
+import { adminGate } from './observability/admin-server';
 import { httpLogger } from './observability/http-logger';
 import { httpMetrics } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
@@ -32,14 +33,19 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // the guard sheds load and starts the timeout before any body byte is read.
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(httpLogger(config));
+  // Before the guard, so shed 503s carry the same security headers as every other answer.
+  // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  app.disable('x-powered-by');
+  // With ADMIN_PORT each port answers only its own paths; before the guard, so a refused path
+  // never counts as in flight.
+  if (config.ADMIN_PORT > 0) app.use(adminGate());
   app.use(
     requestGuard(app.get(LifecycleService), {
       maxInflight: config.MAX_INFLIGHT,
       timeoutMs: config.REQUEST_TIMEOUT_MS,
     }),
   );
-  // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   if (config.CORS_ORIGINS.trim() !== '') {
     const origins = config.CORS_ORIGINS.split(',').map((origin) => origin.trim());
     app.enableCors({

@@ -2,6 +2,7 @@ import cluster, { Worker } from 'node:cluster';
 import { availableParallelism, constants } from 'node:os';
 import pino from 'pino';
 import { AppConfig } from './config/app-config';
+import { docsLocation } from './observability/admin-server';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -49,11 +50,13 @@ export function runPrimary(config: AppConfig, cores = availableParallelism()): v
   const fork = (): Worker => cluster.fork();
 
   cluster.on('listening', (_worker, address) => {
+    // Each worker also opens the ADMIN_PORT listener: only the public port says it is up.
+    if (config.ADMIN_PORT > 0 && address.port === config.ADMIN_PORT) return;
     listening++;
     if (!started && listening === count) {
       started = true;
       logger.info(
-        `Listening on http://${config.HOST}:${address.port} (${count} workers, docs at /docs)`,
+        `Listening on http://${config.HOST}:${address.port} (${count} workers, docs at ${docsLocation(config)})`,
       );
       logger.info(hotReloadLine(config));
     }

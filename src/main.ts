@@ -7,7 +7,9 @@ import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
+import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
 import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
+import { docsLocation } from './observability/admin-server';
 import { bootLogger, PinoBootLogger } from './observability/boot-logger';
 
 // JSON from the first line: until the app's own logger is built, Nest logs through this one.
@@ -31,7 +33,7 @@ async function bootstrap(): Promise<void> {
   Logger.log(
     cluster.isWorker
       ? `Worker ${process.pid} ready on ${where}`
-      : `Listening on ${where} (docs at /docs)`,
+      : `Listening on ${where} (docs at ${docsLocation(config)})`,
     'Bootstrap',
   );
   if (!cluster.isWorker) Logger.log(hotReloadLine(config), 'Bootstrap');
@@ -45,6 +47,9 @@ function exitOnStartupFailure(error: Error): never {
 }
 
 function main(): void {
+  // First, on the main thread: ONNX Runtime reads it when its first session is created, inside an
+  // inference thread that does not exist yet; cluster workers inherit it from this environment.
+  keepOnnxRuntimeQuiet();
   let config: AppConfig;
   try {
     // Validated here too, so a bad value stops a cluster before any worker starts.

@@ -40,6 +40,13 @@ export class AppConfig {
   @MinLength(1)
   HOST = '0.0.0.0';
 
+  /** Port (on HOST) for /metrics and /docs, which then leave PORT; 0 = off, they stay on PORT. */
+  @Transform(toInt)
+  @IsInt({ message: 'ADMIN_PORT must be an integer (0 = off)' })
+  @Min(0, { message: 'ADMIN_PORT must be >= 0 (0 = off)' })
+  @Max(65535, { message: 'ADMIN_PORT must be at most 65535' })
+  ADMIN_PORT = 0;
+
   @IsString()
   @MinLength(1)
   MODEL_DIR = './models';
@@ -211,6 +218,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       ),
     );
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  if (config.ADMIN_PORT > 0 && config.ADMIN_PORT === config.PORT) {
+    throw new ConfigError(
+      `Invalid configuration: ADMIN_PORT must differ from PORT (both ${config.PORT}); 0 turns it off`,
+    );
   }
   return config;
 }

@@ -200,6 +200,9 @@ export class BatchScheduler {
       },
       Math.max(0, Math.ceil(delayMs)),
     );
+    // Whoever waits for the batch holds the process open (a socket); the timer alone must not, or
+    // a closed app lingers up to BATCH_TIMEOUT_MS after its last request left.
+    this.wakeTimer.unref();
   }
 
   /** The head request and every later compatible one that still fits, in queue order. */

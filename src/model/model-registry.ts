@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { clip } from '../common/client-text';
 import { VersionPolicy } from '../config/app-config';
 import { applyVersionPolicy, ModelLocation } from './model-repository';
+import { relativeToRepository } from './repository-paths';
 import { ModelHost, ModelState, ServedModel } from './served-model';
 
 /** One tracked version: the model plus what is needed to serve, drain and report it. */
@@ -131,7 +132,10 @@ export class ModelRegistry {
       );
     } catch (error) {
       model.state = 'END'; // a failed load leaves nothing loaded in any thread
-      entry.error = `Failed to load ${(error as Error).message}`;
+      const message = `Failed to load ${(error as Error).message}`;
+      // Kept for the status endpoints, which clients read; the caller's log gets the full paths.
+      entry.error = relativeToRepository(message, location.dir);
+      return { version: model.version, state: model.state, error: message };
     }
     return { version: model.version, state: model.state, error: entry.error };
   }

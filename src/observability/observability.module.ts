@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { InferenceObserver } from '../model/inference-observer';
 import { ModelModule } from '../model/model.module';
 import { ModelService } from '../model/model.service';
+import { AdminServer } from './admin-server';
 import { rootLogger } from './http-logger';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
@@ -26,7 +27,11 @@ import { MetricsService } from './metrics.service';
     }),
   ],
   controllers: [MetricsController],
-  providers: [MetricsService, { provide: InferenceObserver, useExisting: MetricsService }],
+  providers: [
+    MetricsService,
+    { provide: InferenceObserver, useExisting: MetricsService },
+    AdminServer,
+  ],
   exports: [MetricsService, InferenceObserver],
 })
 export class ObservabilityModule implements OnModuleInit {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { ORT_QUIET_ENV } from '../../src/engines/onnx/ort-telemetry';
 import { closeApp, createTestApp } from '../utils/test-app';
 
 const DEPLOY = join(__dirname, '..', '..', 'deploy');
@@ -29,20 +30,34 @@ describe('deploy/ KServe manifests (e2e)', () => {
     // The runtime's settings, with the shipped models standing in for /mnt/models.
     const settings: Record<string, string> = { ...env };
     delete settings.MODEL_DIR;
+    // The probes are on PORT; a fixed admin port on every interface has no place in a test.
+    delete settings.ADMIN_PORT;
     app = await createTestApp(settings);
   });
   afterAll(() => closeApp(app));
 
   it('should set only known configuration variables, all valid', () => {
-    const known = Object.keys(new AppConfig());
+    // The server's own settings, and the ones it hands to ONNX Runtime.
+    const known = [...Object.keys(new AppConfig()), ...Object.keys(ORT_QUIET_ENV)];
     expect(Object.keys(env).filter((name) => !known.includes(name))).toEqual([]);
     expect(env.MODEL_DIR).toBe('/mnt/models'); // where KServe's storage initializer puts models
     expect(() => loadConfig(env)).not.toThrow();
   });
 
+  it('should keep ONNX Runtime from phoning home in the runtime and in the image', () => {
+    expect(env).toMatchObject(ORT_QUIET_ENV);
+    const image = read('Dockerfile')
+      .split(/^FROM /m)
+      .pop()!;
+    for (const [name, value] of Object.entries(ORT_QUIET_ENV))
+      expect(image).toMatch(new RegExp(`^ENV .*\\b${name}=${value}\\b`, 'm'));
+  });
+
   it('should expose the port the server listens on', () => {
     expect(runtime).toMatch(new RegExp(`containerPort: ${env.PORT}\\b`));
-    expect(runtime).toMatch(new RegExp(`prometheus.kserve.io/port: '${env.PORT}'`));
+    // Metrics are scraped where the server serves them: ADMIN_PORT, off the ingress's port.
+    expect(Number(env.ADMIN_PORT)).toBeGreaterThan(0);
+    expect(runtime).toMatch(new RegExp(`prometheus.kserve.io/port: '${env.ADMIN_PORT}'`));
   });
 
   it('should probe endpoints that answer 200 on a ready server', async () => {

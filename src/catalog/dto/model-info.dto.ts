@@ -93,8 +93,9 @@ export class FailedVersionDto {
   version: number;
 
   @ApiProperty({
-    example: 'Failed to load models/mine/3/model.json: model.json is not valid JSON',
-    description: 'Why the load failed; retried when the files change',
+    example: 'Failed to load mine/3/model.json: model.json is not valid JSON',
+    description:
+      'Why the load failed, naming files relative to MODEL_DIR; retried when the files change',
   })
   error: string;
 }
