@@ -4,7 +4,8 @@ import { crc32 } from 'node:zlib';
 import { loadConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
 import { TensorSpec } from '../tensor/signature';
-import { ImageService } from './image.service';
+import { ImageObserver } from './image-observer';
+import { ImageService, maxTotalPixels } from './image.service';
 
 /** A model as ImageService sees it: a name, its input signature and its metadata. */
 const model = (image: unknown, inputs: TensorSpec[]) =>
@@ -165,5 +166,30 @@ describe(ImageService.name, () => {
         /instances\[0\].b64: not valid base64/,
       );
     });
+  });
+});
+
+describe('IMAGE_MAX_TOTAL_PIXELS', () => {
+  it('should default to 4 x IMAGE_MAX_PIXELS (one progressive image at the per-image limit) and follow a set value', () => {
+    expect(maxTotalPixels(loadConfig({}))).toBe(100_000_000);
+    expect(maxTotalPixels(loadConfig({ IMAGE_MAX_PIXELS: '1000' }))).toBe(4000);
+    expect(maxTotalPixels(loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '7' }))).toBe(7);
+  });
+
+  it('should refuse images over the budget before decoding any, and count what it decodes', async () => {
+    const outcomes: string[] = [];
+    const observer = { observeDecodes: (outcome: string) => outcomes.push(outcome) };
+    const service = new ImageService(
+      loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '8' }),
+      observer as ImageObserver,
+    );
+    const m = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
+    const image = await png([0, 51, 102, 255], 2, 2, 1);
+    await expect(service.encodeRows(m, [image, image])).resolves.toHaveLength(1);
+    expect(outcomes).toEqual(['ok', 'ok']);
+    await expect(service.encodeRows(m, [image, image, image])).rejects.toThrow(
+      'the images in this request hold 12 pixels; at most 8 per request (IMAGE_MAX_TOTAL_PIXELS)',
+    );
+    expect(outcomes).toEqual(['ok', 'ok']);
   });
 });

@@ -1,6 +1,7 @@
 import { Global, Module, OnModuleInit } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config';
+import { ImageObserver } from '../image/image-observer';
 import { InferenceObserver } from '../model/inference-observer';
 import { ModelModule } from '../model/model.module';
 import { ModelService } from '../model/model.service';
@@ -26,8 +27,12 @@ import { MetricsService } from './metrics.service';
     }),
   ],
   controllers: [MetricsController],
-  providers: [MetricsService, { provide: InferenceObserver, useExisting: MetricsService }],
-  exports: [MetricsService, InferenceObserver],
+  providers: [
+    MetricsService,
+    { provide: InferenceObserver, useExisting: MetricsService },
+    { provide: ImageObserver, useExisting: MetricsService },
+  ],
+  exports: [MetricsService, InferenceObserver, ImageObserver],
 })
 export class ObservabilityModule implements OnModuleInit {
   constructor(
