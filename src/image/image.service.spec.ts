@@ -4,6 +4,9 @@ import { crc32 } from 'node:zlib';
 import { loadConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
 import { TensorSpec } from '../tensor/signature';
+import type { Response } from 'express';
+import { InferenceError } from '../inference/inference-error';
+import { requestInfoOf, runWithRequestInfo } from '../observability/request-context';
 import { ImageObserver } from './image-observer';
 import { ImageService, maxTotalPixels } from './image.service';
 
@@ -191,5 +194,38 @@ describe('IMAGE_MAX_TOTAL_PIXELS', () => {
       'the images in this request hold 12 pixels; at most 8 per request (IMAGE_MAX_TOTAL_PIXELS)',
     );
     expect(outcomes).toEqual(['ok', 'ok']);
+  });
+
+  it("should skip the images not yet decoded once the request's signal aborts (deadline), with its reason", async () => {
+    const abort = new AbortController();
+    const deadline = new InferenceError('DEADLINE_EXCEEDED', 'Request not answered within 5 ms');
+    const outcomes: string[] = [];
+    let accounted!: () => void;
+    const allAccounted = new Promise<void>((resolve) => (accounted = resolve));
+    // The deadline passes as the first image is decoded: the other nine must not be.
+    const observer = {
+      observeDecodes: (outcome: string) => {
+        outcomes.push(outcome);
+        abort.abort(deadline);
+        if (outcomes.length === 10) accounted();
+      },
+    };
+    const service = new ImageService(loadConfig({}), observer as ImageObserver);
+    const m = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
+    const image = await png([0, 51, 102, 255], 2, 2, 1);
+    const res = { locals: {} } as Response;
+    requestInfoOf(res).abort = abort;
+    const encoding = new Promise((resolve, reject) =>
+      runWithRequestInfo(res, () =>
+        service.encodeRows(m, Array(10).fill(image)).then(resolve, reject),
+      ),
+    );
+    await expect(encoding).rejects.toBe(deadline);
+    // A decode already running when the signal aborted still ends (libvips cannot be stopped).
+    await allAccounted;
+    const decoded = outcomes.filter((o) => o === 'ok').length;
+    // At most one decode per slot was already running when the signal aborted.
+    expect(decoded).toBeLessThanOrEqual(4);
+    expect(outcomes.filter((o) => o === 'skipped')).toHaveLength(10 - decoded);
   });
 });
