@@ -448,7 +448,7 @@ async function main(): Promise<void> {
         `exit code ${exitCode}`,
     );
     console.log(
-      `hostile, beside it: ${reports.map(describeHostile).join('; ')}; image decodes ${decoded} for ${imagesAnswered} image answers`,
+      `hostile, beside it: ${reports.map(describeHostile).join('; ') || 'none'}; image decodes ${decoded} for ${imagesAnswered} image answers`,
     );
     if (failures.length > 0) {
       failures.forEach((failure) => console.error(`  - ${failure}`));
