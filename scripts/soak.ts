@@ -340,6 +340,8 @@ async function main(): Promise<void> {
     if (unknown.length > 0)
       throw new Error(`SOAK_HOSTILE: unknown ${unknown.join(', ')}; use slow, keys, images`);
     const hostile = Promise.all(HOSTILE.map((name) => clients[name]()));
+    // Awaited after the run; a failure before then (building the PNGs) must not crash the soak.
+    hostile.catch(() => undefined);
     const requests = kinds.map((kind) => ({
       method: kind.method,
       path: kind.path,
