@@ -10,16 +10,31 @@
  *   - mean RSS growth under 10% between the first and the last quarter of the measured run,
  *     after a warm-up (the quarters' floors and the post-GC heap are printed beside it);
  *   - a clean drain on SIGTERM (exit code 0).
+ * Beside that traffic, hostile clients (issue 15) loop for the whole run: slow uploads (a header,
+ * then one body byte per second), key floods (a /predict body with 100,000 unknown keys) and image
+ * budget uploads (32 interlaced 5000x5000 PNGs). Each must get a status the issue allows (408 or
+ * a cut connection; 400; 413) while the normal traffic keeps getting exactly its own, and the
+ * image uploads must cost no decode (image_decodes_total against the image answers).
  * Prints a one-line summary and exits 1 when a check fails. Not part of npm test.
  *
  *   SOAK_SECONDS      run length in seconds (default 60; a CLI argument wins)
  *   SOAK_CONNECTIONS  concurrent connections (default 8)
  *   SOAK_WARMUP_SECONDS  load before the measured run (default 15)
+ *   SOAK_HOSTILE      hostile clients to run: a comma-separated subset of slow,keys,images
+ *                     (default all; empty = none), e.g. to tell which one hurts normal traffic
  */
 import autocannon from 'autocannon';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  describeHostile,
+  HostileReport,
+  imageBudgetUploads,
+  keyFloods,
+  multipartImages,
+  slowUploads,
+} from './lib/hostile';
 import { freePort } from './lib/server';
 
 const ROOT = join(__dirname, '..');
@@ -34,14 +49,23 @@ const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 8);
 const WARMUP_SECONDS = Number(process.env.SOAK_WARMUP_SECONDS ?? 15);
 const MAX_RSS_GROWTH = 0.1;
 const MAX_BATCH = 1024;
+/** A few connections trickling bodies: enough to show, far below MAX_INFLIGHT. */
+const SLOW_UPLOADS = 4;
+const FLOOD_KEYS = 100_000;
+const HOSTILE = (process.env.SOAK_HOSTILE ?? 'slow,keys,images')
+  .split(',')
+  .map((name) => name.trim())
+  .filter(Boolean);
 
 interface RequestKind {
   name: string;
   method: 'GET' | 'POST';
   path: string;
-  body?: string;
+  body?: string | Buffer;
   contentType?: string;
   expected: number;
+  /** Images the request carries (each one decode when answered 200). */
+  images?: number;
 }
 
 interface Sample {
@@ -207,6 +231,29 @@ async function requestKinds(url: string): Promise<RequestKind[]> {
       }
     }
   }
+  if (models.some((m) => m.name === 'digits')) {
+    // Other clients' image requests, served while the image budget uploads are refused.
+    const png = readFileSync(join(ROOT, 'test', 'fixtures', 'digits', '7.png'));
+    const form = multipartImages('digits', [png]);
+    kinds.push({
+      name: 'digit PNG upload',
+      method: 'POST',
+      path: '/predict',
+      body: form.body,
+      contentType: form.type,
+      expected: 200,
+      images: 1,
+    });
+    kinds.push({
+      ...json(
+        'digit PNG as b64',
+        '/predict',
+        { model: 'digits', instances: [{ b64: png.toString('base64') }] },
+        200,
+      ),
+      images: 1,
+    });
+  }
   kinds.push(json('unknown model', '/predict', { model: 'no-such-model', instances: [[1]] }, 404));
   kinds.push(
     json(
@@ -252,6 +299,15 @@ async function requestKinds(url: string): Promise<RequestKind[]> {
   return kinds;
 }
 
+/** Images decoded so far, whatever the outcome (a budget upload must add none). */
+async function imageDecodes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('image_decodes_total{'))
+    .reduce((sum, line) => sum + Number(line.split(' ')[1]), 0);
+}
+
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 /** 10th percentile: the memory held after collections, robust to one outlying sample. */
@@ -266,12 +322,26 @@ async function main(): Promise<void> {
   const exited = new Promise<number | null>((resolve) =>
     server.child.once('exit', (code) => resolve(code)),
   );
+  const stopHostile = new AbortController();
   try {
     const kinds = await requestKinds(server.url);
     const idle = await sample(server.url, Date.now());
     const unexpected = new Map<string, number>();
     const answered = new Map<string, number>();
+    let imagesAnswered = 0;
 
+    // From before the warm-up, so the measured run sees their steady state, to the end of the run.
+    const clients: Record<string, () => Promise<HostileReport>> = {
+      slow: () => slowUploads(server.url, SLOW_UPLOADS, stopHostile.signal),
+      keys: () => keyFloods(server.url, FLOOD_KEYS, stopHostile.signal),
+      images: () => imageBudgetUploads(server.url, stopHostile.signal),
+    };
+    const unknown = HOSTILE.filter((name) => !(name in clients));
+    if (unknown.length > 0)
+      throw new Error(`SOAK_HOSTILE: unknown ${unknown.join(', ')}; use slow, keys, images`);
+    const hostile = Promise.all(HOSTILE.map((name) => clients[name]()));
+    // Awaited after the run; a failure before then (building the PNGs) must not crash the soak.
+    hostile.catch(() => undefined);
     const requests = kinds.map((kind) => ({
       method: kind.method,
       path: kind.path,
@@ -279,6 +349,7 @@ async function main(): Promise<void> {
       headers: kind.body ? { 'content-type': kind.contentType ?? 'application/json' } : {},
       onResponse: (status: number) => {
         answered.set(kind.name, (answered.get(kind.name) ?? 0) + 1);
+        if (status === 200 && kind.images) imagesAnswered += kind.images;
         if (status !== kind.expected) {
           const key = `${kind.name}: ${status} (expected ${kind.expected})`;
           unexpected.set(key, (unexpected.get(key) ?? 0) + 1);
@@ -316,8 +387,11 @@ async function main(): Promise<void> {
     });
     sampling = false;
     await sampler;
+    stopHostile.abort();
+    const reports = await hostile;
     await sleep(500);
     const after = await sample(server.url, started);
+    const decoded = await imageDecodes(server.url);
 
     // The check is the issue's: mean RSS of the first vs the last quarter. RSS follows V8's
     // garbage-collection sawtooth (heap 83 -> 160 -> 83 MB within 30 s of steady load here), so
@@ -334,6 +408,15 @@ async function main(): Promise<void> {
     const unexpectedCount = [...unexpected.values()].reduce((a, b) => a + b, 0);
     const neverAnswered = kinds.filter((k) => !answered.has(k.name)).map((k) => k.name);
 
+    const hostileUnexpected = reports.reduce((n, r) => n + r.unexpected, 0);
+    // Slow uploads may all still be trickling in a short run; the others loop fast.
+    const hostileSilent = reports
+      .filter((r) => !r.name.startsWith('slow') && r.outcomes.size === 0)
+      .map((r) => r.name);
+    // Each image answered 200 cost one decode; requests cut when autocannon stopped (warm-up
+    // and run) may add one each. 32 per budget upload would show far above that.
+    const extraDecodes = decoded - imagesAnswered;
+
     server.child.kill('SIGTERM');
     const exitCode = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
 
@@ -343,6 +426,11 @@ async function main(): Promise<void> {
       result.errors + result.timeouts > 0 &&
         `${result.errors} socket errors, ${result.timeouts} timeouts`,
       neverAnswered.length > 0 && `request kinds never answered: ${neverAnswered.join(', ')}`,
+      hostileUnexpected > 0 &&
+        `${hostileUnexpected} hostile requests got a status the issue does not allow: ${reports.map(describeHostile).join('; ')}`,
+      hostileSilent.length > 0 && `hostile clients never answered: ${hostileSilent.join(', ')}`,
+      !(extraDecodes >= 0 && extraDecodes <= 2 * CONNECTIONS) &&
+        `image_decodes_total ${decoded} for ${imagesAnswered} images answered 200: the budget uploads were decoded, or answers lost decodes`,
       after.tensors !== idle.tensors &&
         `tfjs_num_tensors ${idle.tensors} at idle, ${after.tensors} after the run`,
       !(meanGrowth < MAX_RSS_GROWTH) &&
@@ -361,11 +449,15 @@ async function main(): Promise<void> {
         `heap floor ${mb(floor(measured.slice(0, quarter).map((x) => x.heap)))} -> ${mb(floor(measured.slice(-quarter).map((x) => x.heap)))} MB, ` +
         `exit code ${exitCode}`,
     );
+    console.log(
+      `hostile, beside it: ${reports.map(describeHostile).join('; ') || 'none'}; image decodes ${decoded} for ${imagesAnswered} image answers`,
+    );
     if (failures.length > 0) {
       failures.forEach((failure) => console.error(`  - ${failure}`));
       process.exitCode = 1;
     }
   } catch (error) {
+    stopHostile.abort();
     server.child.kill('SIGKILL');
     console.error(`soak FAIL: ${(error as Error).message}\n${server.log()}`);
     process.exitCode = 1;

@@ -66,4 +66,16 @@ describe(loadConfig.name, () => {
       /JSON_MAX_KEYS must not be less than 1 \(got 0\)/,
     );
   });
+
+  it('should leave IMAGE_MAX_TOTAL_PIXELS unset by default (derived from IMAGE_MAX_PIXELS) and refuse a non-positive one', () => {
+    expect(loadConfig({}).IMAGE_MAX_TOTAL_PIXELS).toBeUndefined();
+    expect(loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '' }).IMAGE_MAX_TOTAL_PIXELS).toBeUndefined();
+    expect(loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '40000' }).IMAGE_MAX_TOTAL_PIXELS).toBe(40_000);
+    expect(() => loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '0' })).toThrow(
+      /IMAGE_MAX_TOTAL_PIXELS must not be less than 1 \(got 0\)/,
+    );
+    expect(() => loadConfig({ IMAGE_MAX_TOTAL_PIXELS: 'lots' })).toThrow(
+      /IMAGE_MAX_TOTAL_PIXELS must be an integer/,
+    );
+  });
 });

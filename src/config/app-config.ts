@@ -173,6 +173,17 @@ export class AppConfig {
   IMAGE_MAX_PIXELS = 25_000_000;
 
   /**
+   * Most pixels in all the images of one request, read from their headers before any decode
+   * (413 above); an interlaced PNG or progressive JPEG counts 4x. Unset: 4 x IMAGE_MAX_PIXELS,
+   * one image at the per-image limit even when progressive (see maxTotalPixels).
+   */
+  @Transform((arg) => toInt({ value: emptyToUndefined(arg) }))
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  IMAGE_MAX_TOTAL_PIXELS?: number = undefined;
+
+  /**
    * ONNX Runtime's intra-op threads per session (one session per model version per inference
    * thread). 0 = automatic: the cores divided by the inference threads, at least 1 (see
    * ortIntraOpThreads).

@@ -1,5 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
-import sharp from 'sharp';
+import sharp, { Metadata } from 'sharp';
 import { ImagePreprocessing } from './image-spec';
 
 /** The formats accepted, by their leading bytes. Anything else (SVG, TIFF, GIF...) is refused before libvips sees it. */
@@ -34,27 +34,62 @@ function sniff(bytes: Buffer, where: string): string {
   return found.format;
 }
 
+/** What an image's header says, read before anything is decoded. */
+export interface ImageHeader {
+  format: string;
+  width: number;
+  height: number;
+  /** An interlaced PNG or a progressive JPEG: libvips must decode it whole, not in strips. */
+  progressive: boolean;
+}
+
 /**
- * Decodes one image and resizes it to the model's input size, giving `height x width x channels`
- * bytes. libvips runs in libuv's threadpool: the event loop only waits for the promise.
- * Resizing keeps the aspect ratio and crops the centre (`cover`), as most image models'
- * preprocessing does; EXIF orientation is applied first, so phone photos come out upright.
+ * Reads one image's header (sharp's metadata() decodes no pixels) and refuses an image over
+ * `maxPixels`: a decompression bomb is refused before decoding.
+ */
+export async function readImageHeader(
+  bytes: Buffer,
+  maxPixels: number,
+  where: string,
+): Promise<ImageHeader> {
+  const format = sniff(bytes, where);
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw undecodable(format, error, where);
+  }
+  const { width = 0, height = 0, isProgressive = false } = meta;
+  if (width * height > maxPixels) {
+    throw new BadRequestException(
+      `${where}: the ${format} image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} (IMAGE_MAX_PIXELS)`,
+    );
+  }
+  return { format, width, height, progressive: isProgressive };
+}
+
+/** Everything libvips refuses is a broken file: truncated, corrupt, or lying about its format. */
+function undecodable(format: string, error: unknown, where: string): BadRequestException {
+  return new BadRequestException(
+    `${where}: the ${format} image could not be decoded (${(error as Error).message.split('\n')[0]}); send a valid ${IMAGE_FORMATS} file`,
+  );
+}
+
+/**
+ * Decodes one image (its header already read) and resizes it to the model's input size, giving
+ * `height x width x channels` bytes. libvips runs in libuv's threadpool: the event loop only
+ * waits for the promise. Resizing keeps the aspect ratio and crops the centre (`cover`), as most
+ * image models' preprocessing does; EXIF orientation is applied first, so phone photos come out
+ * upright.
  */
 export async function decodeImage(
   bytes: Buffer,
+  header: ImageHeader,
   pre: ImagePreprocessing,
   maxPixels: number,
   where: string,
 ): Promise<Uint8Array> {
-  const format = sniff(bytes, where);
   try {
-    // The header alone says how big the image is: a decompression bomb is refused before decoding.
-    const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
-    if (width * height > maxPixels) {
-      throw new BadRequestException(
-        `${where}: the ${format} image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} (IMAGE_MAX_PIXELS)`,
-      );
-    }
     let pipeline = sharp(bytes, { limitInputPixels: maxPixels })
       .rotate()
       .resize(pre.width, pre.height, { fit: 'cover' })
@@ -72,7 +107,6 @@ export async function decodeImage(
     }
     return data;
   } catch (error) {
-    if (error instanceof BadRequestException) throw error;
     const message = (error as Error).message;
     if (/pixel limit/i.test(message)) {
       throw new BadRequestException(
@@ -80,9 +114,6 @@ export async function decodeImage(
       );
     }
     if (/^decoded /.test(message)) throw error;
-    // Everything else libvips refuses is a broken file: truncated, corrupt, or lying about its format.
-    throw new BadRequestException(
-      `${where}: the ${format} image could not be decoded (${message.split('\n')[0]}); send a valid ${IMAGE_FORMATS} file`,
-    );
+    throw undecodable(header.format, error, where);
   }
 }

@@ -4,7 +4,11 @@ import { crc32 } from 'node:zlib';
 import { loadConfig } from '../config/app-config';
 import { ServedModel } from '../model/served-model';
 import { TensorSpec } from '../tensor/signature';
-import { ImageService } from './image.service';
+import type { Response } from 'express';
+import { InferenceError } from '../inference/inference-error';
+import { requestInfoOf, runWithRequestInfo } from '../observability/request-context';
+import { ImageObserver } from './image-observer';
+import { ImageService, maxTotalPixels } from './image.service';
 
 /** A model as ImageService sees it: a name, its input signature and its metadata. */
 const model = (image: unknown, inputs: TensorSpec[]) =>
@@ -165,5 +169,63 @@ describe(ImageService.name, () => {
         /instances\[0\].b64: not valid base64/,
       );
     });
+  });
+});
+
+describe('IMAGE_MAX_TOTAL_PIXELS', () => {
+  it('should default to 4 x IMAGE_MAX_PIXELS (one progressive image at the per-image limit) and follow a set value', () => {
+    expect(maxTotalPixels(loadConfig({}))).toBe(100_000_000);
+    expect(maxTotalPixels(loadConfig({ IMAGE_MAX_PIXELS: '1000' }))).toBe(4000);
+    expect(maxTotalPixels(loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '7' }))).toBe(7);
+  });
+
+  it('should refuse images over the budget before decoding any, and count what it decodes', async () => {
+    const outcomes: string[] = [];
+    const observer = { observeDecodes: (outcome: string) => outcomes.push(outcome) };
+    const service = new ImageService(
+      loadConfig({ IMAGE_MAX_TOTAL_PIXELS: '8' }),
+      observer as ImageObserver,
+    );
+    const m = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
+    const image = await png([0, 51, 102, 255], 2, 2, 1);
+    await expect(service.encodeRows(m, [image, image])).resolves.toHaveLength(1);
+    expect(outcomes).toEqual(['ok', 'ok']);
+    await expect(service.encodeRows(m, [image, image, image])).rejects.toThrow(
+      'the images in this request hold 12 pixels; at most 8 per request (IMAGE_MAX_TOTAL_PIXELS)',
+    );
+    expect(outcomes).toEqual(['ok', 'ok']);
+  });
+
+  it("should skip the images not yet decoded once the request's signal aborts (deadline), with its reason", async () => {
+    const abort = new AbortController();
+    const deadline = new InferenceError('DEADLINE_EXCEEDED', 'Request not answered within 5 ms');
+    const outcomes: string[] = [];
+    let accounted!: () => void;
+    const allAccounted = new Promise<void>((resolve) => (accounted = resolve));
+    // The deadline passes as the first image is decoded: the other nine must not be.
+    const observer = {
+      observeDecodes: (outcome: string) => {
+        outcomes.push(outcome);
+        abort.abort(deadline);
+        if (outcomes.length === 10) accounted();
+      },
+    };
+    const service = new ImageService(loadConfig({}), observer as ImageObserver);
+    const m = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
+    const image = await png([0, 51, 102, 255], 2, 2, 1);
+    const res = { locals: {} } as Response;
+    requestInfoOf(res).abort = abort;
+    const encoding = new Promise((resolve, reject) =>
+      runWithRequestInfo(res, () =>
+        service.encodeRows(m, Array(10).fill(image)).then(resolve, reject),
+      ),
+    );
+    await expect(encoding).rejects.toBe(deadline);
+    // A decode already running when the signal aborted still ends (libvips cannot be stopped).
+    await allAccounted;
+    const decoded = outcomes.filter((o) => o === 'ok').length;
+    // At most one decode per slot was already running when the signal aborted.
+    expect(decoded).toBeLessThanOrEqual(4);
+    expect(outcomes.filter((o) => o === 'skipped')).toHaveLength(10 - decoded);
   });
 });

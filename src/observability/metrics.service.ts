@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { DECODE_OUTCOMES, DecodeOutcome, ImageObserver } from '../image/image-observer';
 import type { BatchEvent } from '../inference/batch-scheduler';
 import { InferenceEvent, InferenceObserver, ModelRuntimeStats } from '../model/inference-observer';
 import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
@@ -16,7 +17,7 @@ const MODEL_LABELS = ['model', 'version'] as const;
  * memory are read at scrape time from a stats source (ModelService.runtimeStats).
  */
 @Injectable()
-export class MetricsService extends InferenceObserver {
+export class MetricsService extends InferenceObserver implements ImageObserver {
   readonly registry = new Registry();
   private statsSource?: () => ModelRuntimeStats;
   /** Busy seconds and wall time of each thread at the previous scrape, for the busy ratio. */
@@ -77,9 +78,17 @@ export class MetricsService extends InferenceObserver {
     registers: [this.registry],
   });
 
+  private readonly imageDecodes = new Counter({
+    name: 'image_decodes_total',
+    help: 'Images whose header passed the limits, by outcome: ok (decoded), failed (libvips refused it), skipped (never decoded: the client left, the deadline passed or another image of the request failed)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
   constructor(private readonly lifecycle: LifecycleService) {
     super();
     collectDefaultMetrics({ register: this.registry });
+    DECODE_OUTCOMES.forEach((outcome) => this.imageDecodes.inc({ outcome }, 0));
     const stats = () => this.stats;
     new Gauge({
       name: 'model_load_duration_seconds',
@@ -195,6 +204,10 @@ export class MetricsService extends InferenceObserver {
     if (!event.ok) return;
     this.inferenceDuration.observe(labels, event.seconds);
     this.inferenceInstances.observe(labels, event.instances);
+  }
+
+  observeDecodes(outcome: DecodeOutcome, images: number): void {
+    this.imageDecodes.inc({ outcome }, images);
   }
 
   /** Records one finished (or abandoned) request. */

@@ -1,6 +1,7 @@
 import { Global, Module, OnModuleInit } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config';
+import { ImageObserver } from '../image/image-observer';
 import { InferenceObserver } from '../model/inference-observer';
 import { ModelModule } from '../model/model.module';
 import { ModelService } from '../model/model.service';
@@ -31,8 +32,9 @@ import { MetricsService } from './metrics.service';
     MetricsService,
     { provide: InferenceObserver, useExisting: MetricsService },
     AdminServer,
+    { provide: ImageObserver, useExisting: MetricsService },
   ],
-  exports: [MetricsService, InferenceObserver],
+  exports: [MetricsService, InferenceObserver, ImageObserver],
 })
 export class ObservabilityModule implements OnModuleInit {
   constructor(
