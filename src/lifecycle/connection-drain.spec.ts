@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer, IncomingMessage, request, Server, ServerResponse } from 'node:http';
-import { AddressInfo, connect } from 'node:net';
+import { AddressInfo, connect, Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { ConnectionDrain, FIRST_REQUEST_GRACE_MS } from './connection-drain';
 
@@ -107,6 +107,44 @@ describe(ConnectionDrain.name, () => {
     const refused = connect(port, '127.0.0.1');
     const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
     expect(error.code).toBe('ECONNREFUSED');
+  });
+
+  it('should stop accepting after one backlog of connections while a client keeps connecting', async () => {
+    const started = await listen(echoSize);
+    server = started.server;
+    const { drain, port } = started;
+    let accepted = 0;
+    server.on('connection', (socket: Socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    // Connections opened much faster than one per turn of this thread's loop (which accepts
+    // one per turn), from a thread of their own, each closed once established.
+    const flood = new Worker(
+      `const net = require('node:net');
+      const { port } = require('node:worker_threads').workerData;
+      let open = 0;
+      const more = () => {
+        for (; open < 300; open++) {
+          const socket = net.connect(port, '127.0.0.1');
+          socket.on('connect', () => socket.destroy()).on('error', () => undefined);
+          socket.on('close', () => open--);
+        }
+        setImmediate(more);
+      };
+      more();`,
+      { eval: true, workerData: { port } },
+    );
+    try {
+      while (accepted < 100) await new Promise((resolve) => setImmediate(resolve));
+      drain.begin();
+      const before = accepted;
+      // The budget alone would keep it open for a minute, past the test's timeout.
+      await drain.stopAccepting(60_000);
+      expect(accepted - before).toBeLessThanOrEqual(511);
+    } finally {
+      await flood.terminate();
+    }
   });
 
   it('should answer the first request of a connection accepted before it stopped accepting, with Connection: close', async () => {

@@ -25,6 +25,12 @@ export type DrainCounts = Record<DrainOutcome, number> & {
  * while a pre-opened connection that never sends holds the exit back by at most this much.
  */
 export const FIRST_REQUEST_GRACE_MS = 1000;
+/**
+ * Node's listen() backlog: no more connections than this can be waiting when accepting stops,
+ * and the accept queue is first in, first out, so after this many accepts every one of them
+ * has been taken, even if a client keeps connecting.
+ */
+const LISTEN_BACKLOG = 511;
 /** How often the drain looks for connections it may close while requests are still running. */
 const CHECK_INTERVAL_MS = 50;
 
@@ -108,15 +114,17 @@ export class ConnectionDrain {
   /**
    * Accepts what is waiting in the accept queue, then closes the listening socket (new
    * connections are refused by the kernel from then on). Loops one event-loop turn at a time
-   * until a turn accepts nothing, for at most `budgetMs` (a client connecting without pause
-   * would otherwise hold it open).
+   * until a turn accepts nothing, or LISTEN_BACKLOG connections were accepted, or `budgetMs`
+   * passed (so a client that keeps connecting cannot hold the listener open).
    */
   stopAccepting(budgetMs: number): Promise<void> {
     const until = this.now() + budgetMs;
+    const first = this.accepted;
     return new Promise((resolve) => {
       let seen = -1;
       const turn = () => {
-        if (this.accepted !== seen && this.now() < until) {
+        const more = this.accepted !== seen && this.accepted - first < LISTEN_BACKLOG;
+        if (more && this.now() < until) {
           seen = this.accepted;
           setImmediate(turn);
           return;
