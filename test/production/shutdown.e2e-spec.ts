@@ -14,10 +14,11 @@ describe('Graceful shutdown (node dist/main.js)', () => {
   let server: RunningServer | undefined;
   afterEach(() => server?.stop());
 
-  const inflight = async (s: RunningServer, n: number) =>
+  const inflight = async (s: RunningServer, n: number, timeoutMs = 5000) =>
     waitFor(
       async () =>
         metricValue((await getFresh(`${s.url}/metrics`)).body, 'http_requests_in_flight') === n,
+      timeoutMs,
     );
 
   it('should drain on SIGTERM: readiness 503 at once, in-flight request answered 200, new connections refused, exit 0', async () => {
@@ -134,9 +135,10 @@ describe('Graceful shutdown (node dist/main.js)', () => {
      */
     const uploadsThenSignal = async (s: RunningServer) => {
       const reading = bodies.slice(0, 6).map((body) => partialRequest(s.url, infer, body));
-      await inflight(s, 6);
+      await inflight(s, 6, 30_000);
       s.child.kill('SIGSTOP');
-      const queued = bodies.slice(6).map((body) => partialRequest(s.url, infer, body));
+      // Headers and 64 kB each: small enough for the kernel to hold while nobody reads.
+      const queued = bodies.slice(6).map((body) => partialRequest(s.url, infer, body, 65_536));
       await Promise.all(queued.map((request) => request.written));
       s.child.kill('SIGTERM');
       s.child.kill('SIGCONT');
@@ -168,7 +170,11 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     }, 60_000);
 
     it('should answer every one with SHUTDOWN_DELAY_MS=0: the connections waiting in the accept queue are taken before the listener closes', async () => {
-      server = await runServer({ MODEL_DIR: SHIPPED_MODELS, SHUTDOWN_DELAY_MS: '0' });
+      server = await runServer({
+        MODEL_DIR: SHIPPED_MODELS,
+        SHUTDOWN_DELAY_MS: '0',
+        SHUTDOWN_TIMEOUT_MS: '60000',
+      });
       const s = server;
       const requests = await uploadsThenSignal(s);
       expectAllAnswered(await Promise.all(requests.map((request) => request.finish())));
