@@ -52,8 +52,8 @@ interface Connection {
  * accept queue, and a busy main thread leaves many there: libuv accepts one connection per
  * event-loop turn, and a turn that parses a large JSON body takes tens of milliseconds. Here:
  * - stopAccepting() takes every connection waiting in the accept queue, then closes the
- *   listening socket only (net's close: http's would also destroy keep-alive connections
- *   between requests at once, even one whose next request is already in its socket buffer);
+ *   listening socket only (net's close: http's also destroys every keep-alive connection
+ *   between requests at once, without looking whether its next request is on its way);
  * - every request in progress, or arriving on a connection already accepted, is answered with
  *   `Connection: close`;
  * - connections idle between requests, and those that never send one, are closed with a FIN
