@@ -131,7 +131,9 @@ describe('Graceful shutdown (node dist/main.js)', () => {
      * Six uploads the server is reading (headers and half of each body sent), then six more sent
      * while the process is stopped, the way a main thread busy parsing other bodies leaves new
      * connections in the kernel's accept queue, unread; the signal arrives before the process
-     * runs again. Returns the twelve requests, bodies not finished yet.
+     * runs again. Returns the twelve requests once the server says it is draining, bodies not
+     * finished yet (a signal can be handled a few hundred milliseconds after the process resumes,
+     * time enough for bodies sent at once to be answered before the drain).
      */
     const uploadsThenSignal = async (s: RunningServer) => {
       const reading = bodies.slice(0, 6).map((body) => partialRequest(s.url, infer, body));
@@ -142,6 +144,7 @@ describe('Graceful shutdown (node dist/main.js)', () => {
       await Promise.all(queued.map((request) => request.written));
       s.child.kill('SIGTERM');
       s.child.kill('SIGCONT');
+      await waitFor(() => /Draining: readiness is 503/.test(s.output()), 30_000);
       return [...reading, ...queued];
     };
 
@@ -160,7 +163,7 @@ describe('Graceful shutdown (node dist/main.js)', () => {
       server = await runServer({ MODEL_DIR: SHIPPED_MODELS });
       const s = server;
       const requests = await uploadsThenSignal(s);
-      // Queued behind the six stopped connections: handled after the signal, never reset.
+      // While the server keeps accepting (SHUTDOWN_DELAY_MS): answered, not reset or refused.
       expect((await getFresh(`${s.url}/health/ready`, 30_000)).status).toBe(503);
       expectAllAnswered(await Promise.all(requests.map((request) => request.finish())));
       expect(await s.exit).toEqual({ code: 0, signal: null });
