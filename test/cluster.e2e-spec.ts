@@ -17,7 +17,7 @@ jest.setTimeout(60_000);
 
 describe('WORKERS > 1: several server processes on one port (node dist/main.js)', () => {
   it('should open the port once every worker is ready, serve from all of them, replace a dead one, and drain on SIGTERM', async () => {
-    const child = startServer({ MODEL_DIR: SHIPPED_MODELS, WORKERS: '2' });
+    const child = startServer({ MODEL_DIR: SHIPPED_MODELS, WORKERS: '2', SHUTDOWN_DELAY_MS: '0' });
     const exited = exitOf(child);
     let output = '';
     child.stdout!.on('data', (chunk) => (output += chunk));

@@ -127,7 +127,7 @@ describe('Production entry honours PORT and MODEL_DIR, and reads models only at 
     const parent = mkdtempSync(join(tmpdir(), 'load-once-'));
     const repo = join(parent, 'models');
     cpSync(join(SHIPPED_MODELS, 'linear'), join(repo, 'linear'), { recursive: true });
-    const child = startServer({ MODEL_DIR: repo, PORT: '0' });
+    const child = startServer({ MODEL_DIR: repo, PORT: '0', SHUTDOWN_DELAY_MS: '0' });
     try {
       const url = await waitForListening(child);
       const before = await request(url)
@@ -153,7 +153,7 @@ describe('Production entry honours PORT and MODEL_DIR, and reads models only at 
 
   it('should listen on the configured PORT', async () => {
     const port = String(20000 + Math.floor(Math.random() * 20000));
-    const child = startServer({ MODEL_DIR: SHIPPED_MODELS, PORT: port });
+    const child = startServer({ MODEL_DIR: SHIPPED_MODELS, PORT: port, SHUTDOWN_DELAY_MS: '0' });
     try {
       const url = await waitForListening(child);
       expect(url).toBe(`http://127.0.0.1:${port}`);

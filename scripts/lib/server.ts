@@ -62,7 +62,15 @@ function stopper(child: ChildProcess): () => Promise<void> {
 /** Starts the built server (`node dist/main.js`) on a free loopback port. */
 export async function startModelServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', MODEL_DIR: join(ROOT, 'models'), ...env },
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      MODEL_DIR: join(ROOT, 'models'),
+      // No load balancer to wait for: stop() should not sit out the Kubernetes-sized delay.
+      SHUTDOWN_DELAY_MS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const url = await waitForLine(child, /Listening on (http:\/\/[\d.]+:\d+)/, 60_000);

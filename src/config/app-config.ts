@@ -137,11 +137,11 @@ export class AppConfig {
   @Min(0)
   SHUTDOWN_TIMEOUT_MS = 10000;
 
-  /** On SIGTERM/SIGINT: how long to keep accepting connections (readiness already 503) so load balancers see it first. */
+  /** On SIGTERM: how long to keep accepting connections (readiness already 503) while load balancers stop routing here. SIGINT skips it. */
   @Transform(toInt)
   @IsInt()
   @Min(0)
-  SHUTDOWN_DELAY_MS = 0;
+  SHUTDOWN_DELAY_MS = 5000;
 
   /** Deepest nesting of arrays/objects accepted in a JSON body; deeper is a 400 before parsing. */
   @Transform(toInt)

@@ -16,7 +16,6 @@ export class LifecycleService {
   private total = 0;
   private modelBound = 0;
   private isDraining = false;
-  private idleWaiters: (() => void)[] = [];
 
   get draining(): boolean {
     return this.isDraining;
@@ -42,23 +41,10 @@ export class LifecycleService {
       done = true;
       this.total--;
       if (!ops) this.modelBound--;
-      if (this.total === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
     };
   }
 
   startDraining(): void {
     this.isDraining = true;
-  }
-
-  /** Resolves true once no request is in flight, or false when `timeoutMs` passes first. */
-  waitForIdle(timeoutMs: number): Promise<boolean> {
-    if (this.total === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
   }
 }

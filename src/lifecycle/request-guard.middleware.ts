@@ -25,7 +25,7 @@ function sendError(req: Request, res: Response, status: number, message: string)
 
 /**
  * The first gate of every request, before the body is read:
- * - counts it in flight (draining waits for this count to reach zero);
+ * - counts it in flight (for MAX_INFLIGHT and the in-flight gauge);
  * - sheds it with 503 + Retry-After when MAX_INFLIGHT model-bound requests are already running,
  *   so overload costs a few microseconds instead of a queue of parsed bodies;
  * - bounds its time with REQUEST_TIMEOUT_MS: 408 if the client has not finished sending the body

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DRAIN_OUTCOMES, DrainOutcome } from '../lifecycle/connection-drain';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { DECODE_OUTCOMES, DecodeOutcome, ImageObserver } from '../image/image-observer';
 import type { BatchEvent } from '../inference/batch-scheduler';
@@ -84,11 +85,18 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  private readonly drainedRequests = new Counter({
+    name: 'http_drained_requests_total',
+    help: 'Model-bound requests that ended while draining after SIGTERM/SIGINT, by outcome: answered, refused (503), client_closed (the client left first), cut (unanswered at SHUTDOWN_TIMEOUT_MS)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
 
   constructor(private readonly lifecycle: LifecycleService) {
     super();
     collectDefaultMetrics({ register: this.registry });
     DECODE_OUTCOMES.forEach((outcome) => this.imageDecodes.inc({ outcome }, 0));
+    DRAIN_OUTCOMES.forEach((outcome) => this.drainedRequests.inc({ outcome }, 0));
     const stats = () => this.stats;
     new Gauge({
       name: 'model_load_duration_seconds',
@@ -208,6 +216,10 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
 
   observeDecodes(outcome: DecodeOutcome, images: number): void {
     this.imageDecodes.inc({ outcome }, images);
+  }
+
+  observeDrainedRequest(outcome: DrainOutcome): void {
+    this.drainedRequests.inc({ outcome });
   }
 
   /** Records one finished (or abandoned) request. */

@@ -52,6 +52,7 @@ async function main(): Promise<void> {
       MODEL_DIR: root,
       MODEL_POLL_SECONDS: '0.5',
       LOG_LEVEL: 'warn',
+      SHUTDOWN_DELAY_MS: '0',
     },
     stdio: 'inherit',
   });

@@ -50,9 +50,12 @@ export function partialRequest(
   // Swallow a rejection nobody awaits (e.g. a test expecting the connection to be cut).
   response.catch(() => undefined);
   req.flushHeaders();
-  req.write(body.slice(0, sent));
+  // Resolves once the headers and the first part are handed to the kernel: the connection is
+  // established and its bytes are on their way, whether or not the server has read them.
+  const written = new Promise<void>((resolve) => req.write(body.slice(0, sent), () => resolve()));
   return {
     response,
+    written,
     finish: () => {
       req.end(body.slice(sent));
       return response;

@@ -53,9 +53,9 @@ export async function runServer(env: Record<string, string> = {}): Promise<Runni
 }
 
 /** A GET on a fresh connection (no keep-alive pool), so "connection refused" is observable. */
-export function getFresh(url: string): Promise<{ status: number; body: string }> {
+export function getFresh(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpGet(url, { agent: false, timeout: 2000 }, (res) => {
+    const req = httpGet(url, { agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
