@@ -26,6 +26,9 @@ async function bootstrap(): Promise<void> {
   const config = app.get(AppConfig);
   // listen() runs onModuleInit first: every model is loaded and warmed before the port opens.
   await app.listen(config.PORT, config.HOST);
+  // Before the Listening line: whoever reads it may signal at once (tests, supervisors), and a
+  // signal that came before the handler would kill the process mid-request.
+  installGracefulShutdown(app);
   // The bound port, not the configured one: PORT=0 asks the OS for a free port (tests use it).
   const { port } = app.getHttpServer().address() as AddressInfo;
   // In a cluster the primary announces the port once every worker is up.
@@ -37,7 +40,6 @@ async function bootstrap(): Promise<void> {
     'Bootstrap',
   );
   if (!cluster.isWorker) Logger.log(hotReloadLine(config), 'Bootstrap');
-  installGracefulShutdown(app);
 }
 
 function exitOnStartupFailure(error: Error): never {

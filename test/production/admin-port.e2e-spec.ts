@@ -1,4 +1,6 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
+import type { Server } from 'node:http';
+import { ConnectionDrain } from '../../src/lifecycle/connection-drain';
 import { drain } from '../../src/lifecycle/graceful-shutdown';
 import { copyShipped, makeRepository, removeRepository } from '../utils/fixtures';
 import { closeApp, createTestApp } from '../utils/test-app';
@@ -66,18 +68,25 @@ describe('ADMIN_PORT (e2e, built server)', () => {
 describe('ADMIN_PORT in graceful shutdown (e2e)', () => {
   let app: NestExpressApplication;
   let admin: string;
+  let connections: ConnectionDrain;
   beforeAll(async () => {
     const port = await freePort();
     admin = `http://127.0.0.1:${port}/metrics`;
-    app = await createTestApp({ MODEL_DIR: repo, ADMIN_PORT: String(port), HOST: '127.0.0.1' });
+    app = await createTestApp({
+      MODEL_DIR: repo,
+      ADMIN_PORT: String(port),
+      HOST: '127.0.0.1',
+      SHUTDOWN_DELAY_MS: '0',
+    });
     await listenOnLoopback(app);
+    connections = new ConnectionDrain(app.getHttpServer() as Server);
   });
   afterAll(() => closeApp(app));
 
   it('should close the admin port at the end of the drain, even with a scraper connected', async () => {
     // fetch keeps its connection alive, as a Prometheus scraper does: it must not hold the close.
     expect((await fetch(admin)).status).toBe(200);
-    expect(await drain(app)).toBe(true);
+    expect(await drain(app, connections)).toBe(true);
     await expect(getFresh(admin)).rejects.toThrow(/ECONNREFUSED/);
   });
 });
