@@ -29,8 +29,8 @@ describe('Fail fast at startup (node dist/main.js)', () => {
 
   const expectBootFailure = async (env: Record<string, string>, ...patterns: RegExp[]) => {
     const result = await runUntilExit(env);
+    // Exited by itself: runUntilExit kills a process still running after 20 s (code null).
     expect(result.code).toBe(1);
-    expect(result.elapsedMs).toBeLessThan(10_000);
     expect(result.output).not.toMatch(/Listening on/);
     // Every line is a JSON log line: match the messages as written, not JSON-escaped.
     const messages = result.output

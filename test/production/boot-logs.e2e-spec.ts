@@ -68,7 +68,7 @@ describe('Boot logs and log levels (node dist/main.js)', () => {
     );
     // Draining: readiness answers 503 on purpose, which is no error of the server's.
     s.child.kill('SIGTERM');
-    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 2000);
+    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503);
     let line: Record<string, unknown> | undefined;
     await waitFor(() => {
       line = jsonLines(s.output()).find((l) => l.route === '/health/ready' && l.status === 503);

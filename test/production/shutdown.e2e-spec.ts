@@ -29,7 +29,7 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     await inflight(s, 1);
 
     s.child.kill('SIGTERM');
-    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 1000);
+    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503);
     expect((await getFresh(`${s.url}/health/live`)).status).toBe(200);
     // After SHUTDOWN_DELAY_MS the listener closes; the slow request keeps the process alive.
     await waitFor(
@@ -67,8 +67,8 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     const started = Date.now();
     s.child.kill('SIGTERM');
     expect(await s.exit).toEqual({ code: 0, signal: null });
+    // It waited SHUTDOWN_TIMEOUT_MS for the stuck request before cutting it.
     expect(Date.now() - started).toBeGreaterThanOrEqual(450);
-    expect(Date.now() - started).toBeLessThan(5000);
     await expect(stuck.response).rejects.toThrow();
     expect(s.output()).toMatch(/1 request\(s\) still in flight after SHUTDOWN_TIMEOUT_MS=500/);
     expect(s.output()).toMatch(
@@ -82,11 +82,10 @@ describe('Graceful shutdown (node dist/main.js)', () => {
     partialRequest(s.url, '/predict', IRIS_BODY);
     await inflight(s, 1);
     s.child.kill('SIGTERM');
-    await waitFor(() => /Draining/.test(s.output()), 3000);
-    const started = Date.now();
+    await waitFor(() => /Draining/.test(s.output()));
     s.child.kill('SIGTERM');
+    // 143 only comes from the immediate exit: the drain would wait for the stuck request, then exit 0.
     expect(await s.exit).toEqual({ code: 143, signal: null });
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('should count model requests answered and refused while draining in /metrics', async () => {
@@ -221,7 +220,7 @@ describe('Graceful shutdown (node dist/main.js)', () => {
       const uploading = partialRequest(s.url, '/v2/models/slow/infer', bodies[12]);
       await inflight(s, 13);
       s.child.kill('SIGTERM');
-      await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 1000);
+      await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503);
       const answers = await Promise.all([
         ...sent.map((request) => request.finish()),
         uploading.finish(),

@@ -64,10 +64,14 @@ export function partialRequest(
   };
 }
 
-/** Resolves once `condition` holds, polling every 10 ms, or rejects after `timeoutMs`. */
+/**
+ * Resolves once `condition` holds, polling every 10 ms, or rejects after `timeoutMs`. The bound
+ * only stops a broken test: it is never the assertion, so it is generous (a loaded 2-core
+ * machine took seconds to handle a signal).
+ */
 export async function waitFor(
   condition: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
+  timeoutMs = 20_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
