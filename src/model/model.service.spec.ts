@@ -167,14 +167,23 @@ describe(ModelService.name, () => {
   });
 
   it('should use the cpu backend only when asked for', async () => {
+    // The linear model alone in one thread: warming the digits CNN on the cpu backend took most
+    // of the test's 30 s on a loaded machine.
+    const root = mkdtempSync(join(tmpdir(), 'cpu-backend-'));
+    cpSync(join(SHIPPED_MODELS, 'linear'), join(root, 'linear'), { recursive: true });
     const { moduleRef, service } = await createService({
+      MODEL_DIR: root,
       TFJS_BACKEND: 'cpu',
-      DEFAULT_MODEL: 'linear',
+      INFERENCE_THREADS: '1',
     });
-    expect(service.backend).toBe('cpu');
-    const result = await predict(service, { instances: [[1]] });
-    expect((result.predictions[0] as number[])[0]).toBeCloseTo(5, 0);
-    await moduleRef.close();
+    try {
+      expect(service.backend).toBe('cpu');
+      const result = await predict(service, { instances: [[1]] });
+      expect((result.predictions[0] as number[])[0]).toBeCloseTo(5, 0);
+    } finally {
+      await moduleRef.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('should pick wasm under auto when native TensorFlow is not installed', async () => {
