@@ -5,6 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
+import { JsonParsePool } from './common/json-parse-pool';
 import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
 import { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
@@ -49,12 +50,16 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   }
   // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Bodies are
   // JSON whatever their Content-Type, but V2 binary tensor data and multipart on /predict.
+  const parsePool =
+    config.JSON_PARSE_THREADS > 0 ? new JsonParsePool(config.JSON_PARSE_THREADS) : undefined;
+  if (parsePool) app.getHttpServer().once('close', () => void parsePool.close());
   app.use(
     ...jsonBody({
       limit: config.BODY_LIMIT,
       limits: { maxDepth: config.JSON_MAX_DEPTH, maxElements: config.JSON_MAX_ELEMENTS },
       framed: V2_BINARY_FRAMING,
       multipartPaths: ['/predict'],
+      parsePool,
     }),
   );
   // After the body parser: from here on ModelService.infer can label the request with its model.
