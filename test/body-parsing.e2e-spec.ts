@@ -161,12 +161,19 @@ describe('Large JSON bodies parsed off the main thread (e2e)', () => {
     ['/predict, a bad value', '/predict', { model: 'iris', instances: bad }],
     ['/v1 rows', '/v1/models/iris:predict', { instances: rows }],
     ['/v1 columns', '/v1/models/iris:predict', { inputs: rows }],
-    ['/v1 rows keyed by input', '/v1/models/iris:predict', { instances: rows.map((r) => ({ features: r })) }],
+    [
+      '/v1 rows keyed by input',
+      '/v1/models/iris:predict',
+      { instances: rows.map((r) => ({ features: r })) },
+    ],
     ['/v1, one row short', '/v1/models/iris:predict', { instances: [...rows, [1, 2, 3]] }],
     [
       '/v2 flat data',
       '/v2/models/iris/infer',
-      { id: 'a', inputs: [{ name: 'features', shape: [1000, 4], datatype: 'FP32', data: rows.flat() }] },
+      {
+        id: 'a',
+        inputs: [{ name: 'features', shape: [1000, 4], datatype: 'FP32', data: rows.flat() }],
+      },
     ],
     [
       '/v2 nested data, INT32 declared',
@@ -183,20 +190,23 @@ describe('Large JSON bodies parsed off the main thread (e2e)', () => {
   });
   afterAll(() => Promise.all([closeApp(offThread), closeApp(here)]));
 
-  it.each(cases)('should answer %s exactly as a parse on the main thread', async (_, path, body) => {
-    const text = JSON.stringify(body);
-    expect(text.length).toBeGreaterThan(16 * 1024);
-    const parse = jest.spyOn(JsonParsePool.prototype, 'parse');
-    try {
-      const [there, inline] = await Promise.all(
-        [offThread, here].map((app) =>
-          request(app.getHttpServer()).post(path).type('json').send(text),
-        ),
-      );
-      expect(parse).toHaveBeenCalledTimes(1);
-      expect([there.status, there.text]).toEqual([inline.status, inline.text]);
-    } finally {
-      parse.mockRestore();
-    }
-  });
+  it.each(cases)(
+    'should answer %s exactly as a parse on the main thread',
+    async (_, path, body) => {
+      const text = JSON.stringify(body);
+      expect(text.length).toBeGreaterThan(16 * 1024);
+      const parse = jest.spyOn(JsonParsePool.prototype, 'parse');
+      try {
+        const [there, inline] = await Promise.all(
+          [offThread, here].map((app) =>
+            request(app.getHttpServer()).post(path).type('json').send(text),
+          ),
+        );
+        expect(parse).toHaveBeenCalledTimes(1);
+        expect([there.status, there.text]).toEqual([inline.status, inline.text]);
+      } finally {
+        parse.mockRestore();
+      }
+    },
+  );
 });

@@ -19,12 +19,13 @@ export interface ParseRequest {
 }
 
 export type ParseReply =
+  /** The thread's first message: it takes bodies from now on. */
+  | { id: 0; ready: true }
   | { id: number; tree: PackedTree }
-  /** The body is valid but is better parsed where it is used (see packNumericArrays). */
+  /** Parse it where it is used: a body packNumericArrays leaves alone, or an unexpected error. */
   | { id: number; inline: true }
   /** A client error from parseJsonObject: status and message, rebuilt on the main thread. */
-  | { id: number; refused: { status: number; message: string } }
-  | { id: number; failed: string };
+  | { id: number; refused: { status: number; message: string } };
 
 /** Arrays of fewer numbers stay ordinary arrays: a proxy costs more than it saves on them. */
 export const MIN_PACKED_NUMBERS = 256;
@@ -50,37 +51,52 @@ interface Pending {
   parseHere: () => Record<string, unknown>;
 }
 
+/** Settles a call by parsing on this thread: the same value or refusal as without a pool. */
+function parseHere(call: Pending): void {
+  try {
+    call.resolve(call.parseHere());
+  } catch (error) {
+    call.reject(error);
+  }
+}
+
 class ParseThread {
   readonly pending = new Map<number, Pending>();
   readonly worker = spawn();
+  readonly started: Promise<void>;
+  ready = false;
   dead = false;
 
   constructor(onDeath: (error: Error) => void) {
     this.worker.unref();
     this.worker.on('message', (reply: ParseReply) => this.settle(reply));
+    this.started = new Promise((resolve, reject) => {
+      this.worker.once('message', () => resolve());
+      this.worker.once('exit', () => reject(new Error('JSON parse thread exited at start')));
+    });
+    this.started.then(() => (this.ready = true)).catch(() => undefined);
+    // The bodies a dead thread held are parsed here: slower for them, never lost nor failed.
     const die = (error: Error) => {
       if (this.dead) return;
       this.dead = true;
-      for (const call of this.pending.values()) call.reject(error);
+      const held = [...this.pending.values()];
       this.pending.clear();
       onDeath(error);
+      held.forEach(parseHere);
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => die(new Error(`JSON parse thread exited with code ${code}`)));
   }
 
+  /** Settles a call from the thread's reply; an unexpected failure there is a parse here. */
   private settle(reply: ParseReply): void {
+    if ('ready' in reply) return;
     const call = this.pending.get(reply.id);
     if (!call) return;
     this.pending.delete(reply.id);
     if ('tree' in reply) return call.resolve(unpackTree(reply.tree) as Record<string, unknown>);
     if ('refused' in reply) return call.reject(rebuildRefusal(reply.refused));
-    if ('failed' in reply) return call.reject(new Error(`JSON parse thread failed: ${reply.failed}`));
-    try {
-      call.resolve(call.parseHere());
-    } catch (error) {
-      call.reject(error);
-    }
+    parseHere(call);
   }
 }
 
@@ -89,13 +105,17 @@ class ParseThread {
  * (health probes, signals, accepting connections, small requests): JSON.parse of a 1 MB tensor
  * takes ~15 ms, and the tree it builds lives, and is garbage collected, on the thread that
  * built it. The main thread gets back the value with its numeric arrays packed (packedArray):
- * one transferred Float64Array per tensor. Bodies go to the thread with the fewest in hand.
+ * one transferred Float64Array per tensor. Bodies go to the started thread with the fewest in
+ * hand; threads start on the first body, which (like any body while none has started) is parsed
+ * here rather than wait for a thread's start-up.
  */
 export class JsonParsePool {
   private readonly logger = new Logger(JsonParsePool.name);
   private readonly threads: (ParseThread | undefined)[];
   private nextId = 1;
   private closed = false;
+  /** Bodies parsed by a thread so far (not counting those handed back). */
+  parsedOffThread = 0;
 
   constructor(
     size: number,
@@ -106,13 +126,24 @@ export class JsonParsePool {
 
   /** parseJsonObject(bytes, limits, what), off the main thread; same value, same refusals. */
   parse(bytes: Buffer, limits?: JsonLimits, what = 'body'): Promise<Record<string, unknown>> {
-    if (this.closed) return Promise.resolve().then(() => parseJsonObject(bytes, limits, what));
-    const thread = this.pick();
+    const here = () => parseJsonObject(bytes, limits, what);
+    const thread = this.closed ? undefined : this.pick();
+    if (!thread) return Promise.resolve().then(here);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      thread.pending.set(id, { resolve, reject, parseHere: () => parseJsonObject(bytes, limits, what) });
+      const offThread = (value: Record<string, unknown>) => {
+        this.parsedOffThread++;
+        resolve(value);
+      };
+      thread.pending.set(id, { resolve: offThread, reject, parseHere: here });
       // Copied, not transferred: the bytes stay here in case the thread hands the parse back.
-      thread.worker.postMessage({ id, bytes, limits, what, minPacked: this.minPacked } satisfies ParseRequest);
+      thread.worker.postMessage({
+        id,
+        bytes,
+        limits,
+        what,
+        minPacked: this.minPacked,
+      } satisfies ParseRequest);
     });
   }
 
@@ -124,21 +155,28 @@ export class JsonParsePool {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
-  /** The live thread with the fewest bodies in hand, started (or restarted) on demand. */
-  private pick(): ParseThread {
+  /** Resolves once every thread has started (starting them if need be). */
+  async whenStarted(): Promise<void> {
+    this.pick();
+    await Promise.all(this.threads.map((thread) => thread?.started));
+  }
+
+  /** The started thread with the fewest bodies in hand; threads (re)start on demand. */
+  private pick(): ParseThread | undefined {
     let best: ParseThread | undefined;
     for (let i = 0; i < this.threads.length; i++) {
       let thread = this.threads[i];
       if (!thread || thread.dead) {
         const slot = i;
         thread = new ParseThread((error) => {
-          if (!this.closed) this.logger.error(`JSON parse thread ${slot} stopped: ${error.message}`);
+          if (!this.closed)
+            this.logger.error(`JSON parse thread ${slot} stopped: ${error.message}`);
           if (this.threads[slot] === thread) this.threads[slot] = undefined;
         });
         this.threads[i] = thread;
       }
-      if (!best || thread.pending.size < best.pending.size) best = thread;
+      if (thread.ready && (!best || thread.pending.size < best.pending.size)) best = thread;
     }
-    return best!;
+    return best;
   }
 }

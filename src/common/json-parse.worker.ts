@@ -8,24 +8,22 @@ import type { ParseReply, ParseRequest } from './json-parse-pool';
  * A JSON parse thread: the same checks and parse as on the main thread (parseJsonObject, so the
  * same 400/413 texts), then the numeric arrays packed into transferable Float64Arrays.
  */
-parentPort!.on('message', (request: ParseRequest) => {
-  const { id, bytes, limits, what, minPacked } = request;
-  let reply: ParseReply;
+function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
+  let tree;
   try {
-    const value = parseJsonObject(Buffer.from(bytes), limits, what);
-    const tree = packNumericArrays(value, minPacked);
-    if (!tree) {
-      reply = { id, inline: true };
-    } else {
-      const transfer = tree.blocks.map(({ block }) => block.data.buffer as ArrayBuffer);
-      parentPort!.postMessage({ id, tree } satisfies ParseReply, transfer);
-      return;
-    }
+    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    tree = packNumericArrays(parseJsonObject(body, limits, what), minPacked);
   } catch (error) {
-    reply =
+    const reply: ParseReply =
       error instanceof HttpException
         ? { id, refused: { status: error.getStatus(), message: error.message } }
-        : { id, failed: String((error as Error)?.stack ?? error) };
+        : { id, inline: true };
+    return parentPort!.postMessage(reply);
   }
-  parentPort!.postMessage(reply);
-});
+  if (!tree) return parentPort!.postMessage({ id, inline: true } satisfies ParseReply);
+  const transfer = tree.blocks.map(({ block }) => block.data.buffer as ArrayBuffer);
+  parentPort!.postMessage({ id, tree } satisfies ParseReply, transfer);
+}
+
+parentPort!.on('message', handle);
+parentPort!.postMessage({ id: 0, ready: true } satisfies ParseReply);

@@ -84,7 +84,15 @@ describe('tensor codec on packed values', () => {
     expect(encodeColumns([spec], packed)).toEqual(encodeColumns([spec], instances));
     const named = instances.map((value) => ({ image: value }));
     expect(encodeInstances([spec], throughPacking(named))).toEqual(encodeInstances([spec], named));
-    for (const dtype of ['float64', 'float16', 'int32', 'int8', 'uint8', 'int64', 'bool'] as const) {
+    for (const dtype of [
+      'float64',
+      'float16',
+      'int32',
+      'int8',
+      'uint8',
+      'int64',
+      'bool',
+    ] as const) {
       const ints = [image(4, 4, 3, (i) => i % 2)];
       const typed = { ...spec, dtype };
       expect(encodeTensor(typed, throughPacking(ints), rows)).toEqual(
@@ -119,13 +127,18 @@ describe('tensor codec on packed values', () => {
       }
       expect(() => encodeInstances([input], throughPacking(value))).toThrow(message);
     }
-    const v2 = { name: 'image', shape: [1, 4, 4, 3], datatype: 'INT8', data: image(4, 4, 3).flat(2) };
+    const v2 = {
+      name: 'image',
+      shape: [1, 4, 4, 3],
+      datatype: 'INT8',
+      data: image(4, 4, 3).flat(2),
+    };
     expect(() => encodeV2Tensor(spec, { ...v2, data: throughPacking(v2.data) }, 'in')).toThrow(
       'in.data[1] (flat index): 0.0625 is not a valid INT8 (expected an integer in [-128, 127])',
     );
     const short = { ...v2, datatype: 'FP32', data: v2.data.slice(1) };
-    expect(() => encodeV2Tensor(spec, { ...short, data: throughPacking(short.data) }, 'in')).toThrow(
-      'in: shape [1,4,4,3] holds 48 elements but data has 47',
-    );
+    expect(() =>
+      encodeV2Tensor(spec, { ...short, data: throughPacking(short.data) }, 'in'),
+    ).toThrow('in: shape [1,4,4,3] holds 48 elements but data has 47');
   });
 });

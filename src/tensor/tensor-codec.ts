@@ -226,7 +226,8 @@ const sameShape = (a: number[], b: number[]) =>
  */
 function packedParts(value: unknown, rank: number) {
   const block = packedOf(value);
-  if (block) return block.shape.length === rank ? { shape: block.shape, parts: [block.data] } : undefined;
+  if (block)
+    return block.shape.length === rank ? { shape: block.shape, parts: [block.data] } : undefined;
   if (!Array.isArray(value) || value.length === 0) return undefined;
   const first = packedOf(value[0]);
   if (!first || first.shape.length !== rank - 1) return undefined;
@@ -263,7 +264,8 @@ function encodePacked(
   if (dtype === 'float32') {
     for (const part of packed.parts) {
       // checkScalar's float32 test in one comparison (NaN fails it too).
-      for (let i = 0; i < part.length; i++) if (!(Math.abs(part[i]) <= FLOAT32_MAX)) return undefined;
+      for (let i = 0; i < part.length; i++)
+        if (!(Math.abs(part[i]) <= FLOAT32_MAX)) return undefined;
       (data as Float32Array).set(part, offset);
       offset += part.length;
     }
