@@ -22,7 +22,7 @@
  *   BENCH_ONLY     run only the comparisons whose number is listed (e.g. "1b" or "1,1b")
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,8 @@ interface Comparison {
   during?: (url: string, until: number) => Promise<string[]>;
   /** Reads notes from the server after the load (e.g. batch sizes from /metrics). */
   after?: (url: string, before: string) => Promise<string[]>;
+  /** Notes the server's CPU per request (Linux): its main thread's, and the whole process's. */
+  cpu?: boolean;
   /** Pairs of contenders whose req/s ratio is printed; default: the first against each other. */
   ratios?: [string, string][];
 }
@@ -71,16 +73,39 @@ function load(url: string, c: Comparison, seconds: number) {
   });
 }
 
+/** CPU seconds (user + system) of a task from /proc: a process, or one of its threads. */
+function cpuSeconds(stat: string): number {
+  if (!existsSync(stat)) return NaN;
+  const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * CPU per request of the main thread (its task id is the process id) and of the whole process
+ * (threads included). Unlike latencies, CPU time barely moves when other jobs share the cores.
+ */
+function cpuMeter(pid: number | undefined) {
+  const read = () => [cpuSeconds(`/proc/${pid}/task/${pid}/stat`), cpuSeconds(`/proc/${pid}/stat`)];
+  const before = read();
+  return (requests: number): string[] => {
+    const [main, all] = read().map((now, i) => (1000 * (now - before[i])) / requests);
+    if (Number.isNaN(main)) return [];
+    return [`CPU per request: main thread ${main.toFixed(2)} ms, process ${all.toFixed(2)} ms`];
+  };
+}
+
 async function measure(contender: Contender, c: Comparison): Promise<Measurement> {
   const server = await contender.start();
   try {
     await load(server.url, c, 2); // warm-up: JIT, caches, kernels
     const before = await (await fetch(`${server.url}/metrics`)).text().catch(() => '');
+    const cpu = c.cpu ? cpuMeter(server.child.pid) : undefined;
     const running = load(server.url, c, SECONDS);
     const during = c.during?.(server.url, Date.now() + SECONDS * 1000) ?? Promise.resolve([]);
     const [result, notes] = await Promise.all([running, during]);
+    const cpuNotes = cpu?.(result.rps * SECONDS) ?? [];
     const afterNotes = (await c.after?.(server.url, before)) ?? [];
-    return { ...result, notes: [...notes, ...afterNotes] };
+    return { ...result, notes: [...notes, ...cpuNotes, ...afterNotes] };
   } finally {
     await server.stop();
   }
@@ -220,6 +245,7 @@ function comparisons(): Comparison[] {
         { label: 'INFERENCE_THREADS=1', start: movenet({ INFERENCE_THREADS: '1' }) },
       ],
       during: probeLiveness,
+      cpu: true,
     },
     jsonComparison(threads),
     {
@@ -266,6 +292,7 @@ function jsonComparison(threads: string): Comparison {
       { label: labels.oneHere, start: cnn({ INFERENCE_THREADS: '1', JSON_PARSE_THREADS: '0' }) },
     ],
     during: probeLiveness,
+    cpu: true,
     ratios: [
       [labels.many, labels.one],
       [labels.manyHere, labels.oneHere],
@@ -276,7 +303,7 @@ function jsonComparison(threads: string): Comparison {
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const row = (label: string, m: Measurement) =>
-  `  ${label.padEnd(34)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${m.notes.join('; ')}`;
+  `  ${label.padEnd(44)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${m.notes.join('; ')}`;
 
 async function run(c: Comparison): Promise<string[]> {
   const results = new Map<string, Measurement[]>(c.contenders.map((x) => [x.label, []]));
@@ -287,7 +314,7 @@ async function run(c: Comparison): Promise<string[]> {
   }
   const lines = [c.title];
   lines.push(
-    `  ${'server'.padEnd(34)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}`,
+    `  ${'server'.padEnd(44)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}`,
   );
   const means = new Map<string, Measurement>();
   for (const [label, ms] of results) {
