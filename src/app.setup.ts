@@ -50,9 +50,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   }
   // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Bodies are
   // JSON whatever their Content-Type, but V2 binary tensor data and multipart on /predict.
-  const parsePool =
-    config.JSON_PARSE_THREADS > 0 ? new JsonParsePool(config.JSON_PARSE_THREADS) : undefined;
-  if (parsePool) app.getHttpServer().once('close', () => void parsePool.close());
+  const parsePool = config.JSON_PARSE_THREADS > 0 ? app.get(JsonParsePool) : undefined;
   app.use(
     ...jsonBody({
       limit: config.BODY_LIMIT,

@@ -88,6 +88,7 @@ describe(JsonParsePool.name, () => {
     ['an array body', Buffer.from('[1, 2, 3]'), limits],
     ['a NaN literal', Buffer.from('{"a": [NaN]}'), limits],
   ])('should refuse %s with the same status and message as a parse here', async (_, body, at) => {
+    await pool.whenStarted();
     const here = parsedHere(body, at);
     const there = (await pool.parse(body, at).catch((error: unknown) => error)) as HttpException;
     expect(here.error).toBeInstanceOf(HttpException);

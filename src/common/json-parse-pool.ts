@@ -2,6 +2,7 @@ import {
   BadRequestException,
   HttpException,
   Logger,
+  OnApplicationShutdown,
   PayloadTooLargeException,
 } from '@nestjs/common';
 import { join } from 'node:path';
@@ -109,7 +110,7 @@ class ParseThread {
  * hand; threads start on the first body, which (like any body while none has started) is parsed
  * here rather than wait for a thread's start-up.
  */
-export class JsonParsePool {
+export class JsonParsePool implements OnApplicationShutdown {
   private readonly logger = new Logger(JsonParsePool.name);
   private readonly threads: (ParseThread | undefined)[];
   private nextId = 1;
@@ -147,6 +148,10 @@ export class JsonParsePool {
     });
   }
 
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
+  }
+
   /** Ends the threads; later bodies are parsed on the calling thread. */
   async close(): Promise<void> {
     this.closed = true;
@@ -157,6 +162,7 @@ export class JsonParsePool {
 
   /** Resolves once every thread has started (starting them if need be). */
   async whenStarted(): Promise<void> {
+    if (this.closed) return;
     this.pick();
     await Promise.all(this.threads.map((thread) => thread?.started));
   }
