@@ -7,7 +7,10 @@
  *
  * 1. A heavy model (the MoveNet fixture, ~30 ms per image on wasm) under 16 connections: the
  *    default thread count against INFERENCE_THREADS=1, with /health/live latency (sequential
- *    probes) measured while inference saturates the threads.
+ *    probes, each on a fresh connection, as a kubelet's) measured while inference saturates the threads.
+ *    Then the same with JSON: the CNN fixture (test/fixtures/cnn/cnn-tfjs, ~7 ms) fed one 64x64x3
+ *    image per /predict request (~90 kB of JSON), each thread count with the parse thread
+ *    (default) and with JSON_PARSE_THREADS=0 (every body parsed on the main thread).
  * 2. A small dense model (iris) under 64 connections: batching on (default) against
  *    BATCH_MAX_SIZE=1, with the mean rows per executed batch read from /metrics.
  * 3. The single-feature `linear` model under 16 connections against the classic FastAPI +
@@ -16,8 +19,12 @@
  *
  *   BENCH_SECONDS  seconds per measurement (default 10)
  *   BENCH_ROUNDS   alternating rounds per comparison (default 2)
+ *   BENCH_ONLY     run only the comparisons whose number is listed (e.g. "1b" or "1,1b")
  */
 import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOAD_GENERATOR, LoadResult, postLoad } from './lib/load';
 import { metricSum } from './lib/metrics';
@@ -50,6 +57,10 @@ interface Comparison {
   during?: (url: string, until: number) => Promise<string[]>;
   /** Reads notes from the server after the load (e.g. batch sizes from /metrics). */
   after?: (url: string, before: string) => Promise<string[]>;
+  /** Notes the server's CPU per request (Linux): its main thread's, and the whole process's. */
+  cpu?: boolean;
+  /** Pairs of contenders whose req/s ratio is printed; default: the first against each other. */
+  ratios?: [string, string][];
 }
 
 function load(url: string, c: Comparison, seconds: number) {
@@ -62,16 +73,39 @@ function load(url: string, c: Comparison, seconds: number) {
   });
 }
 
+/** CPU seconds (user + system) of a task from /proc: a process, or one of its threads. */
+function cpuSeconds(stat: string): number {
+  if (!existsSync(stat)) return NaN;
+  const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * CPU per request of the main thread (its task id is the process id) and of the whole process
+ * (threads included). Unlike latencies, CPU time barely moves when other jobs share the cores.
+ */
+function cpuMeter(pid: number | undefined) {
+  const read = () => [cpuSeconds(`/proc/${pid}/task/${pid}/stat`), cpuSeconds(`/proc/${pid}/stat`)];
+  const before = read();
+  return (requests: number): string[] => {
+    const [main, all] = read().map((now, i) => (1000 * (now - before[i])) / requests);
+    if (Number.isNaN(main)) return [];
+    return [`CPU per request: main thread ${main.toFixed(2)} ms, process ${all.toFixed(2)} ms`];
+  };
+}
+
 async function measure(contender: Contender, c: Comparison): Promise<Measurement> {
   const server = await contender.start();
   try {
     await load(server.url, c, 2); // warm-up: JIT, caches, kernels
     const before = await (await fetch(`${server.url}/metrics`)).text().catch(() => '');
+    const cpu = c.cpu ? cpuMeter(server.child.pid) : undefined;
     const running = load(server.url, c, SECONDS);
     const during = c.during?.(server.url, Date.now() + SECONDS * 1000) ?? Promise.resolve([]);
     const [result, notes] = await Promise.all([running, during]);
+    const cpuNotes = cpu?.(result.rps * SECONDS) ?? [];
     const afterNotes = (await c.after?.(server.url, before)) ?? [];
-    return { ...result, notes: [...notes, ...afterNotes] };
+    return { ...result, notes: [...notes, ...cpuNotes, ...afterNotes] };
   } finally {
     await server.stop();
   }
@@ -80,13 +114,23 @@ async function measure(contender: Contender, c: Comparison): Promise<Measurement
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-/** Sequential GET /health/live every 20 ms until `until`: what a kubelet would see. */
+const PROBES = 200;
+
+/** One GET on a fresh connection (a kubelet opens one per probe); resolves with its milliseconds. */
+const probeOnce = (url: string) =>
+  new Promise<number>((resolve, reject) => {
+    const started = performance.now();
+    get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(performance.now() - started));
+    }).on('error', reject);
+  });
+
+/** Sequential GET /health/live every 20 ms until `until` (at most 200): what a kubelet would see. */
 async function probeLiveness(url: string, until: number): Promise<string[]> {
   const times: number[] = [];
-  while (Date.now() < until) {
-    const started = performance.now();
-    await fetch(`${url}/health/live`).then((res) => res.arrayBuffer());
-    times.push(performance.now() - started);
+  while (Date.now() < until && times.length < PROBES) {
+    times.push(await probeOnce(`${url}/health/live`));
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   times.sort((a, b) => a - b);
@@ -156,6 +200,27 @@ function movenetRequest(): { body: Buffer; headers: Record<string, string> } {
   };
 }
 
+/** The CNN fixture alone in a model repository of its own, served as `cnn`. */
+function cnnRepository(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-cnn-'));
+  cpSync(join(ROOT, 'test', 'fixtures', 'cnn', 'cnn-tfjs', '1'), join(dir, 'cnn', '1'), {
+    recursive: true,
+  });
+  return dir;
+}
+
+/** One deterministic 64x64x3 image for the CNN as a /predict JSON body, 4 decimals a value. */
+function cnnJsonRequest(): string {
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const image = Array.from({ length: 64 }, () =>
+    Array.from({ length: 64 }, () =>
+      Array.from({ length: 3 }, () => Math.round(next() * 1e4) / 1e4),
+    ),
+  );
+  return JSON.stringify({ model: 'cnn', instances: [image] });
+}
+
 function comparisons(): Comparison[] {
   const threads = String(require('node:os').availableParallelism());
   const movenet = (env: Record<string, string>) => () =>
@@ -180,7 +245,9 @@ function comparisons(): Comparison[] {
         { label: 'INFERENCE_THREADS=1', start: movenet({ INFERENCE_THREADS: '1' }) },
       ],
       during: probeLiveness,
+      cpu: true,
     },
+    jsonComparison(threads),
     {
       title: '2. small dense model (iris), one row per request, 64 connections',
       connections: 64,
@@ -202,9 +269,41 @@ function comparisons(): Comparison[] {
   ];
 }
 
+/** 1b: the CNN fed JSON, each thread count with and without the parse thread. */
+function jsonComparison(threads: string): Comparison {
+  const cnn = (env: Record<string, string>) => () =>
+    startModelServer({ MODEL_DIR: cnnRepository(), ...env });
+  const body = cnnJsonRequest();
+  const labels = {
+    many: `INFERENCE_THREADS=${threads} (default)`,
+    one: 'INFERENCE_THREADS=1',
+    manyHere: `INFERENCE_THREADS=${threads}, JSON_PARSE_THREADS=0`,
+    oneHere: 'INFERENCE_THREADS=1, JSON_PARSE_THREADS=0',
+  };
+  return {
+    title: `1b. CNN (64x64x3 as /predict JSON, ${(body.length / 1024).toFixed(0)} kB), 16 connections`,
+    connections: 16,
+    path: '/predict',
+    body,
+    contenders: [
+      { label: labels.many, start: cnn({}) },
+      { label: labels.one, start: cnn({ INFERENCE_THREADS: '1' }) },
+      { label: labels.manyHere, start: cnn({ JSON_PARSE_THREADS: '0' }) },
+      { label: labels.oneHere, start: cnn({ INFERENCE_THREADS: '1', JSON_PARSE_THREADS: '0' }) },
+    ],
+    during: probeLiveness,
+    cpu: true,
+    ratios: [
+      [labels.many, labels.one],
+      [labels.manyHere, labels.oneHere],
+      [labels.many, labels.manyHere],
+    ],
+  };
+}
+
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const row = (label: string, m: Measurement) =>
-  `  ${label.padEnd(34)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${m.notes.join('; ')}`;
+  `  ${label.padEnd(44)} ${m.rps.toFixed(0).padStart(7)} ${m.p50.toFixed(1).padStart(7)} ${m.p99.toFixed(1).padStart(7)} ${String(m.failed).padStart(7)}  ${m.notes.join('; ')}`;
 
 async function run(c: Comparison): Promise<string[]> {
   const results = new Map<string, Measurement[]>(c.contenders.map((x) => [x.label, []]));
@@ -215,7 +314,7 @@ async function run(c: Comparison): Promise<string[]> {
   }
   const lines = [c.title];
   lines.push(
-    `  ${'server'.padEnd(34)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}`,
+    `  ${'server'.padEnd(44)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)}`,
   );
   const means = new Map<string, Measurement>();
   for (const [label, ms] of results) {
@@ -229,9 +328,9 @@ async function run(c: Comparison): Promise<string[]> {
     means.set(label, m);
     lines.push(row(label, m));
   }
-  const [first, ...others] = [...means.entries()];
-  for (const [label, m] of others) {
-    lines.push(`  ${first[0]}: ${(first[1].rps / m.rps).toFixed(2)}x the req/s of ${label}`);
+  const [first, ...others] = c.contenders.map((x) => x.label);
+  for (const [a, b] of c.ratios ?? others.map((label): [string, string] => [first, label])) {
+    lines.push(`  ${a}: ${(means.get(a)!.rps / means.get(b)!.rps).toFixed(2)}x the req/s of ${b}`);
   }
   return lines;
 }
@@ -240,9 +339,12 @@ async function main(): Promise<void> {
   const lines = [
     `npm run bench: ${SECONDS} s per measurement after a 2 s warm-up, ${ROUNDS} alternating rounds (means), load from ${LOAD_GENERATOR}, node ${process.version}`,
   ];
-  for (const comparison of comparisons()) {
+  const only = process.env.BENCH_ONLY?.split(',').map((n) => `${n.trim()}.`);
+  const chosen = comparisons().filter((c) => !only || only.some((n) => c.title.startsWith(n)));
+  for (const comparison of chosen) {
     lines.push(...(await run(comparison)));
-    console.log(lines.slice(-(comparison.contenders.length + 3)).join('\n'));
+    const ratios = comparison.ratios?.length ?? comparison.contenders.length - 1;
+    console.log(lines.slice(-(comparison.contenders.length + 2 + ratios)).join('\n'));
   }
   if (!baselineAvailable()) {
     lines.push(

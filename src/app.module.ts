@@ -3,6 +3,8 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { CatalogModule } from './catalog/catalog.module';
 import { AppValidationPipe } from './common/app-validation.pipe';
 import { HttpErrorFilter } from './common/http-error.filter';
+import { JsonParsePool } from './common/json-parse-pool';
+import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
@@ -26,6 +28,12 @@ import { V2Module } from './protocols/v2/v2.module';
     // App-level providers rather than app.useGlobal*(), so every test module gets them too.
     { provide: APP_PIPE, useClass: AppValidationPipe },
     { provide: APP_FILTER, useClass: HttpErrorFilter },
+    // A provider so that app.close() ends its threads; configureApp hands it to the body parser.
+    {
+      provide: JsonParsePool,
+      useFactory: (config: AppConfig) => new JsonParsePool(config.JSON_PARSE_THREADS),
+      inject: [AppConfig],
+    },
   ],
 })
 export class AppModule {}

@@ -5,6 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
+import { JsonParsePool } from './common/json-parse-pool';
 import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
 import { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
@@ -55,6 +56,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   }
   // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Bodies are
   // JSON whatever their Content-Type, but V2 binary tensor data and multipart on /predict.
+  const parsePool = config.JSON_PARSE_THREADS > 0 ? app.get(JsonParsePool) : undefined;
   app.use(
     ...jsonBody({
       limit: config.BODY_LIMIT,
@@ -65,6 +67,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       },
       framed: V2_BINARY_FRAMING,
       multipartPaths: ['/predict'],
+      parsePool,
     }),
   );
   // After the body parser: from here on ModelService.infer can label the request with its model.

@@ -1,7 +1,9 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { request as httpRequest } from 'node:http';
 import { AddressInfo } from 'node:net';
+import type { Worker } from 'node:worker_threads';
 import request from 'supertest';
+import { JsonParsePool } from '../src/common/json-parse-pool';
 import { closeApp, createTestApp } from './utils/test-app';
 
 /**
@@ -143,5 +145,83 @@ describe('Body parsing scoped by route (e2e)', () => {
       const v2res = await post('/v2/models/iris/infer').type('json').send(body).expect(400);
       expect(v2res.body).toEqual({ error: `The request body must be a JSON object, got ${what}` });
     });
+  });
+});
+
+/**
+ * Bodies of 16 KiB or more are parsed on a parse thread (JSON_PARSE_THREADS) and their numbers
+ * packed: every protocol must answer them byte for byte as when the main thread parses them.
+ */
+describe('Large JSON bodies parsed off the main thread (e2e)', () => {
+  let offThread: NestExpressApplication;
+  let here: NestExpressApplication;
+  const rows = Array.from({ length: 1000 }, (_, i) => [5.1 + i / 1000, 3.5, 1.4, 0.2 + i / 5000]);
+  const bad = rows.map((row, i) => (i === 700 ? [row[0], 'x', 1, 1] : row));
+  const cases: [string, string, unknown][] = [
+    ['/predict rows', '/predict', { model: 'iris', instances: rows }],
+    ['/predict, a bad value', '/predict', { model: 'iris', instances: bad }],
+    ['/v1 rows', '/v1/models/iris:predict', { instances: rows }],
+    ['/v1 columns', '/v1/models/iris:predict', { inputs: rows }],
+    [
+      '/v1 rows keyed by input',
+      '/v1/models/iris:predict',
+      { instances: rows.map((r) => ({ features: r })) },
+    ],
+    ['/v1, one row short', '/v1/models/iris:predict', { instances: [...rows, [1, 2, 3]] }],
+    [
+      '/v2 flat data',
+      '/v2/models/iris/infer',
+      {
+        id: 'a',
+        inputs: [{ name: 'features', shape: [1000, 4], datatype: 'FP32', data: rows.flat() }],
+      },
+    ],
+    [
+      '/v2 nested data, INT32 declared',
+      '/v2/models/iris/infer',
+      { id: 'b', inputs: [{ name: 'features', shape: [1000, 4], datatype: 'INT32', data: rows }] },
+    ],
+  ];
+
+  let pool: JsonParsePool;
+
+  beforeAll(async () => {
+    [offThread, here] = await Promise.all([
+      createTestApp(),
+      createTestApp({ JSON_PARSE_THREADS: '0' }),
+    ]);
+    pool = offThread.get(JsonParsePool);
+    await pool.whenStarted();
+  });
+  afterAll(() => Promise.all([closeApp(offThread), closeApp(here)]));
+
+  it.each(cases)(
+    'should answer %s exactly as a parse on the main thread',
+    async (_, path, body) => {
+      const text = JSON.stringify(body);
+      expect(text.length).toBeGreaterThan(16 * 1024);
+      const before = pool.parsedOffThread;
+      const [there, inline] = await Promise.all(
+        [offThread, here].map((app) =>
+          request(app.getHttpServer()).post(path).type('json').send(text),
+        ),
+      );
+      expect(pool.parsedOffThread).toBe(before + 1);
+      expect([there.status, there.text]).toEqual([inline.status, inline.text]);
+    },
+  );
+
+  it('should end the parse threads with the app, and parse here afterwards', async () => {
+    const app = await createTestApp();
+    const own = app.get(JsonParsePool);
+    await own.whenStarted();
+    const threads = (own as unknown as { threads: ({ worker: Worker } | undefined)[] }).threads;
+    const worker = threads[0]!.worker;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    await closeApp(app);
+    await exited;
+    const value = await own.parse(Buffer.from(JSON.stringify({ rows })), undefined);
+    expect(value).toEqual({ rows });
+    expect(own.parsedOffThread).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import { raw, NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkJsonLimits, JsonLimits } from './json-limits';
+import type { JsonParsePool } from './json-parse-pool';
 
 /** What Express's body parser attaches to the errors it raises. */
 interface BodyParserError extends Error {
@@ -48,7 +49,16 @@ export interface BodyOptions {
   framed?: FramedBody;
   /** Paths whose multipart/form-data bodies are left to a parser of their own. */
   multipartPaths?: string[];
+  /** Parses JSON bodies of at least `offThreadBytes` off the main thread. */
+  parsePool?: JsonParsePool;
+  offThreadBytes?: number;
 }
+
+/**
+ * From this size on a JSON body is parsed by the parse pool: below it, parsing here (~0.2 ms for
+ * 16 KiB of numbers) costs less than the round trip to a thread.
+ */
+export const OFF_THREAD_BYTES = 16 * 1024;
 
 /** The bytes after the JSON header of a framed body, and whether the header was empty (length 0). */
 export interface BinaryTail {
@@ -146,7 +156,8 @@ function splitFramed(req: Request, body: Buffer, framed: FramedBody, limits?: Js
  * BODY_LIMIT bounds the whole body in every case, before anything is parsed.
  */
 export function jsonBody(options: BodyOptions): RequestHandler[] {
-  const { limit, limits, framed, multipartPaths = [] } = options;
+  const { limit, limits, framed, multipartPaths = [], parsePool } = options;
+  const offThreadBytes = options.offThreadBytes ?? OFF_THREAD_BYTES;
   const read = raw({ type: () => true, limit });
   const parse = (req: Request, res: Response, next: NextFunction) => {
     if (req.is('multipart/form-data')) {
@@ -169,6 +180,13 @@ export function jsonBody(options: BodyOptions): RequestHandler[] {
           // An empty body is an empty object, as Express's JSON parser has it: the DTO then says
           // which fields are missing.
           req.body = {};
+        } else if (parsePool && body.length >= offThreadBytes) {
+          checkCharset(req);
+          parsePool.parse(body, limits).then((value) => {
+            req.body = value;
+            next();
+          }, next);
+          return;
         } else {
           checkCharset(req);
           req.body = parseJsonObject(body, limits);

@@ -78,4 +78,15 @@ describe(loadConfig.name, () => {
       /IMAGE_MAX_TOTAL_PIXELS must be an integer/,
     );
   });
+
+  it('should default JSON_PARSE_THREADS to one parse thread, allow 0 (parse on the main thread) and refuse negatives', () => {
+    expect(loadConfig({}).JSON_PARSE_THREADS).toBe(1);
+    expect(loadConfig({ JSON_PARSE_THREADS: '0' }).JSON_PARSE_THREADS).toBe(0);
+    expect(() => loadConfig({ JSON_PARSE_THREADS: '-1' })).toThrow(
+      /JSON_PARSE_THREADS must not be less than 0 \(got -1\)/,
+    );
+    expect(() => loadConfig({ JSON_PARSE_THREADS: '1.5' })).toThrow(
+      /JSON_PARSE_THREADS must be an integer/,
+    );
+  });
 });

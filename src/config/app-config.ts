@@ -84,6 +84,16 @@ export class AppConfig {
   @Max(256)
   INFERENCE_THREADS = availableParallelism();
 
+  /**
+   * Threads that parse JSON bodies of 16 KiB or more, so the main thread (probes, signals, small
+   * requests) never waits behind a big parse; 0 = parse every body on the main thread.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  JSON_PARSE_THREADS = 1;
+
   /** Most rows merged into one batch per model version (Triton's max_batch_size); 1 = no merging. */
   @Transform(toInt)
   @IsInt()

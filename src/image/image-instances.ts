@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { packedOf } from '../tensor/packed-array';
 
 /**
  * Finding images among a request's values. Three carriers reach here: TF Serving's convention
@@ -39,6 +40,8 @@ export function decodeBase64(text: unknown, where: string): Buffer {
  * holds no image (the numeric path then handles it); a mix of images and numbers is a 400.
  */
 export function imageInstances(instances: unknown[], input?: string): Buffer[] | undefined {
+  // Packed instances are numbers only (see packedArray); searching them would unpack them.
+  if (packedOf(instances)) return undefined;
   const unwrap = (value: unknown): unknown => {
     if (input === undefined || typeof value !== 'object' || value === null) return value;
     const keys = Object.keys(value);

@@ -1,0 +1,29 @@
+import { HttpException } from '@nestjs/common';
+import { parentPort } from 'node:worker_threads';
+import { parseJsonObject } from './json-body.middleware';
+import { packNumericArrays } from './json-pack';
+import type { ParseReply, ParseRequest } from './json-parse-pool';
+
+/**
+ * A JSON parse thread: the same checks and parse as on the main thread (parseJsonObject, so the
+ * same 400/413 texts), then the numeric arrays packed into transferable Float64Arrays.
+ */
+function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
+  let tree;
+  try {
+    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    tree = packNumericArrays(parseJsonObject(body, limits, what), minPacked);
+  } catch (error) {
+    const reply: ParseReply =
+      error instanceof HttpException
+        ? { id, refused: { status: error.getStatus(), message: error.message } }
+        : { id, inline: true };
+    return parentPort!.postMessage(reply);
+  }
+  if (!tree) return parentPort!.postMessage({ id, inline: true } satisfies ParseReply);
+  const transfer = tree.blocks.map(({ block }) => block.data.buffer as ArrayBuffer);
+  parentPort!.postMessage({ id, tree } satisfies ParseReply, transfer);
+}
+
+parentPort!.on('message', handle);
+parentPort!.postMessage({ id: 0, ready: true } satisfies ParseReply);
