@@ -10,12 +10,12 @@ class FakeThreads implements ThreadSource {
   private release: (() => void)[] = [];
   /** When held, batches wait until `finish()`; otherwise they end in the next microtask. */
   constructor(
-    threads: number,
+    readonly size: number,
     private hold = false,
     /** Fail any batch holding a negative value, the way an engine fails a whole batch. */
     private refuse = false,
   ) {
-    this.free = threads;
+    this.free = size;
   }
 
   idleThread() {
@@ -39,6 +39,11 @@ class FakeThreads implements ThreadSource {
     };
   }
 
+  /** Ends the oldest held batch only: one thread frees up while the others still run. */
+  finishOne(): void {
+    this.release.shift()?.();
+  }
+
   finish(): void {
     this.release.splice(0).forEach((resolve) => resolve());
   }
@@ -60,6 +65,7 @@ const rows = (values: number[][]): Tensor[] => [
 ];
 const values = (result: { outputs: Tensor[] }) =>
   Array.from(result.outputs[0].data as Float32Array);
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe(BatchScheduler.name, () => {
@@ -113,6 +119,34 @@ describe(BatchScheduler.name, () => {
     expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 3, 2]);
   });
 
+  it('should give each thread its share of the queue, so a second thread is not left idle', async () => {
+    const threads = new FakeThreads(2, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+    // Both threads busy with one request each, then 16 requests queue behind them.
+    const all = [1, 2].map((v) => scheduler.submit(target('a'), rows([[v, v]])));
+    all.push(...range(16).map((v) => scheduler.submit(target('a'), rows([[v, v]]))));
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1]);
+    // The first thread to free up takes half of the 16, leaving the rest for the other one.
+    threads.finishOne();
+    await tick();
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 8]);
+    threads.finishOne();
+    await tick();
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 8, 4]);
+    // Each later batch takes its share of what is left (4 rows: 2, then 1 of the 2 after it).
+    threads.finish();
+    await tick();
+    expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 8, 4, 2, 1]);
+    threads.finish();
+    await tick();
+    threads.finish();
+    expect((await Promise.all(all)).map(values)).toEqual([
+      [2, 2],
+      [4, 4],
+      ...range(16).map((v) => [2 * v, 2 * v]),
+    ]);
+  });
+
   it('should not merge requests of a model that is not batchable, or of different inner shapes', async () => {
     const threads = new FakeThreads(1, true);
     const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
@@ -160,7 +194,7 @@ describe(BatchScheduler.name, () => {
   });
 
   it('should wait up to timeoutMs for a fuller batch, and no longer', async () => {
-    const threads = new FakeThreads(2);
+    const threads = new FakeThreads(1);
     const scheduler = new BatchScheduler(threads, { maxRows: 4, timeoutMs: 40 });
     const started = performance.now();
     const a = scheduler.submit(target('a'), rows([[1, 1]]));
@@ -202,6 +236,7 @@ describe(BatchScheduler.name, () => {
 
   it('should fail every request of a batch whose thread failed', async () => {
     const failing: ThreadSource = {
+      size: 1,
       idleThread: () => ({
         run: () => Promise.reject(new InferenceError('UNAVAILABLE', 'thread died')),
       }),

@@ -37,6 +37,8 @@ export interface BatchEvent {
 /** Where batches run: an idle thread when there is one. */
 export interface ThreadSource {
   idleThread(): Pick<InferenceThread, 'run'> | undefined;
+  /** Threads that can take batches, idle or busy: a batch takes its fair share of the queue. */
+  readonly size: number;
 }
 
 interface Job {
@@ -205,15 +207,23 @@ export class BatchScheduler {
     this.wakeTimer.unref();
   }
 
-  /** The head request and every later compatible one that still fits, in queue order. */
+  /**
+   * The head request and every later compatible one that still fits, in queue order. A batch
+   * takes at most its share of the compatible queue (rows / threads): the first thread to free up
+   * used to take all 16 queued requests of 16 clients while the other thread, done a moment
+   * later, found the queue empty and idled, so two threads served hardly more than one.
+   */
   private take(queue: Job[]): Job[] {
     const head = queue.shift()!;
     const batch = [head];
     if (head.shape === 'alone' || this.options.maxRows <= 1) return batch;
+    const queued = queue.reduce((n, job) => (job.shape === head.shape ? n + job.rows : n), 0);
+    const share = Math.ceil((head.rows + queued) / Math.max(1, this.threads.size));
+    const limit = Math.min(this.options.maxRows, Math.max(head.rows, share));
     let rows = head.rows;
-    for (let i = 0; i < queue.length && rows < this.options.maxRows;) {
+    for (let i = 0; i < queue.length && rows < limit;) {
       const job = queue[i];
-      if (job.shape === head.shape && rows + job.rows <= this.options.maxRows) {
+      if (job.shape === head.shape && rows + job.rows <= limit) {
         batch.push(job);
         rows += job.rows;
         queue.splice(i, 1);

@@ -91,8 +91,9 @@ export class InferencePool {
     return this.threads.some((t) => t.ready && t.alive);
   }
 
+  /** Threads that take batches now, busy or idle (the scheduler shares its queue among them). */
   get size(): number {
-    return this.threads.length;
+    return this.threads.filter((t) => t.ready && t.alive).length;
   }
 
   /**
