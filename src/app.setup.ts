@@ -6,9 +6,11 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
 import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
-import { AppConfig } from './config/app-config';
+import { AppConfig, maxUploads } from './config/app-config';
+import { AdmissionGuard } from './lifecycle/admission.guard';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { requestGuard } from './lifecycle/request-guard.middleware';
+import { applyServerTimeouts } from './lifecycle/server-timeouts';
 import { httpLogger } from './observability/http-logger';
 import { httpMetrics } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
@@ -28,16 +30,24 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(AppConfig);
   app.useLogger(app.get(Logger));
+  applyServerTimeouts(app.getHttpServer(), {
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  });
   // Metrics and the request log come first so that requests refused early are counted and logged;
-  // the guard sheds load and starts the timeout before any body byte is read.
+  // the guard bounds uploads and starts the timeouts before any body byte is read; admission to
+  // inference (MAX_INFLIGHT) waits until the body is parsed (AdmissionGuard).
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(httpLogger(config));
+  const lifecycle = app.get(LifecycleService);
   app.use(
-    requestGuard(app.get(LifecycleService), {
-      maxInflight: config.MAX_INFLIGHT,
+    requestGuard(lifecycle, {
+      maxUploads: maxUploads(config),
+      bodyReadTimeoutMs: config.BODY_READ_TIMEOUT_MS,
       timeoutMs: config.REQUEST_TIMEOUT_MS,
     }),
   );
+  app.useGlobalGuards(new AdmissionGuard(lifecycle, config.MAX_INFLIGHT));
   // upgrade-insecure-requests off: on plain HTTP it makes browsers fetch /docs assets over HTTPS.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   if (config.CORS_ORIGINS.trim() !== '') {

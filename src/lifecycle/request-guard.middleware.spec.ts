@@ -8,7 +8,7 @@ describe(requestGuard.name, () => {
   it('should answer 504 when the handler has not answered within the timeout, abort its work, and count the request out', async () => {
     const lifecycle = new LifecycleService();
     const app = express();
-    app.use(requestGuard(lifecycle, { maxInflight: 0, timeoutMs: 100 }));
+    app.use(requestGuard(lifecycle, { maxUploads: 0, bodyReadTimeoutMs: 0, timeoutMs: 100 }));
     let aborted: unknown;
     app.get('/stuck', (_req, res) => {
       // What ModelService.infer hands the batch queue: the request's abort signal.
@@ -27,7 +27,7 @@ describe(requestGuard.name, () => {
     const lifecycle = new LifecycleService();
     lifecycle.startDraining();
     const app = express();
-    app.use(requestGuard(lifecycle, { maxInflight: 0, timeoutMs: 0 }));
+    app.use(requestGuard(lifecycle, { maxUploads: 0, bodyReadTimeoutMs: 0, timeoutMs: 0 }));
     app.get('/ok', (_req, res) => res.json({ ok: true }));
     const res = await request(app).get('/ok').expect(200);
     expect(res.headers.connection).toBe('close');
