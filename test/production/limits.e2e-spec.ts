@@ -160,7 +160,7 @@ describe('Request limits (e2e, shipped models)', () => {
       expect(shed.headers['retry-after']).toBe('1');
       expect(shed.headers['x-request-id']).toBeDefined();
       expect(shed.body.message).toMatch(/2 requests already in flight \(MAX_INFLIGHT\)/);
-      // Probes, scrapes and the catalog are never shed.
+      // Probes are never shed.
       await request(app.getHttpServer()).get('/health/ready').expect(200);
       // The upload is admitted only once its body is in: MAX_INFLIGHT is still full then.
       const late = await upload.finish();
