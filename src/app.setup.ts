@@ -7,9 +7,11 @@ import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
 import { JsonParsePool } from './common/json-parse-pool';
 import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
-import { AppConfig } from './config/app-config';
+import { AppConfig, maxUploads } from './config/app-config';
+import { AdmissionGuard } from './lifecycle/admission.guard';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { requestGuard } from './lifecycle/request-guard.middleware';
+import { applyServerTimeouts } from './lifecycle/server-timeouts';
 import { adminGate } from './observability/admin-server';
 import { httpLogger } from './observability/http-logger';
 import { httpMetrics } from './observability/http-metrics.middleware';
@@ -30,8 +32,13 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(AppConfig);
   app.useLogger(app.get(Logger));
+  applyServerTimeouts(app.getHttpServer(), {
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  });
   // Metrics and the request log come first so that requests refused early are counted and logged;
-  // the guard sheds load and starts the timeout before any body byte is read.
+  // the guard bounds uploads and starts the timeouts before any body byte is read; admission to
+  // inference (MAX_INFLIGHT) waits until the body is parsed (AdmissionGuard).
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(httpLogger(config));
   // Before the guard, so shed 503s carry the same security headers as every other answer.
@@ -41,12 +48,15 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // With ADMIN_PORT each port answers only its own paths; before the guard, so a refused path
   // never counts as in flight.
   if (config.ADMIN_PORT > 0) app.use(adminGate());
+  const lifecycle = app.get(LifecycleService);
   app.use(
-    requestGuard(app.get(LifecycleService), {
-      maxInflight: config.MAX_INFLIGHT,
+    requestGuard(lifecycle, {
+      maxUploads: maxUploads(config),
+      bodyReadTimeoutMs: config.BODY_READ_TIMEOUT_MS,
       timeoutMs: config.REQUEST_TIMEOUT_MS,
     }),
   );
+  app.useGlobalGuards(new AdmissionGuard(lifecycle, config.MAX_INFLIGHT));
   if (config.CORS_ORIGINS.trim() !== '') {
     const origins = config.CORS_ORIGINS.split(',').map((origin) => origin.trim());
     app.enableCors({

@@ -135,6 +135,28 @@ export class AppConfig {
   @Min(0)
   MAX_INFLIGHT = 64;
 
+  /**
+   * Requests whose body is still arriving (uploads do not count against MAX_INFLIGHT); more get
+   * 503 + Retry-After before their body is read. Unset: 4 x MAX_INFLIGHT (see maxUploads). 0 = no limit.
+   */
+  @Transform(({ value }: { value: unknown }) => (value === '' ? undefined : toInt({ value })))
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  MAX_UPLOADS?: number = undefined;
+
+  /** Longest silence while a request body arrives: then 408 and the connection is closed. 0 = no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  BODY_READ_TIMEOUT_MS = 10000;
+
+  /** Longest a connection may take to send a request's headers (Node's headersTimeout): then 408 and closed. 0 = no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  HEADERS_TIMEOUT_MS = 10000;
+
   /** Longest a client waits, from its first byte to its answer (queue and inference included): 408 if the body is still arriving, else 504. 0 = no limit. */
   @Transform(toInt)
   @IsInt()
@@ -219,6 +241,14 @@ export class AppConfig {
 export function ortIntraOpThreads(config: AppConfig, cores = availableParallelism()): number {
   if (config.ORT_INTRA_OP_THREADS > 0) return config.ORT_INTRA_OP_THREADS;
   return Math.max(1, Math.floor(cores / config.INFERENCE_THREADS));
+}
+
+/**
+ * Most uploads at once: MAX_UPLOADS, else a few times MAX_INFLIGHT, so that the clients a full
+ * MAX_INFLIGHT can serve next are already sending their bodies. No MAX_INFLIGHT, no default bound.
+ */
+export function maxUploads(config: AppConfig): number {
+  return config.MAX_UPLOADS ?? 4 * config.MAX_INFLIGHT;
 }
 
 /** Thrown at boot when the environment does not make a valid configuration. */

@@ -160,13 +160,28 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
         this.set(stats()?.numBytes ?? 0);
       },
     });
-    const inflight = () => this.lifecycle.modelInflight;
     new Gauge({
       name: 'http_requests_in_flight',
-      help: 'Requests being served now that count against MAX_INFLIGHT',
+      help: 'Requests that can reach a model being served now, uploads in progress included',
       registers: [this.registry],
       collect() {
-        this.set(inflight());
+        this.set(lifecycle.modelInflight);
+      },
+    });
+    new Gauge({
+      name: 'http_requests_admitted',
+      help: 'Requests whose body has arrived and that are not answered yet (counted against MAX_INFLIGHT)',
+      registers: [this.registry],
+      collect() {
+        this.set(lifecycle.admitted);
+      },
+    });
+    new Gauge({
+      name: 'http_uploads_in_progress',
+      help: 'Requests whose body is still arriving (counted against MAX_UPLOADS)',
+      registers: [this.registry],
+      collect() {
+        this.set(lifecycle.uploads);
       },
     });
   }

@@ -133,39 +133,53 @@ describe('Request limits (e2e, shipped models)', () => {
     let app: NestExpressApplication;
     let baseUrl: string;
     beforeAll(async () => {
-      app = await createTestApp({ MAX_INFLIGHT: '2' });
+      // BATCH_TIMEOUT_MS holds a lone request 8 s waiting for a fuller batch: two such requests
+      // keep MAX_INFLIGHT full while the test runs (with a wide margin on a busy machine).
+      app = await createTestApp({ MAX_INFLIGHT: '2', BATCH_TIMEOUT_MS: '8000' });
       baseUrl = await listenOnLoopback(app);
     });
     afterAll(() => closeApp(app));
 
-    it('should answer 503 with Retry-After at once past MAX_INFLIGHT, and serve again when load drops', async () => {
-      const slow = [
-        partialRequest(baseUrl, '/predict', IRIS_BODY),
-        partialRequest(baseUrl, '/predict', IRIS_BODY),
-      ];
-      const inflight = async () =>
-        metricValue(
-          (await request(app.getHttpServer()).get('/metrics')).text,
-          'http_requests_in_flight',
-        ) === 2;
-      await waitFor(inflight);
+    const gauge = async (name: string) =>
+      metricValue((await request(app.getHttpServer()).get('/metrics')).text, name);
+
+    it('should answer 503 with Retry-After past MAX_INFLIGHT once the body is in, let uploads wait, and serve again when load drops', async () => {
+      const upload = partialRequest(baseUrl, '/predict', IRIS_BODY);
+      const held = [
+        request(app.getHttpServer()).post('/predict').send(JSON.parse(IRIS_BODY)),
+        request(app.getHttpServer()).post('/predict').send(JSON.parse(IRIS_BODY)),
+      ].map((test) => test.then((res) => res));
+      await waitFor(async () => (await gauge('http_requests_admitted')) === 2);
+      // An upload in progress holds no inference slot.
+      expect(await gauge('http_uploads_in_progress')).toBe(1);
 
       const started = Date.now();
       const shed = await request(app.getHttpServer()).post('/predict').send(JSON.parse(IRIS_BODY));
-      expect(Date.now() - started).toBeLessThan(500);
+      expect(Date.now() - started).toBeLessThan(2000);
       expect(shed.status).toBe(503);
       expect(shed.headers['retry-after']).toBe('1');
+      expect(shed.headers['x-request-id']).toBeDefined();
       expect(shed.body.message).toMatch(/2 requests already in flight \(MAX_INFLIGHT\)/);
-      // Probes and scrapes are never shed.
+      // Probes are never shed.
       await request(app.getHttpServer()).get('/health/ready').expect(200);
+      // The upload is admitted only once its body is in: MAX_INFLIGHT is still full then.
+      const late = await upload.finish();
+      expect(late.status).toBe(503);
+      expect(late.headers['retry-after']).toBe('1');
 
-      const answers = await Promise.all(slow.map((r) => r.finish()));
+      const answers = await Promise.all(held);
       expect(answers.map((a) => a.status)).toEqual([200, 200]);
-      await request(app.getHttpServer()).post('/predict').send(JSON.parse(IRIS_BODY)).expect(200);
+      // A full batch (BATCH_MAX_SIZE, 32 rows) does not wait for the batch timeout.
+      const full = {
+        model: 'iris',
+        instances: Array.from({ length: 32 }, () => [5.1, 3.5, 1.4, 0.2]),
+      };
+      await request(app.getHttpServer()).post('/predict').send(full).expect(200);
       const text = (await request(app.getHttpServer()).get('/metrics')).text;
       expect(metricValue(text, 'http_requests_total', { route: '/predict', status: '503' })).toBe(
-        1,
+        2,
       );
+      expect(metricValue(text, 'http_requests_admitted')).toBe(0);
     });
   });
 
