@@ -60,11 +60,11 @@ describe('Boot logs and log levels (node dist/main.js)', () => {
       SHUTDOWN_DELAY_MS: '3000',
     });
     const s = server;
+    // Logged just after the Listening line, which may reach this process in an earlier chunk.
+    const hotReloadLine = `Hot reload on: ${SHIPPED_MODELS} is scanned every 30 s (MODEL_POLL_SECONDS)`;
+    await waitFor(() => jsonLines(s.output()).some((l) => l.msg === hotReloadLine));
     expect(jsonLines(s.output())).toContainEqual(
-      expect.objectContaining({
-        level: 30,
-        msg: `Hot reload on: ${SHIPPED_MODELS} is scanned every 30 s (MODEL_POLL_SECONDS)`,
-      }),
+      expect.objectContaining({ level: 30, msg: hotReloadLine }),
     );
     // Draining: readiness answers 503 on purpose, which is no error of the server's.
     s.child.kill('SIGTERM');

@@ -90,15 +90,24 @@ describe('Graceful shutdown (node dist/main.js)', () => {
 
   it('should count model requests answered and refused while draining in /metrics', async () => {
     // A long delay keeps /metrics reachable; a second signal ends the test's server at once.
-    server = await runServer({ SHUTDOWN_DELAY_MS: '600000', MAX_INFLIGHT: '1' });
+    // The one MAX_INFLIGHT slot is held by a request whose body has arrived (an upload in
+    // progress takes none): alone, it waits BATCH_TIMEOUT_MS for a fuller batch.
+    server = await runServer({
+      SHUTDOWN_DELAY_MS: '600000',
+      MAX_INFLIGHT: '1',
+      BATCH_TIMEOUT_MS: '10000',
+    });
     const s = server;
-    const held = partialRequest(s.url, '/predict', IRIS_BODY);
-    await inflight(s, 1);
+    const held = fetch(`${s.url}/predict`, { method: 'POST', body: IRIS_BODY });
+    await waitFor(
+      async () =>
+        metricValue((await getFresh(`${s.url}/metrics`)).body, 'http_requests_admitted') === 1,
+    );
     s.child.kill('SIGTERM');
-    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503, 10_000);
+    await waitFor(async () => (await getFresh(`${s.url}/health/ready`)).status === 503);
     const shed = await fetch(`${s.url}/predict`, { method: 'POST', body: IRIS_BODY });
     expect(shed.status).toBe(503);
-    expect((await held.finish()).status).toBe(200);
+    expect((await held).status).toBe(200);
     const drained = async (outcome: string) =>
       metricValue((await getFresh(`${s.url}/metrics`)).body, 'http_drained_requests_total', {
         outcome,
