@@ -1,8 +1,11 @@
 import { HttpException } from '@nestjs/common';
 import { parentPort } from 'node:worker_threads';
+import { lowerThreadPriority } from '../inference/thread-priority';
 import { parseJsonObject } from './json-body.middleware';
 import { packNumericArrays } from './json-pack';
 import type { ParseReply, ParseRequest } from './json-parse-pool';
+
+const PARSE_THREAD_NICE = 5;
 
 /**
  * A JSON parse thread: the same checks and parse as on the main thread (parseJsonObject, so the
@@ -25,5 +28,8 @@ function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
   parentPort!.postMessage({ id, tree } satisfies ParseReply, transfer);
 }
 
+// Below the main thread, above the inference threads: a probe or a signal on the main thread
+// must not wait for a parse, and a parse feeds the models, so it goes before them.
+lowerThreadPriority(PARSE_THREAD_NICE);
 parentPort!.on('message', handle);
 parentPort!.postMessage({ id: 0, ready: true } satisfies ParseReply);
