@@ -17,8 +17,9 @@ export interface ThreadSnapshot extends ThreadStats {
 }
 
 /**
- * How long closing waits for a thread's running batch (one whose request was already answered:
- * timed out or its client gone) before cutting the thread; after the HTTP drain, so short.
+ * How long closing waits for an idle thread to free its models before cutting it; after the HTTP
+ * drain, so short. A running batch (one whose request was already answered: timed out or its
+ * client gone) is always waited for: see InferenceThread.close.
  */
 const CLOSE_TIMEOUT_MS = 5000;
 
