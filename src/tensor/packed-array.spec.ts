@@ -66,6 +66,15 @@ describe(packNumericArrays.name, () => {
     expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(body));
   });
 
+  it('should refuse a tree that packing leaves with more values than it may copy (parsed where it is used)', () => {
+    const hostile = { data: Array.from({ length: 100 }, () => [[]]) }; // 202 values, none packable
+    expect(packNumericArrays(JSON.parse(JSON.stringify(hostile)), 4, 201)).toBeUndefined();
+    expect(packNumericArrays(JSON.parse(JSON.stringify(hostile)), 4, 202)).toBeDefined();
+    // A large image is one block: it counts as one value, whatever its size.
+    const big = { instances: [image(64, 64, 3)] };
+    expect(packNumericArrays(JSON.parse(JSON.stringify(big)), 4, 10)?.blocks).toHaveLength(1);
+  });
+
   it('should refuse to pack a body with a __proto__ key (parsed where it is used instead)', () => {
     const value = JSON.parse('{"__proto__": {"x": 1}, "data": [1, 2, 3, 4]}') as unknown;
     expect(packNumericArrays(value, 1)).toBeUndefined();
