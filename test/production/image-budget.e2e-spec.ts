@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { multipartImages } from '../../scripts/lib/hostile';
 import { metricValue, waitFor } from './utils/http';
 import { RunningServer, runServer } from './utils/server';
 
@@ -20,22 +21,8 @@ interface Reply {
   body: Record<string, unknown>;
 }
 
-/** A multipart/form-data body: the field `model`, then each file in the field `image`. */
-function multipart(files: Buffer[]): { body: Buffer; type: string } {
-  const boundary = '----image-budget-boundary';
-  const parts = [
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\ndigits\r\n`),
-    ...files.flatMap((file, i) => [
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="${i}.png"\r\nContent-Type: image/png\r\n\r\n`,
-      ),
-      file,
-      Buffer.from('\r\n'),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
-  ];
-  return { body: Buffer.concat(parts), type: `multipart/form-data; boundary=${boundary}` };
-}
+/** A multipart/form-data upload of `files` to the digits model (the soak's own builder). */
+const multipart = (files: Buffer[]) => multipartImages('digits', files);
 
 async function post(
   url: string,
