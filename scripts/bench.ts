@@ -22,7 +22,7 @@
  *   BENCH_ONLY     run only the comparisons whose number is listed (e.g. "1b" or "1,1b")
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +57,7 @@ interface Comparison {
   during?: (url: string, until: number) => Promise<string[]>;
   /** Reads notes from the server after the load (e.g. batch sizes from /metrics). */
   after?: (url: string, before: string) => Promise<string[]>;
-  /** Notes the server's CPU per request (Linux): its main thread's, and the whole process's. */
+  /** Notes the CPU per request (Linux) of the server's threads by kind, and of the load generator. */
   cpu?: boolean;
   /** Pairs of contenders whose req/s ratio is printed; default: the first against each other. */
   ratios?: [string, string][];
@@ -74,23 +74,50 @@ function load(url: string, c: Comparison, seconds: number) {
 }
 
 /** CPU seconds (user + system) of a task from /proc: a process, or one of its threads. */
-function cpuSeconds(stat: string): number {
+function cpuSeconds(stat: string, children = false): number {
   if (!existsSync(stat)) return NaN;
   const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  const at = children ? 13 : 11; // cutime, cstime: the CPU of children waited for (wrk)
+  return (Number(fields[at]) + Number(fields[at + 1])) / 100; // USER_HZ is 100 on Linux
+}
+
+/** The threads the server names (nameThread): the rest are V8's and libuv's helpers. */
+const THREAD_GROUPS = ['main', 'json-parse', 'inference', 'other'] as const;
+
+/** CPU seconds of a process's threads summed by group; main is the thread whose id is the pid. */
+function threadCpu(pid: number): Map<string, number> {
+  const groups = new Map<string, number>(THREAD_GROUPS.map((g) => [g, 0]));
+  const dir = `/proc/${pid}/task`;
+  for (const tid of existsSync(dir) ? readdirSync(dir) : []) {
+    try {
+      const comm = readFileSync(`${dir}/${tid}/comm`, 'utf8').trim();
+      const group = Number(tid) === pid ? 'main' : groups.has(comm) ? comm : 'other';
+      groups.set(group, groups.get(group)! + cpuSeconds(`${dir}/${tid}/stat`));
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return groups;
 }
 
 /**
- * CPU per request of the main thread (its task id is the process id) and of the whole process
- * (threads included). Unlike latencies, CPU time barely moves when other jobs share the cores.
+ * CPU per request of each of the server's threads (main, parse, inference, the rest), and of the
+ * load generator (the CPU of this script's children that ended: wrk). Unlike latencies, CPU time
+ * barely moves when other jobs share the cores, so these say where a request's cost goes.
+ * Threads that ended during the measurement (a replaced thread) are not counted.
  */
 function cpuMeter(pid: number | undefined) {
-  const read = () => [cpuSeconds(`/proc/${pid}/task/${pid}/stat`), cpuSeconds(`/proc/${pid}/stat`)];
-  const before = read();
+  if (pid === undefined || !existsSync(`/proc/${pid}/task`)) return () => [];
+  const before = threadCpu(pid);
+  const loadBefore = cpuSeconds('/proc/self/stat', true);
   return (requests: number): string[] => {
-    const [main, all] = read().map((now, i) => (1000 * (now - before[i])) / requests);
-    if (Number.isNaN(main)) return [];
-    return [`CPU per request: main thread ${main.toFixed(2)} ms, process ${all.toFixed(2)} ms`];
+    const after = threadCpu(pid);
+    const perRequest = (seconds: number) => ((1000 * seconds) / requests).toFixed(2);
+    const spent = THREAD_GROUPS.map((g) => after.get(g)! - before.get(g)!);
+    const parts = THREAD_GROUPS.map((g, i) => `${g} ${perRequest(spent[i])}`);
+    parts.push(`server ${perRequest(spent.reduce((a, b) => a + b, 0))}`);
+    const load = perRequest(cpuSeconds('/proc/self/stat', true) - loadBefore);
+    return [`CPU ms per request: ${parts.join(', ')}; ${LOAD_GENERATOR} ${load}`];
   };
 }
 

@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { parentPort } from 'node:worker_threads';
-import { lowerThreadPriority } from '../inference/thread-priority';
+import { lowerThreadPriority, nameThread } from '../inference/thread-priority';
 import { parseJsonObject } from './json-body.middleware';
 import { packNumericArrays } from './json-pack';
 import type { ParseReply, ParseRequest } from './json-parse-pool';
@@ -31,5 +31,6 @@ function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
 // Below the main thread, above the inference threads: a probe or a signal on the main thread
 // must not wait for a parse, and a parse feeds the models, so it goes before them.
 lowerThreadPriority(PARSE_THREAD_NICE);
+nameThread('json-parse');
 parentPort!.on('message', handle);
 parentPort!.postMessage({ id: 0, ready: true } satisfies ParseReply);

@@ -22,7 +22,7 @@ import {
   ThreadStats,
 } from './thread-protocol';
 import { classifyRunFailure, isFatal } from './run-failure';
-import { lowerThreadPriority } from './thread-priority';
+import { lowerThreadPriority, nameThread } from './thread-priority';
 import { transferList } from './transfer';
 import { warmUp } from './warm-up';
 
@@ -200,6 +200,7 @@ port.on('message', (request: ThreadRequest) => {
 
 async function start(): Promise<void> {
   lowerThreadPriority();
+  nameThread('inference');
   const backend = await selectBackend(options.backend);
   engines.set('model.json', new TfjsEngine());
   const hello: ThreadHello = { hello: true, backend };

@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /** Nice value of an inference thread: below the main thread, which runs at the process's own. */
@@ -16,6 +16,20 @@ export function lowerThreadPriority(nice = INFERENCE_THREAD_NICE): boolean {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isInteger(tid)) return false;
     setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Names the calling thread (Linux: its `comm`, at most 15 bytes), so `top -H`, `ps -L` and the
+ * benchmark's CPU figures tell the main, parse and inference threads apart: Node names every
+ * thread "node". Elsewhere it does nothing. Returns whether the name was set.
+ */
+export function nameThread(name: string): boolean {
+  try {
+    writeFileSync('/proc/thread-self/comm', name.slice(0, 15));
     return true;
   } catch {
     return false;
