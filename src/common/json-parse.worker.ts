@@ -2,8 +2,9 @@ import { HttpException } from '@nestjs/common';
 import { parentPort } from 'node:worker_threads';
 import { lowerThreadPriority, nameThread } from '../inference/thread-priority';
 import { parseJsonObject } from './json-body.middleware';
-import { packNumericArrays } from './json-pack';
+import { MAX_COPIED_VALUES, packNumericArrays } from './json-pack';
 import type { ParseReply, ParseRequest } from './json-parse-pool';
+import { scanPackedJson } from './json-scan';
 
 const PARSE_THREAD_NICE = 5;
 
@@ -15,7 +16,10 @@ function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
   let tree;
   try {
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    tree = packNumericArrays(parseJsonObject(body, limits, what), minPacked);
+    // The scan reads a request's tensors straight into the blocks; anything else it leaves here.
+    tree =
+      scanPackedJson(body, limits, minPacked, MAX_COPIED_VALUES) ??
+      packNumericArrays(parseJsonObject(body, limits, what), minPacked);
   } catch (error) {
     const reply: ParseReply =
       error instanceof HttpException
