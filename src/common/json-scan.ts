@@ -80,6 +80,22 @@ export function scanPackedJson(
   }
 }
 
+/** Largest scratch kept between scans (8 MB): bodies up to ~2 MB reuse it. */
+const KEPT_SCRATCH = 1 << 20;
+let kept: Float64Array | undefined;
+
+/**
+ * Room for every number of a body (each takes at least two bytes: a digit and a separator). The
+ * blocks are copied out of it, so one scratch serves every scan on a thread (scans never
+ * overlap: they are synchronous) instead of an allocation per body as large as half of it.
+ */
+function scratchFor(bytes: number): Float64Array {
+  const size = Math.ceil(bytes / 2) + 1;
+  if (size > KEPT_SCRATCH) return new Float64Array(size);
+  if (!kept || kept.length < size) kept = new Float64Array(Math.min(KEPT_SCRATCH, size * 2));
+  return kept;
+}
+
 class Scan {
   private i = 0;
   private scratch: Float64Array;
@@ -102,8 +118,7 @@ class Scan {
     this.maxDepth = limits?.maxDepth ?? Infinity;
     this.maxElements = limits?.maxElements ?? Infinity;
     this.maxKeys = limits?.maxKeys ?? Infinity;
-    // Every number takes at least two bytes of the body (a digit and a separator).
-    this.scratch = new Float64Array(Math.ceil(b.length / 2) + 1);
+    this.scratch = scratchFor(b.length);
   }
 
   body(): ScannedTree {
