@@ -194,6 +194,15 @@ export class AppConfig {
   JSON_MAX_KEYS = 1000;
 
   /**
+   * Most JSON values a body may hold besides its numeric tensors (arrays of 256 numbers or more
+   * count as one value): each costs the main thread a copy from the parse thread. 413 above.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  JSON_MAX_VALUES = 50_000;
+
+  /**
    * Most pixels (width x height, read from the header before decoding) accepted in one uploaded
    * image; more is a 400. A decompression-bomb guard: a tiny PNG can claim 30000x30000. The
    * default admits a 24-megapixel photo (6000x4000).
