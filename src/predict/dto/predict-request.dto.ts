@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TensorPayload } from '../../common/app-validation.pipe';
+import { clip } from '../../common/client-text';
 import {
   ArrayNotEmpty,
   IsArray,
@@ -33,7 +34,13 @@ function IsVersion(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
-@TensorPayload()
+/** TF Serving's columnar body sent to /predict: say where it belongs, not only what is missing. */
+function columnarHint(body: Record<string, unknown>): string {
+  const model = typeof body.model === 'string' && body.model !== '' ? clip(body.model) : '{model}';
+  return `/predict takes \`instances\` (a list of rows); for TF Serving's columnar \`inputs\` use POST /v1/models/${model}:predict`;
+}
+
+@TensorPayload({ inputs: columnarHint })
 export class PredictRequestDto {
   @ApiProperty({
     description:
