@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TensorPayload } from '../../common/app-validation.pipe';
 import { clip } from '../../common/client-text';
+import { INSTANCE_SCHEMA } from '../../common/tensor-schemas';
 import {
   ArrayNotEmpty,
   IsArray,
@@ -48,7 +49,7 @@ export class PredictRequestDto {
       '(a number, or a nested array shaped like its input); a multi-input model takes an object keyed by input name. ' +
       'Shapes and element types are checked against the model signature (GET /models/{name}).',
     type: 'array',
-    items: {},
+    items: INSTANCE_SCHEMA,
     example: [
       [5.1, 3.5, 1.4, 0.2],
       [6.7, 3.1, 5.6, 2.4],
