@@ -151,6 +151,19 @@ describe('The README examples, run as written (e2e)', () => {
     }
   });
 
+  it('should say TF.js and ONNX where a newcomer first reads what the server is', async () => {
+    const swagger = (await (await fetch(`http://127.0.0.1:${port}/docs-json`)).json()) as {
+      info: { title: string; description: string };
+    };
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      description: string;
+    };
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').split('\n\n')[1];
+    for (const text of [swagger.info.description, pkg.description, readme]) {
+      expect(text.replace(/\*/g, '')).toMatch(/TensorFlow\.js and ONNX models/);
+    }
+  });
+
   /** Asynchronous: the app answering the requests runs in this very process. */
   const bash = (script: string) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
