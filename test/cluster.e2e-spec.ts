@@ -36,7 +36,14 @@ describe('WORKERS > 1: several server processes on one port (node dist/main.js)'
 
       process.kill(workers[0], 'SIGKILL');
       const replacement = () => workerPids(child.pid!).find((pid) => !workers.includes(pid));
-      const deadline = Date.now() + 30_000;
+      let deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && !output.includes(`Worker ${workers[0]} died`)) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // While the replacement loads its models, scrapes answer without waiting for it.
+      const scrape = await request(url).get('/metrics').expect(200);
+      expect(scrape.text).toMatch(/^http_requests_total\{/m);
+      deadline = Date.now() + 30_000;
       while (Date.now() < deadline && !output.includes(`Worker ${replacement()} ready`)) {
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -1,4 +1,4 @@
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, ServiceUnavailableException } from '@nestjs/common';
 import cluster from 'node:cluster';
 import type { Request, Response } from 'express';
 import {
@@ -31,7 +31,10 @@ const LOADED = new Set(['AVAILABLE', 'UNLOADING']);
  * memory are read at scrape time from a stats source (ModelService.runtimeStats).
  */
 @Injectable()
-export class MetricsService extends InferenceObserver implements ImageObserver {
+export class MetricsService
+  extends InferenceObserver
+  implements ImageObserver, OnApplicationBootstrap
+{
   readonly registry = new Registry();
   private statsSource?: () => ModelRuntimeStats;
   /** Busy seconds and wall time of each thread at the previous scrape, for the busy ratio. */
@@ -121,7 +124,6 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
   constructor(private readonly lifecycle: LifecycleService) {
     super();
     collectDefaultMetrics({ register: this.registry });
-    if (cluster.isWorker) answerClusterCollects(() => this.collectJson());
     DECODE_OUTCOMES.forEach((outcome) => this.imageDecodes.inc({ outcome }, 0));
     DRAIN_OUTCOMES.forEach((outcome) => this.drainedRequests.inc({ outcome }, 0));
     const stats = () => this.stats;
@@ -230,6 +232,14 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
         this.set(lifecycle.uploads);
       },
     });
+  }
+
+  /**
+   * A cluster worker joins the primary's scrapes once its models are loaded (before it listens):
+   * until then it has served nothing, and its model layer cannot be read yet.
+   */
+  onApplicationBootstrap(): void {
+    if (cluster.isWorker) answerClusterCollects(() => this.collectJson());
   }
 
   /** Where model and TF.js gauges come from (ModelService.runtimeStats), read once per scrape. */
