@@ -89,9 +89,9 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
-      .setTitle('TF.js model server')
+      .setTitle('TF.js and ONNX model server')
       .setDescription(
-        'Serves TensorFlow.js models loaded once per process at startup. Native endpoints answer errors as {statusCode, error, message}; the TF Serving (/v1) and Open Inference Protocol (/v2) endpoints as {error}.',
+        'Serves TensorFlow.js and ONNX models, loaded once per inference thread at startup. Native endpoints answer errors as {statusCode, error, message}; the TF Serving (/v1) and Open Inference Protocol (/v2) endpoints as {error}.',
       )
       .setVersion('0.1.0')
       .build(),
