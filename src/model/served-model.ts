@@ -44,10 +44,10 @@ async function readMetadata(dir: string): Promise<ModelMetadata> {
     metadata.labels !== undefined &&
     !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))
   ) {
-    throw new Error('metadata.json: "labels" must be an array of strings');
+    throw new Error('"labels" must be an array of strings');
   }
   if (metadata.batching !== undefined && typeof metadata.batching !== 'boolean') {
-    throw new Error('metadata.json: "batching" must be true or false');
+    throw new Error('"batching" must be true or false');
   }
   return metadata;
 }
