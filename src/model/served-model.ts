@@ -63,6 +63,8 @@ export class ServedModel {
   readonly dir: string;
   state: ModelState = 'START';
   platform: string;
+  /** What runs it in the threads (the TF.js backend, onnxruntime-cpu): one per engine. */
+  backend: string;
   signature: ModelSignature;
   metadata: ModelMetadata = {};
   loadTimeMs: number;
@@ -112,6 +114,7 @@ export class ServedModel {
     const report = await host.load(this.key, this.dir);
     try {
       this.platform = report.platform;
+      this.backend = report.backend;
       this.signature = report.signature;
       checkImageMetadata(this.metadata, this.signature.inputs);
       this.loadTimeMs = report.loadMs;

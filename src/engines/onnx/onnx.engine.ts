@@ -5,6 +5,9 @@ import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../tensor
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats } from '../engine';
 
+/** The only provider the npm package ships without a download (GPU ones are optional installs). */
+const EXECUTION_PROVIDER = 'cpu';
+
 /** ONNX element types this server carries end to end; ONNX Runtime uses the same names. */
 const SUPPORTED: ReadonlySet<string> = new Set<string>(INPUT_DTYPES);
 
@@ -65,6 +68,7 @@ function fromOrt(name: string, value: ort.Tensor): Tensor {
 /** One ONNX model in this inference thread: one ONNX Runtime session, no per-request state. */
 class OnnxEngineModel implements EngineModel {
   readonly platform = 'onnxruntime_onnx';
+  readonly backend = `onnxruntime-${EXECUTION_PROVIDER}`;
   readonly signature: ModelSignature;
   private readonly outputNames: string[];
 
@@ -112,7 +116,7 @@ export class OnnxEngine implements Engine {
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(file, {
-        executionProviders: ['cpu'],
+        executionProviders: [EXECUTION_PROVIDER],
         intraOpNumThreads: this.options.intraOpThreads,
         // Parallelism across requests comes from the inference threads; across branches of one
         // graph it would only add threads competing for the same cores.
