@@ -11,6 +11,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { availableParallelism } from 'node:os';
+import { describeProblem } from './config-problems';
 
 export const TFJS_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
@@ -272,11 +273,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const config = plainToInstance(AppConfig, defined);
   const errors = validateSync(config, { forbidUnknownValues: true });
   if (errors.length > 0) {
-    const problems = errors.flatMap((error) =>
-      Object.values(error.constraints ?? {}).map(
-        (message) => `${message} (got ${JSON.stringify(error.value)})`,
-      ),
-    );
+    const problems = errors.map(describeProblem);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   if (config.ADMIN_PORT > 0 && config.ADMIN_PORT === config.PORT) {
