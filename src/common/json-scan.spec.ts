@@ -1,13 +1,14 @@
-import { packNumericArrays } from './json-pack';
 import { JsonLimits } from './json-limits';
+import { packNumericArrays, PackedTree } from './json-parse';
 import { scanPackedJson } from './json-scan';
 
 const MIN = 16;
 const limits: JsonLimits = { maxDepth: 16, maxElements: 1_000_000, maxKeys: 100 };
 
 /** What the general path makes of a body: JSON.parse, then packNumericArrays. */
-function general(text: string, min = MIN) {
-  return packNumericArrays(JSON.parse(text), min);
+function general(text: string, min = MIN): PackedTree | undefined {
+  const packed = packNumericArrays(JSON.parse(text), min);
+  return 'value' in packed ? packed : undefined;
 }
 
 /**
