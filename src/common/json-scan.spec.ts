@@ -143,6 +143,12 @@ describe('scanPackedJson', () => {
         '10': 3,
         '2': 4,
       },
+      {
+        instances: [
+          { b64: 'QUJD'.repeat(5000) },
+          { b64: `${'\\'.repeat(99)}"\u00e9${'x'.repeat(70)}` },
+        ],
+      },
     ];
     for (const body of bodies) expectSameAsGeneral(JSON.stringify(body));
     expectSameAsGeneral(JSON.stringify({ instances: [row(16)] }), 17);
@@ -169,6 +175,8 @@ describe('scanPackedJson', () => {
       '{"a": tru}',
       '{"a": "x\u0001"}',
       '{"__proto__": {"x": 1}}',
+      `{"a": "${'x'.repeat(100)}\u0001"}`,
+      `{"a": "${'x'.repeat(100)}\\"}`,
       '{"a": 1, "a": 2}',
       '{"a": [1], "b": [1, [2]',
       '{"a": "\\x"}',

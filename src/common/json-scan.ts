@@ -37,6 +37,9 @@ const CLOSE_OBJECT = 0x7d;
 /** Thrown inside the scan for anything it leaves to the general path; never escapes it. */
 const GIVE_UP = new Error('left to JSON.parse');
 
+/** Strings longer than this are read natively (longString): field names and labels are shorter. */
+const LONG_STRING = 64;
+
 /** Exact powers of ten: a double holds 10^0 to 10^22 exactly. */
 const POW10 = Float64Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -431,6 +434,7 @@ class Scan {
     let plain = true;
     for (let c = b[i]; c !== QUOTE; c = b[++i]) {
       if (c === undefined) throw GIVE_UP;
+      if (i - from === LONG_STRING) return this.longString(from);
       if (c === BACKSLASH) {
         plain = false;
         i++;
@@ -440,8 +444,31 @@ class Scan {
     }
     this.i = i + 1;
     if (plain) return b.toString('latin1', from, i);
+    return this.parseString(from, i);
+  }
+
+  /**
+   * A long string (an image's base64, say): its end found by indexOf, its text by JSON.parse,
+   * both native, rather than a loop over its bytes here.
+   */
+  private longString(from: number): string {
+    const b = this.b;
+    let end = b.indexOf(QUOTE, from);
+    for (;;) {
+      if (end < 0) throw GIVE_UP;
+      let backslashes = 0;
+      while (b[end - 1 - backslashes] === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) break;
+      end = b.indexOf(QUOTE, end + 1);
+    }
+    this.i = end + 1;
+    return this.parseString(from, end);
+  }
+
+  /** JSON.parse's reading of the string between the quotes at from - 1 and to. */
+  private parseString(from: number, to: number): string {
     try {
-      return JSON.parse(b.toString('utf8', from - 1, i + 1)) as string;
+      return JSON.parse(this.b.toString('utf8', from - 1, to + 1)) as string;
     } catch {
       throw GIVE_UP;
     }
