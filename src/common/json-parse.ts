@@ -105,33 +105,39 @@ export function packNumericArrays(
   const path: JsonPath = [];
   let refusal: PackRefusal | undefined;
   let values = 0;
-  const walk = (node: unknown): unknown => {
-    if (++values > maxValues) refusal = { tooManyValues: maxValues };
-    if (typeof node !== 'object' || node === null) return node;
+  // Leaves are only counted, and a container is written to only where a block replaces an
+  // array: a body of 400,000 keys is mostly leaves.
+  const children = (node: object): void => {
     if (Array.isArray(node)) {
-      const block = tryPack(node, min);
-      if (block) {
-        blocks.push({ path: [...path], block });
-        return null;
-      }
-      for (let i = 0; i < node.length && !refusal; i++) {
-        path.push(i);
-        node[i] = walk(node[i]);
-        path.pop();
-      }
-      return node;
+      for (let i = 0; i < node.length && !refusal; i++) visit(node as unknown[], i);
+      return;
     }
-    const record = node as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
+    for (const key of Object.keys(node)) {
       if (key === '__proto__') refusal = { protoKey: true };
-      if (refusal) break;
-      path.push(key);
-      record[key] = walk(record[key]);
-      path.pop();
+      if (refusal) return;
+      visit(node as Record<string, unknown>, key);
     }
-    return node;
   };
-  const value = walk(root);
+  const visit = (parent: unknown[] | Record<string, unknown>, key: string | number): void => {
+    const at = parent as Record<string | number, unknown>;
+    if (++values > maxValues) refusal = { tooManyValues: maxValues };
+    const node = at[key];
+    if (refusal || typeof node !== 'object' || node === null) return;
+    path.push(key);
+    const block = Array.isArray(node) ? tryPack(node, min) : undefined;
+    if (block) {
+      blocks.push({ path: [...path], block });
+      at[key] = null;
+    } else {
+      children(node);
+    }
+    path.pop();
+  };
+  if (++values > maxValues) refusal = { tooManyValues: maxValues };
+  const block = Array.isArray(root) ? tryPack(root, min) : undefined;
+  if (block) blocks.push({ path: [], block });
+  else if (typeof root === 'object' && root !== null) children(root);
+  const value = block ? null : root;
   return refusal ?? { value, blocks };
 }
 

@@ -142,8 +142,9 @@ describe('Hostile bodies within the limits (e2e, built server)', () => {
       expect(errorOf(result)).toBe('property k0 should not exist');
       // 880 kB listing every key before the fix.
       expect(result.text.length).toBeLessThan(300);
-      // 2.8 s before; what remains is mostly JSON.parse of 5.5 MB.
-      expect(cpu).toBeLessThan(1);
+      // 2.8 s before on a quiet machine; what remains is JSON.parse of 5.5 MB and one walk of
+      // its keys (JSON_MAX_VALUES), with room for a busy machine.
+      expect(cpu).toBeLessThan(2);
     });
 
     it("should refuse 400,000 keys in :classify's context at the first unknown feature", async () => {
@@ -155,7 +156,7 @@ describe('Hostile bodies within the limits (e2e, built server)', () => {
       expect(errorOf(result)).toBe(
         `"context": unknown feature 'k0'; features are the model's inputs (features)`,
       );
-      expect(cpu).toBeLessThan(1);
+      expect(cpu).toBeLessThan(2);
     });
 
     it('should name the first unknown input of a flooded instance, not all of them', async () => {
