@@ -10,7 +10,10 @@
  *    probes, each on a fresh connection, as a kubelet's) measured while inference saturates the threads.
  *    Then the same with JSON: the CNN fixture (test/fixtures/cnn/cnn-tfjs, ~7 ms) fed one 64x64x3
  *    image per /predict request (~90 kB of JSON), each thread count with the parse thread
- *    (default) and with JSON_PARSE_THREADS=0 (every body parsed on the main thread).
+ *    (default) and with JSON_PARSE_THREADS=0 (every body parsed on the main thread). Both note
+ *    the CPU per request of the server's main, json-parse, inference and other (V8, libuv)
+ *    threads and of wrk, from /proc: unlike latency, that still means something on a shared
+ *    machine, and it says where a request's cost goes.
  * 2. A small dense model (iris) under 64 connections: batching on (default) against
  *    BATCH_MAX_SIZE=1, with the mean rows per executed batch read from /metrics.
  * 3. The single-feature `linear` model under 16 connections against the classic FastAPI +
