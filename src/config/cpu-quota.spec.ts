@@ -23,7 +23,7 @@ describe(parseCpuMax.name, () => {
     expect(parseCpuMax('300000')).toBe(3);
   });
 
-  it('should read anything it does not understand as no quota', () => {
+  it("should read cgroup v1's -1 (and anything it does not understand) as no quota", () => {
     for (const text of ['', 'garbage', '-1 100000', '0 100000', '200000 0', '2.5 1'])
       expect(parseCpuMax(text)).toBeUndefined();
   });
@@ -31,7 +31,9 @@ describe(parseCpuMax.name, () => {
 
 describe(usableCoresFrom.name, () => {
   it('should take the quota when it is below the CPUs the process may run on, and say so', () => {
-    expect(usableCoresFrom(16, '200000 100000\n')).toEqual({
+    expect(
+      usableCoresFrom(16, { path: '/sys/fs/cgroup/cpu.max', text: '200000 100000\n' }),
+    ).toEqual({
       cores: 2,
       source:
         'the cgroup CPU quota (/sys/fs/cgroup/cpu.max: 200000 100000), below the 16 of os.availableParallelism()',
@@ -40,10 +42,17 @@ describe(usableCoresFrom.name, () => {
 
   it('should keep os.availableParallelism() when the quota is higher, absent or unlimited', () => {
     const plain = { cores: 4, source: 'os.availableParallelism()' };
-    expect(usableCoresFrom(4, '800000 100000')).toEqual(plain);
-    expect(usableCoresFrom(4, '400000 100000')).toEqual(plain);
-    expect(usableCoresFrom(4, 'max 100000')).toEqual(plain);
+    const cpuMax = (text: string) => ({ path: '/sys/fs/cgroup/cpu.max', text });
+    expect(usableCoresFrom(4, cpuMax('800000 100000'))).toEqual(plain);
+    expect(usableCoresFrom(4, cpuMax('400000 100000'))).toEqual(plain);
+    expect(usableCoresFrom(4, cpuMax('max 100000'))).toEqual(plain);
     expect(usableCoresFrom(4, undefined)).toEqual(plain);
+  });
+
+  it('should read a cgroup v1 quota given as "<cfs_quota_us> <cfs_period_us>"', () => {
+    const v1 = (text: string) => ({ path: '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', text });
+    expect(usableCoresFrom(8, v1('300000 100000')).cores).toBe(3);
+    expect(usableCoresFrom(8, v1('-1 100000')).cores).toBe(8);
   });
 
   it('should never answer more than this process may use', () => {

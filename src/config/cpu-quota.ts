@@ -7,11 +7,20 @@ export interface UsableCores {
   source: string;
 }
 
+/** A cgroup's CPU quota as read from its files: where, and the text as "<quota> <period>". */
+export interface CpuQuotaFile {
+  path: string;
+  text: string;
+}
+
 const CPU_MAX = '/sys/fs/cgroup/cpu.max';
+// cgroup v1, still on older nodes: the container's own cpu controller is mounted here.
+const CFS_QUOTA = '/sys/fs/cgroup/cpu/cpu.cfs_quota_us';
+const CFS_PERIOD = '/sys/fs/cgroup/cpu/cpu.cfs_period_us';
 
 /**
  * The CPUs a cgroup v2 `cpu.max` grants: "200000 100000" (quota and period in µs) is 2,
- * "max 100000" is no quota (undefined). A fraction rounds up, as Kubernetes' resourceFieldRef
+ * "max 100000" is no quota (undefined); cgroup v1's quota "-1" (none) reads as no quota too. A fraction rounds up, as Kubernetes' resourceFieldRef
  * rounds limits.cpu (1500m gives 2), so the default and a manifest that sets INFERENCE_THREADS
  * from the limit agree; the quota still caps what the threads use together. Anything unreadable
  * is no quota: guessing low would starve a machine that has no limit.
@@ -27,32 +36,42 @@ export function parseCpuMax(text: string): number | undefined {
 
 /**
  * os.availableParallelism() (the CPUs this process may be scheduled on), lowered to the cgroup
- * v2 CPU quota when that is smaller. Node 20's libuv reads the affinity mask but not the quota,
+ * CPU quota when that is smaller. Node 20's libuv reads the affinity mask but not the quota,
  * so inside a pod limited to 2 CPUs it answers the node's 16, and 16 threads would each hold a
  * copy of every model and be throttled by the quota all the same.
  */
-export function usableCoresFrom(available: number, cpuMax: string | undefined): UsableCores {
-  const quota = cpuMax === undefined ? undefined : parseCpuMax(cpuMax);
+export function usableCoresFrom(available: number, quotaFile?: CpuQuotaFile): UsableCores {
+  const quota = quotaFile === undefined ? undefined : parseCpuMax(quotaFile.text);
   if (quota !== undefined && quota < available) {
     return {
       cores: quota,
-      source: `the cgroup CPU quota (${CPU_MAX}: ${cpuMax!.trim()}), below the ${available} of os.availableParallelism()`,
+      source: `the cgroup CPU quota (${quotaFile!.path}: ${quotaFile!.text.trim()}), below the ${available} of os.availableParallelism()`,
     };
   }
   return { cores: available, source: 'os.availableParallelism()' };
 }
 
+const read = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+/** This process's cgroup CPU quota files: v2's cpu.max, else v1's quota and period. */
+function readQuotaFile(): CpuQuotaFile | undefined {
+  const cpuMax = read(CPU_MAX);
+  if (cpuMax !== undefined) return { path: CPU_MAX, text: cpuMax };
+  const [quota, period] = [read(CFS_QUOTA), read(CFS_PERIOD)];
+  if (quota === undefined || period === undefined) return undefined;
+  return { path: `${CFS_QUOTA} and cpu.cfs_period_us`, text: `${quota} ${period}` };
+}
+
 let cached: UsableCores | undefined;
 
-/** usableCoresFrom() for this process, read once (the file is absent outside cgroup v2). */
+/** usableCoresFrom() for this process, read once. */
 export function usableCores(): UsableCores {
-  if (cached) return cached;
-  let cpuMax: string | undefined;
-  try {
-    cpuMax = readFileSync(CPU_MAX, 'utf8');
-  } catch {
-    cpuMax = undefined;
-  }
-  cached = usableCoresFrom(availableParallelism(), cpuMax);
+  cached ??= usableCoresFrom(availableParallelism(), readQuotaFile());
   return cached;
 }
