@@ -131,6 +131,12 @@ describe('STRICT_STARTUP and --check on a repository with one bad model (node di
     }
   });
 
+  it('should fail the check of a repository that does not exist, saying so', async () => {
+    const result = await runUntilExit({}, EXIT_WITHIN_MS, ['--check', '/nonexistent/models']);
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/^FAILED {2}MODEL_DIR \/nonexistent\/models does not exist/m);
+  });
+
   it('should be what npm run check-models runs, the directory passed after --', () => {
     const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
