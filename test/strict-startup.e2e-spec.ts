@@ -1,8 +1,16 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
-import { copyShipped, corruptModelJson, makeRepository, removeRepository } from './utils/fixtures';
+import { waitFor } from './production/utils/http';
+import { jsonLines } from './production/utils/server';
+import {
+  copyShipped,
+  corruptModelJson,
+  makeRepository,
+  ModelWriter,
+  removeRepository,
+} from './utils/fixtures';
 import { runUntilExit, startServer, waitForListening } from './utils/server-process';
 import { SHIPPED_MODELS } from './utils/test-app';
 
@@ -143,5 +151,64 @@ describe('STRICT_STARTUP and --check on a repository with one bad model (node di
     };
     // npm appends the arguments after `--` to the script: `node dist/main.js --check <dir>`.
     expect(pkg.scripts['check-models']).toMatch(/(^|&& )node dist\/main\.js --check$/);
+  });
+});
+
+/**
+ * The running server says when its repository would stop a strict restart: once per version it
+ * cannot load, however many scans see it. Scans are counted by events, not by the clock: two
+ * good models dropped after the warning are each loaded by a later scan.
+ */
+describe('Hot reload warns of what a strict restart would refuse (node dist/main.js)', () => {
+  let repo: string;
+  beforeAll(async () => {
+    repo = await makeRepository({ 'linear/1': copyShipped('linear/1') });
+  });
+  afterAll(() => removeRepository(repo));
+
+  /** Written under a dot-name and renamed in, so no scan sees half of it. */
+  const drop = async (model: string, write: ModelWriter) => {
+    mkdirSync(join(repo, model), { recursive: true });
+    await write(join(repo, model, '.incoming-1'));
+    renameSync(join(repo, model, '.incoming-1'), join(repo, model, '1'));
+  };
+
+  it('should warn once that a restart with STRICT_STARTUP=true would fail, and stay ready', async () => {
+    const child = startServer({
+      MODEL_DIR: repo,
+      MODEL_POLL_SECONDS: '0.2',
+      SHUTDOWN_DELAY_MS: '0',
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    const warnings = () =>
+      jsonLines(output).filter(
+        (line) =>
+          line.level === 40 &&
+          String(line.msg).includes('broken/1/model.json') &&
+          String(line.msg).endsWith('a restart with STRICT_STARTUP=true would fail'),
+      );
+    const serves = (model: string) => async () =>
+      (await fetch(`${url}/v2/models/${model}/ready`)).status === 200;
+    let url = '';
+    try {
+      url = await waitForListening(child, EXIT_WITHIN_MS);
+      await drop('broken', corruptModelJson);
+      await waitFor(() => warnings().length > 0, EXIT_WITHIN_MS);
+      await drop('second', copyShipped('linear/1'));
+      await waitFor(serves('second'), EXIT_WITHIN_MS);
+      await drop('third', copyShipped('linear/1'));
+      await waitFor(serves('third'), EXIT_WITHIN_MS);
+
+      expect(warnings()).toHaveLength(1);
+      expect(String(warnings()[0].msg)).toMatch(BROKEN);
+      await request(url).get('/health/ready').expect(200);
+      const models = await request(url).get('/models').expect(200);
+      expect(models.body.failed).toEqual([expect.objectContaining({ name: 'broken', version: 1 })]);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
