@@ -280,7 +280,11 @@ describe(ModelService.name, () => {
   describe('a repository a strict restart would refuse', () => {
     let root: string;
     let close: (() => Promise<void>) | undefined;
-    const warn = jest.spyOn(Logger.prototype, 'warn');
+    // Spied here, not at collection: the describe above restores the same spy in its afterAll.
+    let warn: jest.SpyInstance;
+    beforeAll(() => {
+      warn = jest.spyOn(Logger.prototype, 'warn');
+    });
     const copy = (shipped: string, to: string) =>
       cpSync(join(SHIPPED_MODELS, shipped), join(root, to), { recursive: true });
     /** A TF.js version folder whose model.json is cut short: it never loads. */
