@@ -1,7 +1,8 @@
 import cluster, { Worker } from 'node:cluster';
-import { availableParallelism, constants } from 'node:os';
+import { constants } from 'node:os';
 import pino from 'pino';
 import { AppConfig } from './config/app-config';
+import { usableCores } from './config/cpu-quota';
 import { docsLocation } from './observability/admin-server';
 import { serveClusterMetrics } from './observability/cluster-metrics';
 
@@ -39,7 +40,7 @@ export function workerCount(requested: number, cores: number): { count: number; 
  * - SIGTERM/SIGINT is passed on to every worker, which drains; a second signal kills them at once.
  * - GET /metrics, on whichever worker, answers for all of them (observability/cluster-metrics.ts).
  */
-export function runPrimary(config: AppConfig, cores = availableParallelism()): void {
+export function runPrimary(config: AppConfig, cores = usableCores().cores): void {
   // JSON lines like the workers' own logs.
   const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid, context: 'Cluster' } });
   const { count, warning } = workerCount(config.WORKERS, cores);

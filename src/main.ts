@@ -5,6 +5,7 @@ import { AddressInfo } from 'node:net';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
+import { checkArgument, runCheck } from './check-models';
 import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
 import { unknownVariableWarnings } from './config/unknown-variables';
@@ -59,12 +60,18 @@ function main(): void {
     for (const warning of unknownVariableWarnings(process.env))
       boot.warn({ context: 'Config' }, warning);
   }
+  // `--check [dir]`: load and warm the repository as a start would, print a table, serve nothing.
+  const check = checkArgument(process.argv.slice(2));
   let config: AppConfig;
   try {
     // Validated here too, so a bad value stops a cluster before any worker starts.
-    config = loadConfig(process.env);
+    config = loadConfig(check?.dir ? { ...process.env, MODEL_DIR: check.dir } : process.env);
   } catch (error) {
     exitOnStartupFailure(error as Error);
+  }
+  if (check) {
+    runCheck(config).then((code) => process.exit(code), exitOnStartupFailure);
+    return;
   }
   if (cluster.isPrimary && config.WORKERS > 1) {
     runPrimary(config);

@@ -5,9 +5,10 @@ import { ModelService } from '../model/model.service';
 import { FailedVersionDto, ModelInfoDto, ModelListDto } from './dto/model-info.dto';
 
 /**
- * Versions hot reload found but could not load (a model added with a typo in its model.json):
- * they never serve and never take the server out of rotation, so /models is where a user sees
- * them, next to TF Serving's status (END + error) and models_loaded{state="END"}.
+ * Versions hot reload (or a STRICT_STARTUP=false start) found but could not load (a model added
+ * with a typo in its model.json): they never serve and never take the server out of rotation, so
+ * /models is where a user sees them, next to TF Serving's status (END + error) and
+ * models_loaded{state="END"}.
  */
 function failedVersions(models: ModelService): FailedVersionDto[] {
   const names = [...new Set(models.runtimeStats().models.map((m) => m.name))].sort();

@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -10,8 +11,8 @@ import {
   MinLength,
   validateSync,
 } from 'class-validator';
-import { availableParallelism } from 'node:os';
 import { describeProblem } from './config-problems';
+import { usableCores } from './cpu-quota';
 
 export const TFJS_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
@@ -76,14 +77,27 @@ export class AppConfig {
   MODEL_VERSION_POLICY: VersionPolicy = 'latest';
 
   /**
+   * true: a model that cannot load at boot stops the process (exit 1). false: the server starts
+   * with the models that load and lists the others as failed, as hot reload does; it still
+   * refuses to start when none loads.
+   */
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^(true|false)$/i.test(value.trim())
+      ? value.trim().toLowerCase() === 'true'
+      : value,
+  )
+  @IsBoolean({ message: 'STRICT_STARTUP must be true or false' })
+  STRICT_STARTUP = true;
+
+  /**
    * Inference threads per process, each holding its own copy of every model (copies = WORKERS x
-   * INFERENCE_THREADS). Default: the cores this process may use.
+   * INFERENCE_THREADS). Default: the cores this process may use, a cgroup CPU quota included.
    */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(256)
-  INFERENCE_THREADS = availableParallelism();
+  INFERENCE_THREADS = usableCores().cores;
 
   /**
    * Threads that parse JSON bodies of 16 KiB or more, so the main thread (probes, signals, small
@@ -248,7 +262,7 @@ export class AppConfig {
  * cache thrashing (no oversubscription). ORT_INTRA_OP_THREADS overrides it (e.g. 1 thread x N
  * intra-op for the lowest latency of one heavy model at low load).
  */
-export function ortIntraOpThreads(config: AppConfig, cores = availableParallelism()): number {
+export function ortIntraOpThreads(config: AppConfig, cores = usableCores().cores): number {
   if (config.ORT_INTRA_OP_THREADS > 0) return config.ORT_INTRA_OP_THREADS;
   return Math.max(1, Math.floor(cores / config.INFERENCE_THREADS));
 }

@@ -31,6 +31,12 @@ export interface VersionStatus {
 const key = (location: { name: string; version: number }) => `${location.name}/${location.version}`;
 
 /**
+ * Said with every hot-reload failure: what hot reload tolerates, a restart refuses (by default),
+ * and a pod that looks healthy would crash-loop on its next restart without this warning.
+ */
+export const STRICT_RESTART_FAILS = 'a restart with STRICT_STARTUP=true would fail';
+
+/**
  * What a version folder's files look like, symlinks followed: for every file its size, mtime,
  * ctime (a chmod, or a rewrite that puts mtime back, still moves it), inode (a file replaced by a
  * rename), mode and owner; the errors of those that cannot be read. Stats only: hashing every
@@ -188,7 +194,11 @@ export class ModelRegistry {
 
   private async loadReporting(location: ModelLocation): Promise<void> {
     const { error } = await this.load(location);
-    if (error) this.logger.warn(`${error}; the versions already loaded keep serving`);
+    if (error) {
+      this.logger.warn(
+        `${error}; the versions already loaded keep serving; ${STRICT_RESTART_FAILS}`,
+      );
+    }
   }
 
   /**
@@ -233,7 +243,7 @@ export class ModelRegistry {
       entry.fingerprint = seen;
       entry.changing = undefined;
       this.logger.warn(
-        `Failed to reload ${name} after its files changed: ${(error as Error).message}; the copy loaded before keeps serving until they change again`,
+        `Failed to reload ${name} after its files changed: ${(error as Error).message}; the copy loaded before keeps serving until they change again; ${STRICT_RESTART_FAILS}`,
       );
       return [];
     }

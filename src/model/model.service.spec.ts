@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig, loadConfig } from '../config/app-config';
@@ -241,10 +241,10 @@ describe(ModelService.name, () => {
       expect(service.versionsOf('linear').map((m) => m.version)).toEqual([1]); // keeps serving
       expect(messages(warn).sort()).toEqual([
         expect.stringMatching(
-          /^Hot reload skips model 'empty': Model folder .*empty has no model.json.*nothing of it is loaded until the folder is fixed$/,
+          /^Hot reload skips model 'empty': Model folder .*empty has no model.json.*nothing of it is loaded until the folder is fixed; a restart with STRICT_STARTUP=true would fail$/,
         ),
         expect.stringMatching(
-          /^Hot reload skips model 'linear': Model folder .*linear has no model.json.*its loaded version\(s\) 1 keep serving until the folder is fixed$/,
+          /^Hot reload skips model 'linear': Model folder .*linear has no model.json.*its loaded version\(s\) 1 keep serving until the folder is fixed; a restart with STRICT_STARTUP=true would fail$/,
         ),
         expect.stringMatching(
           /^Hot reload skips model 'loop': cannot follow the symlink .*loop: ELOOP/,
@@ -274,6 +274,95 @@ describe(ModelService.name, () => {
       } finally {
         depths.mockRestore();
       }
+    });
+  });
+
+  describe('a repository a strict restart would refuse', () => {
+    let root: string;
+    let close: (() => Promise<void>) | undefined;
+    // Spied here, not at collection: the describe above restores the same spy in its afterAll.
+    let warn: jest.SpyInstance;
+    beforeAll(() => {
+      warn = jest.spyOn(Logger.prototype, 'warn');
+    });
+    const copy = (shipped: string, to: string) =>
+      cpSync(join(SHIPPED_MODELS, shipped), join(root, to), { recursive: true });
+    /** A TF.js version folder whose model.json is cut short: it never loads. */
+    const breakVersion = (to: string, text = '{"modelTopology": ') => {
+      copy('linear/1', to);
+      writeFileSync(join(root, to, 'model.json'), text);
+    };
+    const restartWarnings = () =>
+      warn.mock.calls
+        .map((call) => String(call[0]))
+        .filter((message) => message.endsWith('a restart with STRICT_STARTUP=true would fail'));
+
+    beforeEach(() => {
+      root = mkdtempSync(join(tmpdir(), 'service-strict-'));
+      copy('iris/2', 'iris/2');
+      copy('linear/1', 'linear/1');
+      warn.mockClear();
+    });
+    afterEach(async () => {
+      await close?.();
+      close = undefined;
+      rmSync(root, { recursive: true, force: true });
+    });
+    afterAll(() => warn.mockRestore());
+
+    it('should warn once per version hot reload cannot load that a strict restart would fail, not every pass', async () => {
+      const created = await createService({ MODEL_DIR: root });
+      close = () => created.moduleRef.close();
+      const { service } = created;
+      breakVersion('iris/3');
+      for (let pass = 0; pass < 4; pass++) await service.reload();
+
+      expect(service.versionsOf('iris').map((m) => m.version)).toEqual([2]);
+      expect(restartWarnings()).toEqual([
+        expect.stringMatching(
+          /^Failed to load .*iris\/3\/model\.json: model\.json is not valid JSON.*; the versions already loaded keep serving; a restart with STRICT_STARTUP=true would fail$/,
+        ),
+      ]);
+
+      // A second bad version is a second warning, still one.
+      breakVersion('linear/2');
+      for (let pass = 0; pass < 3; pass++) await service.reload();
+      expect(restartWarnings()).toHaveLength(2);
+      expect(restartWarnings()[1]).toMatch(/linear\/2\/model\.json/);
+    });
+
+    it('should start with STRICT_STARTUP=false, ready, and serve the failed version once hot reload sees it fixed', async () => {
+      breakVersion('iris/3');
+      const created = await createService({ MODEL_DIR: root, STRICT_STARTUP: 'false' });
+      close = () => created.moduleRef.close();
+      const { service } = created;
+      expect(service.isReady()).toBe(true);
+      // Latest policy: version 3 was the one to serve, so iris serves nothing until it is fixed.
+      expect(service.statusOf('iris')).toEqual([
+        {
+          version: 3,
+          state: 'END',
+          error: expect.stringMatching(/^Failed to load iris\/3\/model\.json/),
+        },
+      ]);
+      expect(service.modelNames()).toEqual(['linear']);
+
+      rmSync(join(root, 'iris', '3'), { recursive: true });
+      copy('iris/1', 'iris/3');
+      // A change is acted on once it has held still for one pass.
+      await service.reload();
+      await service.reload();
+      expect(service.versionsOf('iris').map((m) => m.version)).toEqual([3]);
+      expect(await predict(service, { model: 'iris', instances: [SETOSA] })).toMatchObject({
+        version: 3,
+      });
+    });
+
+    it('should refuse DEFAULT_MODEL naming a model that failed, saying why, even with STRICT_STARTUP=false', async () => {
+      breakVersion('iris/3');
+      await expect(
+        createService({ MODEL_DIR: root, STRICT_STARTUP: 'false', DEFAULT_MODEL: 'iris' }),
+      ).rejects.toThrow(/^DEFAULT_MODEL=iris failed to load \(Failed to load iris\/3\/model\.json/);
     });
   });
 });

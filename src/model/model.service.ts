@@ -10,12 +10,20 @@ import {
 } from '@nestjs/common';
 import { clip } from '../common/client-text';
 import { AppConfig, ortIntraOpThreads } from '../config/app-config';
+import { usableCores } from '../config/cpu-quota';
 import { BatchScheduler } from '../inference/batch-scheduler';
 import { InferencePool } from '../inference/inference-pool';
 import { currentRequestSignal } from '../observability/request-context';
 import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
-import { ModelRegistry, VersionStatus } from './model-registry';
-import { FolderProblem, scanModels, scanRepository, VERSION_DIR } from './model-repository';
+import { ModelRegistry, STRICT_RESTART_FAILS, VersionStatus } from './model-registry';
+import {
+  applyVersionPolicy,
+  FolderProblem,
+  ModelLocation,
+  scanModels,
+  scanRepository,
+  VERSION_DIR,
+} from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor } from '../tensor/tensor-codec';
@@ -37,6 +45,21 @@ export function parseVersion(version: string | number): number {
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
 export class ModelLoadError extends Error {}
+
+/** A model folder or version that a boot would not serve, and why (full paths, for the log). */
+export interface LoadFailure {
+  name: string;
+  /** Absent for a model folder the scan could not use. */
+  version?: number;
+  error: string;
+}
+
+/** What loading the repository gave: the versions serving, the ones that failed, the unusable folders. */
+export interface RepositoryReport {
+  loaded: ServedModel[];
+  failed: LoadFailure[];
+  problems: LoadFailure[];
+}
 
 /**
  * Owns every served model for the life of the process: starts the inference threads and loads
@@ -65,6 +88,54 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    const report = await this.loadRepository(this.config.STRICT_STARTUP);
+    const failures = [...report.problems, ...report.failed].map((failure) => failure.error);
+    try {
+      if (failures.length > 0 && this.config.STRICT_STARTUP) {
+        throw new ModelLoadError(
+          `Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`,
+        );
+      }
+      if (report.loaded.length === 0) {
+        // A process that is ready but serves nothing would take traffic and answer 404 to all
+        // of it; one that exits is a crash loop its operator sees.
+        throw new ModelLoadError(
+          `No model could be loaded, and STRICT_STARTUP=false serves only models that load:\n  ${failures.join('\n  ')}`,
+        );
+      }
+      this.checkDefaultModel();
+    } catch (error) {
+      this.registry.clear();
+      await this.pool.close();
+      throw error;
+    }
+    for (const failure of report.problems) {
+      this.logger.warn(
+        `Model '${failure.name}' is not served: ${failure.error}; the server starts without it (STRICT_STARTUP=false)`,
+      );
+    }
+    for (const failure of report.failed) {
+      this.logger.warn(
+        `Model '${failure.name}' version ${failure.version} is not served: ${failure.error}; the server starts without it (STRICT_STARTUP=false)`,
+      );
+    }
+    // Already said above: hot reload warns again only when a folder's reason changes.
+    this.folderProblems = new Map(report.problems.map((p) => [p.name, p.error]));
+    this.ready = true;
+    if (this.config.MODEL_POLL_SECONDS > 0) {
+      this.watcher = new ModelWatcher(this.config.MODEL_POLL_SECONDS * 1000, () => this.reload());
+      this.watcher.start();
+    }
+  }
+
+  /**
+   * Starts the inference threads, then loads and warms in every thread each version a boot
+   * serves (MODEL_VERSION_POLICY), keeping those that fail with their reason. Strict, a model
+   * folder the scan cannot use throws before any thread starts, as it always has; otherwise it
+   * is reported with the failures. The boot and `--check` both run this, so a check loads
+   * exactly what a start would.
+   */
+  async loadRepository(strict: boolean): Promise<RepositoryReport> {
     const config = this.config;
     this.pool = new InferencePool({
       threads: config.INFERENCE_THREADS,
@@ -78,34 +149,39 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       (event) => this.observer?.observeBatch(event),
     );
     this.pool.onIdle = () => this.scheduler.pump();
-    const locations = await scanRepository(config.MODEL_DIR, config.MODEL_VERSION_POLICY);
+    let locations: ModelLocation[];
+    let problems: FolderProblem[] = [];
+    if (strict) {
+      locations = await scanRepository(config.MODEL_DIR, config.MODEL_VERSION_POLICY);
+    } else {
+      const scan = await scanModels(config.MODEL_DIR);
+      locations = applyVersionPolicy(scan.locations, config.MODEL_VERSION_POLICY);
+      problems = scan.problems;
+    }
     try {
       this.backend = await this.pool.start();
     } catch (error) {
       await this.pool.close();
       throw error;
     }
+    const cores = usableCores();
     this.logger.log(
-      `${config.INFERENCE_THREADS} inference thread(s), TF.js backend ${this.backend} (TFJS_BACKEND=${config.TFJS_BACKEND}); batches of at most ${config.BATCH_MAX_SIZE} row(s), BATCH_TIMEOUT_MS=${config.BATCH_TIMEOUT_MS}`,
+      `${config.INFERENCE_THREADS} inference thread(s) (usable cores: ${cores.cores}, from ${cores.source}), TF.js backend ${this.backend} (TFJS_BACKEND=${config.TFJS_BACKEND}); batches of at most ${config.BATCH_MAX_SIZE} row(s), BATCH_TIMEOUT_MS=${config.BATCH_TIMEOUT_MS}`,
     );
-    const failures: string[] = [];
+    const report: RepositoryReport = {
+      loaded: [],
+      failed: [],
+      problems: problems.map(({ name, message }) => ({ name, error: message })),
+    };
     for (const location of locations) {
       const { error } = await this.registry.load(location);
-      if (error) failures.push(error);
+      if (error) report.failed.push({ name: location.name, version: location.version, error });
+      else
+        report.loaded.push(
+          ...this.registry.serving(location.name).filter((m) => m.version === location.version),
+        );
     }
-    if (failures.length > 0) {
-      this.registry.clear();
-      await this.pool.close();
-      throw new ModelLoadError(
-        `Cannot load ${failures.length} model(s):\n  ${failures.join('\n  ')}`,
-      );
-    }
-    this.checkDefaultModel();
-    this.ready = true;
-    if (this.config.MODEL_POLL_SECONDS > 0) {
-      this.watcher = new ModelWatcher(this.config.MODEL_POLL_SECONDS * 1000, () => this.reload());
-      this.watcher.start();
-    }
+    return report;
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -148,7 +224,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       if (this.folderProblems.get(name) === message) continue;
       const kept = this.registry.serving(name).map((model) => model.version);
       this.logger.warn(
-        `Hot reload skips model '${name}': ${message}; ${kept.length > 0 ? `its loaded version(s) ${kept.join(', ')} keep serving` : 'nothing of it is loaded'} until the folder is fixed`,
+        `Hot reload skips model '${name}': ${message}; ${kept.length > 0 ? `its loaded version(s) ${kept.join(', ')} keep serving` : 'nothing of it is loaded'} until the folder is fixed; ${STRICT_RESTART_FAILS}`,
       );
     }
     for (const name of this.folderProblems.keys()) {
@@ -163,12 +239,16 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
   }
 
   private checkDefaultModel(): void {
+    const problem = this.defaultModelProblem();
+    if (problem) throw new ModelLoadError(problem);
+  }
+
+  /** Why DEFAULT_MODEL cannot serve once the repository is loaded, if it cannot. */
+  defaultModelProblem(): string | undefined {
     const name = this.config.DEFAULT_MODEL;
-    if (name !== undefined && this.registry.serving(name).length === 0) {
-      throw new ModelLoadError(
-        `DEFAULT_MODEL=${name} is not in the repository; models: ${this.modelNames().join(', ')}`,
-      );
-    }
+    if (name === undefined || this.registry.serving(name).length > 0) return undefined;
+    const failed = this.registry.statusOf(name);
+    return `DEFAULT_MODEL=${name} ${failed ? `failed to load (${failed.map((v) => v.error).join('; ')})` : 'is not in the repository'}; models: ${this.modelNames().join(', ')}`;
   }
 
   modelNames(): string[] {

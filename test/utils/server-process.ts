@@ -15,10 +15,10 @@ function requireBuild(): void {
     throw new Error(`${MAIN_JS} is missing: run npm run build (npm test does it)`);
 }
 
-/** Starts the production entry (`node dist/main.js`) with the given environment, on loopback. */
-export function startServer(env: Record<string, string>): ChildProcess {
+/** Starts the production entry (`node dist/main.js [args]`) with the given environment, on loopback. */
+export function startServer(env: Record<string, string>, args: string[] = []): ChildProcess {
   requireBuild();
-  return spawn(process.execPath, [MAIN_JS], {
+  return spawn(process.execPath, [MAIN_JS, ...args], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -28,9 +28,10 @@ export function startServer(env: Record<string, string>): ChildProcess {
 export function runUntilExit(
   env: Record<string, string>,
   timeoutMs = 20_000,
+  args: string[] = [],
 ): Promise<ProcessResult> {
   const started = Date.now();
-  const child = startServer(env);
+  const child = startServer(env, args);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));

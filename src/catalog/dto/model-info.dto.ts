@@ -118,7 +118,7 @@ export class ModelListDto {
   @ApiPropertyOptional({
     type: [FailedVersionDto],
     description:
-      'Present only when a version found by hot reload failed to load: it does not serve (the versions already loaded do) and it does not change readiness',
+      'Present only when a version failed to load, found by hot reload or at a STRICT_STARTUP=false start: it does not serve (the versions already loaded do) and it does not change readiness',
   })
   failed?: FailedVersionDto[];
 }
