@@ -3,6 +3,7 @@ import { availableParallelism, constants } from 'node:os';
 import pino from 'pino';
 import { AppConfig } from './config/app-config';
 import { docsLocation } from './observability/admin-server';
+import { logDestination, logOutputFor } from './observability/boot-logger';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -38,8 +39,11 @@ export function workerCount(requested: number, cores: number): { count: number; 
  * - SIGTERM/SIGINT is passed on to every worker, which drains; a second signal kills them at once.
  */
 export function runPrimary(config: AppConfig, cores = availableParallelism()): void {
-  // JSON lines like the workers' own logs.
-  const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid, context: 'Cluster' } });
+  // Lines like the workers' own logs, on the same kind of stream.
+  const logger = pino(
+    { level: config.LOG_LEVEL, base: { pid: process.pid, context: 'Cluster' } },
+    logDestination(logOutputFor(config.LOG_FORMAT)),
+  );
   const { count, warning } = workerCount(config.WORKERS, cores);
   if (warning) logger.warn(warning);
   let started = false;
