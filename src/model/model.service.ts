@@ -15,6 +15,7 @@ import { InferencePool } from '../inference/inference-pool';
 import { currentRequestSignal } from '../observability/request-context';
 import { InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { ModelRegistry, VersionStatus } from './model-registry';
+import { modelSummary } from './model-summary';
 import { FolderProblem, scanModels, scanRepository, VERSION_DIR } from './model-repository';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
@@ -101,6 +102,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       );
     }
     this.checkDefaultModel();
+    for (const line of modelSummary(this.registry.all(), this.backend)) this.logger.log(line);
     this.ready = true;
     if (this.config.MODEL_POLL_SECONDS > 0) {
       this.watcher = new ModelWatcher(this.config.MODEL_POLL_SECONDS * 1000, () => this.reload());
