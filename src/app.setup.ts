@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { jsonBody } from './common/json-body.middleware';
 import { JsonParsePool } from './common/json-parse-pool';
+import { TENSOR_SCHEMAS } from './common/tensor-schemas';
 import { V2_BINARY_FRAMING } from './protocols/v2/v2-binary';
 import { AppConfig, maxUploads } from './config/app-config';
 import { AdmissionGuard } from './lifecycle/admission.guard';
@@ -90,13 +91,15 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
-      .setTitle('TF.js model server')
+      .setTitle('TF.js and ONNX model server')
       .setDescription(
-        'Serves TensorFlow.js models loaded once per process at startup. Native endpoints answer errors as {statusCode, error, message}; the TF Serving (/v1) and Open Inference Protocol (/v2) endpoints as {error}.',
+        'Serves TensorFlow.js and ONNX models, loaded once per inference thread at startup. Native endpoints answer errors as {statusCode, error, message}; the TF Serving (/v1) and Open Inference Protocol (/v2) endpoints as {error}.',
       )
       .setVersion('0.1.0')
       .build(),
   );
+  // Schemas the DTOs refer to by name that decorators cannot declare (see tensor-schemas.ts).
+  Object.assign(((document.components ??= {}).schemas ??= {}), TENSOR_SCHEMAS);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   return app;
 }

@@ -196,6 +196,27 @@ describe('POST /predict (e2e, real models from disk)', () => {
         /property inputs should not exist/,
       ));
 
+    it("should point TF Serving's columnar inputs to /v1 in one message that works as told", async () => {
+      const columnar = { inputs: { features: [SETOSA, VIRGINICA] } };
+      const res = await predict({ model: 'iris', ...columnar }).expect(400);
+      expect(res.body.message).toBe(
+        "property inputs should not exist: /predict takes `instances` (a list of rows); for TF Serving's columnar `inputs` use POST /v1/models/iris:predict",
+      );
+      const v1 = await request(app.getHttpServer())
+        .post('/v1/models/iris:predict')
+        .send(columnar)
+        .expect(200);
+      expect(v1.body.outputs).toHaveLength(2);
+    });
+
+    it('should give the columnar hint first, with a placeholder when no model is named', async () => {
+      // signature_name comes first in the body and is unknown too; inputs says what was meant.
+      const res = await predict({ signature_name: 'serving_default', inputs: [1] }).expect(400);
+      expect(res.body.message).toMatch(
+        /^property inputs should not exist: .*\/v1\/models\/\{model\}:predict$/,
+      );
+    });
+
     it('should name the expected shape when an instance has the wrong length', () =>
       expectError(
         { model: 'iris', instances: [SETOSA, [1, 2, 3]] },

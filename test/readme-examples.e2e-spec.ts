@@ -4,10 +4,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { docPages, REPO_ROOT } from './utils/doc-links';
 import { closeApp, createTestApp } from './utils/test-app';
 
-/** One shell command of the README (continuation lines joined) and what its comment promises. */
+/** One shell command of the docs (continuation lines joined) and what its comment promises. */
 interface Example {
+  /** The page it comes from, relative to the repository root. */
+  page: string;
   command: string;
   /** The status the next comment line gives (`# 400 {...}`), else 200. */
   status: number;
@@ -16,12 +19,18 @@ interface Example {
 }
 
 /**
- * The README's bash blocks, cut into commands: a line continues while it ends in a backslash or
- * leaves a single quote open (`-d '{` on one line, `}'` on a later one).
+ * The bash blocks of README.md and docs/*.md, cut into commands: a line continues while it ends
+ * in a backslash or leaves a single quote open (`-d '{` on one line, `}'` on a later one). Each
+ * page's commands stay in page order, since a block may write a file a later command sends.
  */
 function readmeExamples(): Example[] {
-  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-  const blocks = [...readme.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]);
+  return docPages().flatMap((page) =>
+    pageExamples(page, readFileSync(join(REPO_ROOT, page), 'utf8')),
+  );
+}
+
+function pageExamples(page: string, text: string): Example[] {
+  const blocks = [...text.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]);
   const examples: Example[] = [];
   for (const block of blocks) {
     if (!/localhost:3000|\$INGRESS/.test(block)) continue;
@@ -39,6 +48,7 @@ function readmeExamples(): Example[] {
       const comment = lines.slice(i + 1).find((line) => /^#|^(curl|node) /.test(line)) ?? '';
       const said = /^# (?:(\d{3}) )?(\{"(\w+)")?/.exec(comment);
       examples.push({
+        page,
         command,
         status: said?.[1] ? Number(said[1]) : 200,
         firstKey: said?.[3],
@@ -134,6 +144,26 @@ describe('The README examples, run as written (e2e)', () => {
     expect(examples.filter((e) => e.command.startsWith('curl')).length).toBeGreaterThan(10);
   });
 
+  it('should take examples from README.md and from the pages of docs/', () => {
+    const pages = new Set(examples.map((e) => e.page));
+    for (const page of ['README.md', 'docs/protocols.md', 'docs/images.md', 'docs/models.md']) {
+      expect(pages).toContain(page);
+    }
+  });
+
+  it('should say TF.js and ONNX where a newcomer first reads what the server is', async () => {
+    const swagger = (await (await fetch(`http://127.0.0.1:${port}/docs-json`)).json()) as {
+      info: { title: string; description: string };
+    };
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      description: string;
+    };
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').split('\n\n')[1];
+    for (const text of [swagger.info.description, pkg.description, readme]) {
+      expect(text.replace(/\*/g, '')).toMatch(/TensorFlow\.js and ONNX models/);
+    }
+  });
+
   /** Asynchronous: the app answering the requests runs in this very process. */
   const bash = (script: string) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
@@ -156,7 +186,9 @@ describe('The README examples, run as written (e2e)', () => {
         const out = run.stdout.trimEnd().split('\n');
         if (example.command.startsWith('node')) {
           if (run.status !== 0)
-            failures.push(`${example.command}\n  -> exit ${run.status} ${run.stderr}`);
+            failures.push(
+              `${example.page}: ${example.command}\n  -> exit ${run.status} ${run.stderr}`,
+            );
           continue;
         }
         const status = Number(out.pop());
@@ -164,7 +196,7 @@ describe('The README examples, run as written (e2e)', () => {
         const keyOk = !example.firstKey || body.startsWith(`{"${example.firstKey}"`);
         if (status !== example.status || !keyOk) {
           failures.push(
-            `${example.command}\n  -> ${status} ${body.slice(0, 200)} (expected ${example.status}${example.firstKey ? ` {"${example.firstKey}"...` : ''})`,
+            `${example.page}: ${example.command}\n  -> ${status} ${body.slice(0, 200)} (expected ${example.status}${example.firstKey ? ` {"${example.firstKey}"...` : ''})`,
           );
         }
       }

@@ -1,6 +1,6 @@
 import { Controller, Get, Param } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ErrorResponseDto } from '../common/error-response.dto';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrorResponses } from '../common/error-response.dto';
 import { ModelService } from '../model/model.service';
 import { FailedVersionDto, ModelInfoDto, ModelListDto } from './dto/model-info.dto';
 
@@ -37,7 +37,12 @@ export class CatalogController {
   @Get(':name')
   @ApiOperation({ summary: "A model's metadata: versions, signature, labels, backend, load time" })
   @ApiOkResponse({ type: ModelInfoDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiErrorResponses({
+    status: 404,
+    description: 'Unknown model',
+    message:
+      "Model 'irsi' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
+  })
   describe(@Param('name') name: string): ModelInfoDto {
     return this.models.describe(name);
   }

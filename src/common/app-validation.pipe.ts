@@ -3,17 +3,27 @@ import { getMetadataStorage, validateSync, ValidationError } from 'class-validat
 import { clip } from './client-text';
 
 const TENSOR_PAYLOAD = Symbol('tensorPayload');
+const FIELD_HINTS = Symbol('fieldHints');
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 type Class = new () => object;
+
+/**
+ * What to tell a client who sent a field the DTO does not take but another endpoint does (TF
+ * Serving's `inputs` sent to /predict), given the whole body: where that field belongs.
+ */
+export type FieldHints = Record<string, (body: Record<string, unknown>) => string>;
 
 /**
  * Marks a DTO whose fields carry tensor data (big nested arrays). Its top-level fields are
  * validated with class-validator on a shallow copy; the tensor values themselves are checked
  * element by element against the model signature by the tensor codec.
  */
-export function TensorPayload(): ClassDecorator {
-  return (target) => Reflect.defineMetadata(TENSOR_PAYLOAD, true, target);
+export function TensorPayload(hints: FieldHints = {}): ClassDecorator {
+  return (target) => {
+    Reflect.defineMetadata(TENSOR_PAYLOAD, true, target);
+    Reflect.defineMetadata(FIELD_HINTS, hints, target);
+  };
 }
 
 const knownKeys = new WeakMap<Class, Set<string>>();
@@ -36,11 +46,19 @@ function keysOf(type: Class): Set<string> {
  */
 export function refuseUnknownKeys(type: Class, value: object, where?: string): void {
   const keys = keysOf(type);
-  for (const key in value) {
-    if (!keys.has(key)) {
-      const message = `property ${clip(key)} should not exist`;
-      throw new BadRequestException(where ? `${where}: ${message}` : message);
+  const refuse = (key: string, hint = '') => {
+    const message = `property ${clip(key)} should not exist${hint}`;
+    return new BadRequestException(where ? `${where}: ${message}` : message);
+  };
+  // A hinted field first, wherever it sits in the body: it says what the client meant to call.
+  const hints = (Reflect.getMetadata(FIELD_HINTS, type) ?? {}) as FieldHints;
+  for (const key of Object.keys(hints)) {
+    if (!keys.has(key) && Object.hasOwn(value, key)) {
+      throw refuse(key, `: ${hints[key](value as Record<string, unknown>)}`);
     }
+  }
+  for (const key in value) {
+    if (!keys.has(key)) throw refuse(key);
   }
 }
 

@@ -41,12 +41,20 @@ export function toHttpError(exception: unknown): HttpError | undefined {
 /**
  * Nest answers a request no route took with a NotFoundException. When the path is one of ours
  * and only the method is wrong (`GET /predict`), the truthful answer is 405 with the methods that
- * work in `Allow` (RFC 9110). A 404 thrown by an endpoint (unknown model) stays a 404.
+ * work in `Allow` (RFC 9110). A 404 thrown by an endpoint (unknown model) stays a 404, unless
+ * the endpoint only took the request because its parameter swallowed the literal text of the
+ * route the path names: `GET /v1/models/iris:predict` reaches the status route as a model named
+ * 'iris:predict' (404), `.../versions/1:predict` as version '1:predict' (400), while the path is
+ * the predict route's, which takes POST.
  */
 function methodNotAllowed(exception: unknown, request: Request, response: Response) {
-  if (!(exception instanceof NotFoundException) || hasMatchedEndpoint(request)) return undefined;
+  if (!(exception instanceof HttpException)) return undefined;
   const allowed = allowedMethods(request);
-  if (allowed.length === 0) return undefined;
+  if (allowed.length === 0 || allowed.includes(request.method)) return undefined;
+  const misrouted = hasMatchedEndpoint(request)
+    ? exception.getStatus() < 500
+    : exception instanceof NotFoundException;
+  if (!misrouted) return undefined;
   response.setHeader('Allow', allowed.join(', '));
   return {
     status: HttpStatus.METHOD_NOT_ALLOWED,

@@ -57,7 +57,7 @@ export class ImageService {
     if (cached) return cached;
     if (model.metadata.image === undefined) {
       throw new BadRequestException(
-        `model '${model.name}' takes no images: its metadata.json has no "image" block. To send it images, declare how an image becomes its input, e.g. ${IMAGE_BLOCK_EXAMPLE} (see the README, "Images")`,
+        `model '${model.name}' takes no images: its metadata.json has no "image" block. To send it images, declare how an image becomes its input, e.g. ${IMAGE_BLOCK_EXAMPLE} (see docs/images.md)`,
       );
     }
     const pre = resolveImagePreprocessing(model.metadata.image, model.signature.inputs);

@@ -52,6 +52,23 @@ export function routeOf(req: Request, res: Response): string {
 const isCatchAll = (pattern: string) => pattern.includes('*');
 
 /**
+ * Of the routes that match one path, those meant by it: the ones with the most literal text. A
+ * parameter takes anything within a segment, so TF Serving's status route `/v1/models/:name`
+ * also matches `/v1/models/iris:predict`, which is the predict route's path, not a model named
+ * 'iris:predict'. Routes that match the same path have the same segments, so the literal text
+ * they spell out is what tells them apart.
+ */
+function mostLiteral<T extends { path: string }>(routes: T[]): T[] {
+  const literal = (pattern: string) =>
+    pattern.replace(
+      /\\(.)|:[$_\p{ID_Start}][$\p{ID_Continue}]*/gu,
+      (_param, escaped?: string) => escaped ?? '',
+    ).length;
+  const most = Math.max(...routes.map((route) => literal(route.path)));
+  return routes.filter((route) => literal(route.path) === most);
+}
+
+/**
  * Whether one of the app's endpoints took the request. Middleware bound with forRoutes('*')
  * (nestjs-pino's) leaves its catch-all in req.route even when no endpoint matched afterwards.
  */
@@ -63,12 +80,13 @@ export function hasMatchedEndpoint(req: Request): boolean {
 /**
  * The methods the app answers on the request's path (`['POST']` for `/predict`), empty when the
  * path is not one of its routes: a wrong method on a known path is a 405 with `Allow`, not a 404.
- * GET routes answer HEAD too, as Express does.
+ * GET routes answer HEAD too, as Express does. Only the routes the path names count (mostLiteral):
+ * `/v1/models/iris:predict` allows POST, not also the GET of the status route `/v1/models/:name`.
  */
 export function allowedMethods(req: Request): string[] {
   try {
     const methods = new Set(
-      routesMatching(req).flatMap((route) =>
+      mostLiteral(routesMatching(req)).flatMap((route) =>
         Object.keys(route.methods ?? {})
           .filter((m) => m !== '_all')
           .map((m) => m.toUpperCase()),

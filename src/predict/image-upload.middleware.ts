@@ -24,7 +24,7 @@ type WithFiles = Request & { files?: Record<string, Express.Multer.File[]> };
  *
  * A middleware, not an interceptor: any interceptor on a route makes Nest run every request of
  * that route through rxjs and an async-context binding, which cost JSON requests on /predict a
- * quarter of their throughput (see the README's benchmark).
+ * quarter of their throughput (see docs/performance.md).
  */
 @Injectable()
 export class ImageUploadMiddleware implements NestMiddleware {

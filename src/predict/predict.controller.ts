@@ -1,15 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiConsumes,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiPayloadTooLargeResponse,
-  ApiTags,
-} from '@nestjs/swagger';
-import { ErrorResponseDto } from '../common/error-response.dto';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrorResponses, INFERENCE_ERRORS } from '../common/error-response.dto';
+import { INSTANCE_SCHEMA } from '../common/tensor-schemas';
 import { PredictRequestDto } from './dto/predict-request.dto';
 import { PredictResponseDto } from './dto/predict-response.dto';
 import { IMAGE_FIELD } from './image-upload.middleware';
@@ -39,7 +31,7 @@ const PREDICT_BODY = ApiBody({
       },
       instances: {
         type: 'array',
-        items: {},
+        items: INSTANCE_SCHEMA,
         example: [],
         description:
           'JSON only. One entry per example, without the batch dimension: the bare value for a single-input model ' +
@@ -81,16 +73,22 @@ export class PredictController {
   @ApiConsumes('multipart/form-data', 'application/json')
   @PREDICT_BODY
   @ApiOkResponse({ type: PredictResponseDto })
-  @ApiBadRequestResponse({
-    type: ErrorResponseDto,
-    description:
-      'Malformed body, instances that do not match the model signature, or an image that cannot be decoded',
-  })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'Unknown model or version' })
-  @ApiPayloadTooLargeResponse({
-    type: ErrorResponseDto,
-    description: 'More instances than MAX_BATCH, or a body over BODY_LIMIT',
-  })
+  @ApiErrorResponses(
+    {
+      status: 400,
+      description:
+        'Malformed body, instances that do not match the model signature, or an image that cannot be decoded',
+      message:
+        "instances[1]: expected an array of 4, got an array of 3; all entries must share the shape [2,4] (input 'features' expects shape [-1,4] (float32))",
+    },
+    {
+      status: 404,
+      description: 'Unknown model or version',
+      message:
+        "Model 'irsi' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
+    },
+    ...INFERENCE_ERRORS,
+  )
   predict(@Body() body: PredictRequestDto): Promise<PredictResponseDto> {
     return this.predictions.predict(body);
   }

@@ -1,4 +1,6 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty, ApiResponse } from '@nestjs/swagger';
+import type { ErrorDoc } from '../common/error-response.dto';
 
 /**
  * TF Serving (/v1/...) and the Open Inference Protocol (/v2/...) both answer errors as
@@ -15,4 +17,13 @@ export class ProtocolErrorDto {
     example: "Model 'half' not found; available models: half_plus_three, iris",
   })
   error: string;
+}
+
+/** Documents error statuses of a protocol endpoint, each with an example of its own answer. */
+export function ApiProtocolErrors(...errors: ErrorDoc[]): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    ...errors.map(({ status, description, message }) =>
+      ApiResponse({ status, description, type: ProtocolErrorDto, example: { error: message } }),
+    ),
+  );
 }

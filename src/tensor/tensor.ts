@@ -25,7 +25,7 @@ export const elementCount = (shape: readonly number[]): number => shape.reduce((
 /**
  * Plain JSON numbers of a tensor's data; float16 decoded from its bits. int64 becomes a double:
  * exact up to 2^53, the nearest double beyond (inputs are range-checked by the codec; an output
- * that needs every bit is asked for as V2 binary data, see the README's datatypes table).
+ * that needs every bit is asked for as V2 binary data, see the datatypes table in docs/models.md).
  */
 export function toNumbers(tensor: Tensor): number[] {
   if (tensor.dtype === 'float16') return Array.from(tensor.data as Uint16Array, fromFloat16Bits);

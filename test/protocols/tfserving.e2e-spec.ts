@@ -224,6 +224,71 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
     });
   });
 
+  describe('a wrong method answers 405 with Allow and {"error"}, as /v2 does', () => {
+    type Method = 'get' | 'post' | 'put' | 'delete' | 'head';
+    const send = (method: string, path: string) => http()[method.toLowerCase() as Method](path);
+    // Latest, a version and a label: every form of every verb and GET path api_rest.md has.
+    const forms = ['iris', 'iris/versions/1', 'iris/labels/stable'];
+    const verbPaths = ['predict', 'classify', 'regress'].flatMap((verb) =>
+      forms.map((form) => `/v1/models/${form}:${verb}`),
+    );
+    const getPaths = forms.flatMap((form) => [`/v1/models/${form}`, `/v1/models/${form}/metadata`]);
+
+    it.each(verbPaths.flatMap((path) => ['GET', 'PUT', 'DELETE'].map((m) => [m, path])))(
+      'should answer %s %s with 405, Allow: POST',
+      async (method, path) => {
+        const res = await send(method, path).expect(405);
+        expect(res.headers.allow).toBe('POST');
+        expect(res.body).toEqual({
+          error: `Method ${method} is not allowed on ${path}; allowed: POST`,
+        });
+      },
+    );
+
+    it.each(getPaths.flatMap((path) => ['POST', 'PUT', 'DELETE'].map((m) => [m, path])))(
+      'should answer %s %s with 405, Allow: GET, HEAD',
+      async (method, path) => {
+        const res = await send(method, path).expect(405);
+        expect(res.headers.allow).toBe('GET, HEAD');
+        expect(res.body).toEqual({
+          error: `Method ${method} is not allowed on ${path}; allowed: GET, HEAD`,
+        });
+      },
+    );
+
+    it('should answer HEAD on a verb path with 405, as GET (Express routes HEAD to GET)', async () => {
+      const res = await send('HEAD', '/v1/models/iris:predict').expect(405);
+      expect(res.headers.allow).toBe('POST');
+    });
+
+    it('should answer 405 on a verb path whatever the model, as /v2 does', async () => {
+      const res = await send('GET', '/v1/models/nope:predict').expect(405);
+      expect(res.body).toEqual({
+        error: 'Method GET is not allowed on /v1/models/nope:predict; allowed: POST',
+      });
+    });
+
+    it('should keep 404 where the method is right: an unknown model, version or verb', async () => {
+      const notFound = async (path: string, pattern: RegExp) => {
+        const res = await send('GET', path).expect(404);
+        expect(res.headers.allow).toBeUndefined();
+        expect(res.body.error).toMatch(pattern);
+      };
+      await notFound('/v1/models/nope', /Model 'nope' not found/);
+      await notFound('/v1/models/iris/versions/9', /Version 9 of model 'iris' not found/);
+      // Not a verb TF Serving has: the status route reads it as a model name, as before.
+      await notFound('/v1/models/iris:explain', /Model 'iris:explain' not found/);
+    });
+
+    it('should still answer the right method on the same paths', async () => {
+      await send('GET', '/v1/models/iris').expect(200);
+      await http()
+        .post('/v1/models/iris/versions/1:predict')
+        .send({ instances: [[5.1, 3.5, 1.4, 0.2]] })
+        .expect(200);
+    });
+  });
+
   describe('bad requests answer the status code and exactly {"error": "<message>"}', () => {
     const expectError = async (res: request.Response, status: number, pattern: RegExp) => {
       expect(res.status).toBe(status);

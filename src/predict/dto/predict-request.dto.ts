@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TensorPayload } from '../../common/app-validation.pipe';
+import { clip } from '../../common/client-text';
+import { INSTANCE_SCHEMA } from '../../common/tensor-schemas';
 import {
   ArrayNotEmpty,
   IsArray,
@@ -33,7 +35,13 @@ function IsVersion(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
-@TensorPayload()
+/** TF Serving's columnar body sent to /predict: say where it belongs, not only what is missing. */
+function columnarHint(body: Record<string, unknown>): string {
+  const model = typeof body.model === 'string' && body.model !== '' ? clip(body.model) : '{model}';
+  return `/predict takes \`instances\` (a list of rows); for TF Serving's columnar \`inputs\` use POST /v1/models/${model}:predict`;
+}
+
+@TensorPayload({ inputs: columnarHint })
 export class PredictRequestDto {
   @ApiProperty({
     description:
@@ -41,7 +49,7 @@ export class PredictRequestDto {
       '(a number, or a nested array shaped like its input); a multi-input model takes an object keyed by input name. ' +
       'Shapes and element types are checked against the model signature (GET /models/{name}).',
     type: 'array',
-    items: {},
+    items: INSTANCE_SCHEMA,
     example: [
       [5.1, 3.5, 1.4, 0.2],
       [6.7, 3.1, 5.6, 2.4],

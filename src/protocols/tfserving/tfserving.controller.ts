@@ -1,18 +1,11 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { clip } from '../../common/client-text';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
 import { toNestedMap } from '../../tensor/tensor';
-import { ProtocolErrorDto } from '../protocol-error';
+import { INFERENCE_ERRORS } from '../../common/error-response.dto';
+import { ApiProtocolErrors } from '../protocol-error';
 import {
   TfsClassifyResponseDto,
   TfsExamplesRequestDto,
@@ -49,9 +42,11 @@ const LABEL = ApiParam({
   example: 'stable',
   description: 'Version label. This server assigns none, so a label path always answers 404.',
 });
-const NOT_FOUND = ApiNotFoundResponse({
-  type: ProtocolErrorDto,
+const NOT_FOUND = ApiProtocolErrors({
+  status: 404,
   description: 'Unknown model, version or label',
+  message:
+    "Model 'irsi' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
 });
 
 const PREDICT_BODY = ApiBody({
@@ -79,10 +74,14 @@ const PREDICT_OK = ApiOkResponse({
     columnar: { summary: 'Columnar format', value: { outputs: [3.5, 4.0, 5.5] } },
   },
 });
-const PREDICT_BAD = ApiBadRequestResponse({
-  type: ProtocolErrorDto,
-  description: 'Both formats at once, unknown signature, or values that do not fit the signature',
-});
+const PREDICT_BAD = ApiProtocolErrors(
+  {
+    status: 400,
+    description: 'Both formats at once, unknown signature, or values that do not fit the signature',
+    message: 'Send either "instances" (row format) or "inputs" (columnar format), not both',
+  },
+  ...INFERENCE_ERRORS,
+);
 const CLASSIFY_BODY = ApiBody({
   type: TfsExamplesRequestDto,
   examples: {
@@ -101,11 +100,16 @@ const REGRESS_BODY = ApiBody({
     },
   },
 });
-const EXAMPLES_BAD = ApiBadRequestResponse({
-  type: ProtocolErrorDto,
-  description:
-    'A model that cannot answer the verb (classify: no labels in metadata.json; regress: not a single output of one value per example), or examples that do not fit its inputs',
-});
+const EXAMPLES_BAD = ApiProtocolErrors(
+  {
+    status: 400,
+    description:
+      'A model that cannot answer the verb (classify: no labels in metadata.json; regress: not a single output of one value per example), or examples that do not fit its inputs',
+    message:
+      "Model 'linear' cannot classify: its metadata.json has no \"labels\" (one class name per entry of a single [-1,n] output; its outputs are 'y' [-1,1]). Use :predict for raw outputs",
+  },
+  ...INFERENCE_ERRORS,
+);
 const STATUS_OK = ApiOkResponse({
   type: TfsModelStatusResponseDto,
   example: {

@@ -1,8 +1,6 @@
 import { Controller, Get, HttpCode, Param, Post, Res, StreamableFile } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
   ApiBody,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
@@ -12,7 +10,8 @@ import {
 import type { Response } from 'express';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../model/model.service';
-import { ProtocolErrorDto } from '../protocol-error';
+import { INFERENCE_ERRORS } from '../../common/error-response.dto';
+import { ApiProtocolErrors } from '../protocol-error';
 import {
   V2InferRequestDto,
   V2InferResponseDto,
@@ -35,9 +34,10 @@ import { V2InferPayload } from './v2-payload.decorator';
 
 const NAME = ApiParam({ name: 'name', example: 'iris', description: 'Model name' });
 const VERSION = ApiParam({ name: 'version', example: '2', description: 'Model version' });
-const NOT_FOUND = ApiNotFoundResponse({
-  type: ProtocolErrorDto,
+const NOT_FOUND = ApiProtocolErrors({
+  status: 404,
   description: 'Unknown model or version',
+  message: "Version 3 of model 'iris' not found; loaded versions: 2",
 });
 
 const INFER_BODY = ApiBody({
@@ -90,11 +90,15 @@ const BINARY_DESCRIPTION = [
   '`parameters.binary_data_size`, its length in `Inference-Header-Content-Length`, then the bytes.',
 ].join(' ');
 
-const INFER_ERRORS = ApiBadRequestResponse({
-  type: ProtocolErrorDto,
-  description:
-    'Inputs that do not fit the model, or binary data that does not add up (header length beyond the body, binary_data_size not matching the datatype and shape, bytes left over)',
-});
+const INFER_ERRORS = ApiProtocolErrors(
+  {
+    status: 400,
+    description:
+      'Inputs that do not fit the model, or binary data that does not add up (header length beyond the body, binary_data_size not matching the datatype and shape, bytes left over)',
+    message: "outputs: unknown output 'probs'; the model's outputs are probabilities",
+  },
+  ...INFERENCE_ERRORS,
+);
 
 /**
  * The Open Inference Protocol V2 (kserve/open-inference-protocol, inference_rest.md), as KServe,

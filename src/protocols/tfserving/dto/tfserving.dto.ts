@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Allow, IsOptional, IsString } from 'class-validator';
 import { TensorPayload } from '../../../common/app-validation.pipe';
+import { INSTANCE_SCHEMA } from '../../../common/tensor-schemas';
 
 export class TfsStatusDto {
   @ApiProperty({ example: 'OK', description: 'OK, or UNKNOWN when the version failed to load' })
@@ -95,7 +96,7 @@ export class TfsPredictRequestDto {
     description:
       'Row format: one entry per example. The bare value for a single-input model, an object keyed by input name otherwise.',
     type: 'array',
-    items: {},
+    items: INSTANCE_SCHEMA,
     example: [1.0, 2.0, 5.0],
   })
   @Allow()
