@@ -1,14 +1,14 @@
 /**
  * "Add your own model" from TF.js code (README): builds and trains a small model in TypeScript
- * and saves it into the server's model repository with saveToRepository, on a default install
- * (no tfjs-node, so no `file://` handler is needed).
+ * and saves it into the server's model repository with saveToRepository from the package entry,
+ * on a default install (no tfjs-node, so no `file://` handler is needed).
  *
  *   npx ts-node scripts/save-model-example.ts [repository]     # default: models
  *
  * writes <repository>/celsius/<next version>/ with a model learning Fahrenheit = 1.8 C + 32.
  */
 import * as tf from '@tensorflow/tfjs';
-import { saveToRepository } from './lib/model-writer';
+import { saveToRepository } from '../src';
 
 export async function saveExample(repository: string): Promise<string> {
   // Name the input and output layers: they become the tensor names clients use (V2, TF Serving).

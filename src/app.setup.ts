@@ -76,6 +76,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
         maxDepth: config.JSON_MAX_DEPTH,
         maxElements: config.JSON_MAX_ELEMENTS,
         maxKeys: config.JSON_MAX_KEYS,
+        maxValues: config.JSON_MAX_VALUES,
       },
       framed: V2_BINARY_FRAMING,
       multipartPaths: ['/predict'],

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { AppConfig } from './config/app-config';
 import { docsLocation } from './observability/admin-server';
 import { logDestination, logOutputFor } from './observability/boot-logger';
+import { serveClusterMetrics } from './observability/cluster-metrics';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -37,6 +38,7 @@ export function workerCount(requested: number, cores: number): { count: number; 
  * - A worker that fails during startup fails the whole process (exit 1), as a single server would.
  * - A worker that dies later is replaced.
  * - SIGTERM/SIGINT is passed on to every worker, which drains; a second signal kills them at once.
+ * - GET /metrics, on whichever worker, answers for all of them (observability/cluster-metrics.ts).
  */
 export function runPrimary(config: AppConfig, cores = availableParallelism()): void {
   // Lines like the workers' own logs, on the same kind of stream.
@@ -95,6 +97,7 @@ export function runPrimary(config: AppConfig, cores = availableParallelism()): v
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
   SIGNALS.forEach((signal) => process.on(signal, onSignal));
+  serveClusterMetrics();
 
   for (let i = 0; i < count; i++) fork();
 }

@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
+import { unknownVariableWarnings } from './config/unknown-variables';
 import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
 import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
 import { docsLocation } from './observability/admin-server';
@@ -52,6 +53,12 @@ function main(): void {
   // First, on the main thread: ONNX Runtime reads it when its first session is created, inside an
   // inference thread that does not exist yet; cluster workers inherit it from this environment.
   keepOnnxRuntimeQuiet();
+  // Once per server (cluster workers inherit the same environment), and before a bad value
+  // stops the boot: a misspelled name can be why a value is not the one meant.
+  if (!cluster.isWorker) {
+    for (const warning of unknownVariableWarnings(process.env))
+      boot.warn({ context: 'Config' }, warning);
+  }
   let config: AppConfig;
   try {
     // Validated here too, so a bad value stops a cluster before any worker starts.

@@ -5,6 +5,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import request from 'supertest';
+import { copyShipped, makeRepository, removeRepository } from './utils/fixtures';
 import { closeApp, createTestApp } from './utils/test-app';
 
 // Each app starts inference threads that load TF.js and ONNX Runtime: seconds on a busy machine.
@@ -70,6 +71,39 @@ describe('ONNX models served beside TF.js (e2e)', () => {
         },
       ],
     });
+  });
+
+  it('should report the backend each engine runs on, not the TF.js one for every model', async () => {
+    const onnx = (await http().get('/models/iris-onnx').expect(200)).body;
+    expect(onnx.backend).toBe('onnxruntime-cpu');
+    expect(onnx.versions[0].backend).toBe('onnxruntime-cpu');
+    const tfjs = (await http().get('/models/iris').expect(200)).body;
+    expect(tfjs.backend).toBe('wasm');
+    expect(tfjs.versions[0].backend).toBe('wasm');
+  });
+
+  it('should report the backend per version when the versions of a model use different engines', async () => {
+    const root = await makeRepository({
+      'mixed/1': copyShipped('iris/2'),
+      'mixed/2': copyShipped('iris-onnx/1'),
+    });
+    const mixed = await createTestApp({ MODEL_DIR: root, MODEL_VERSION_POLICY: 'all' });
+    try {
+      const { body } = await request(mixed.getHttpServer()).get('/models/mixed').expect(200);
+      expect(body.backend).toBe('onnxruntime-cpu'); // the default version's
+      expect(
+        (body.versions as { version: number; backend: string }[]).map((v) => [
+          v.version,
+          v.backend,
+        ]),
+      ).toEqual([
+        [2, 'onnxruntime-cpu'],
+        [1, 'wasm'],
+      ]);
+    } finally {
+      await closeApp(mixed);
+      removeRepository(root);
+    }
   });
 
   it.each([

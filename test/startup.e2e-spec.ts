@@ -68,7 +68,7 @@ describe('Fail fast at startup (node dist/main.js)', () => {
     const repo = await repoWith({ 'graph/1': missingShard });
     await expectBootFailure(
       { MODEL_DIR: repo },
-      new RegExp(`missing weight shard ${repo}/graph/1/group1-shard2of3.bin`),
+      new RegExp(`${repo}/graph/1/model.json: missing weight shard group1-shard2of3.bin`),
     );
   });
 
@@ -97,7 +97,7 @@ describe('Fail fast at startup (node dist/main.js)', () => {
     expectBootFailure(
       { MODEL_DIR: SHIPPED_MODELS, TFJS_BACKEND: 'gpu', MAX_BATCH: 'many' },
       /Invalid configuration: .*TFJS_BACKEND must be one of the following values: auto, tensorflow, wasm, cpu \(got "gpu"\)/,
-      /MAX_BATCH must be an integer number \(got "many"\)/,
+      /MAX_BATCH must be an integer number >= 1 \(got "many"\)/,
     ));
 
   it('should exit 1 when TFJS_BACKEND=tensorflow but @tensorflow/tfjs-node is not installed', async () => {

@@ -1,117 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { TF_DATA_TYPES } from '../../src/tensor/signature';
+import {
+  DEFAULT_SHARD_BYTES,
+  writeModelJson,
+  writeShards,
+} from '../../src/engines/tfjs/tfjs-writer';
 
-/**
- * Writes TF.js models to disk in the exact layout TF.js and tensorflowjs_converter use:
- * model.json plus weights split into `group1-shardNofM.bin` files. Without @tensorflow/tfjs-node
- * there is no `file://` handler, so the server's repository format is written here.
- */
-
-const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024; // tensorflowjs_converter's default
-
-function writeShards(dir: string, data: ArrayBuffer, shardBytes: number): string[] {
-  const count = Math.max(1, Math.ceil(data.byteLength / shardBytes));
-  return Array.from({ length: count }, (_, i) => {
-    const name = `group1-shard${i + 1}of${count}.bin`;
-    writeFileSync(join(dir, name), Buffer.from(data.slice(i * shardBytes, (i + 1) * shardBytes)));
-    return name;
-  });
-}
-
-function writeModelJson(dir: string, json: object): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
-}
-
-export function writeMetadata(dir: string, metadata: object): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2) + '\n');
-}
-
-/** Saves a layers model as `model.save('file://dir')` would. */
-export async function saveLayersModel(
-  model: tf.LayersModel,
-  dir: string,
-  shardBytes = DEFAULT_SHARD_BYTES,
-): Promise<void> {
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      mkdirSync(dir, { recursive: true });
-      const data = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-      const paths = writeShards(dir, data, shardBytes);
-      writeModelJson(dir, {
-        format: 'layers-model',
-        generatedBy: artifacts.generatedBy,
-        convertedBy: null,
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths, weights: artifacts.weightSpecs }],
-      });
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-}
-
-export interface RepositoryTarget {
-  /** The server's model repository (MODEL_DIR), e.g. `models`. */
-  repository: string;
-  /** Model name: the folder under the repository, and the name clients use. */
-  name: string;
-  /** Version folder; default: one more than the highest version already there (1 for a new model). */
-  version?: number;
-  /** Written as metadata.json beside model.json: description, labels, anything shown by GET /models/{name}. */
-  metadata?: object;
-}
-
-const MODEL_NAME = /^[A-Za-z0-9][\w.-]*$/;
-
-/** One more than the highest numbered version folder of a model (1 when there is none). */
-export function nextVersion(modelDir: string): number {
-  const versions = existsSync(modelDir)
-    ? readdirSync(modelDir)
-        .filter((entry) => /^[1-9]\d*$/.test(entry))
-        .map(Number)
-    : [];
-  return Math.max(0, ...versions) + 1;
-}
-
-/**
- * Saves a TF.js layers model as `<repository>/<name>/<version>/` (model.json, weight shards and
- * optionally metadata.json), ready for the server: what `model.save('file://...')` would do with
- * tfjs-node, on a default install (pure TF.js, no native code). The files are written into a
- * hidden staging folder and renamed into place in one step, so a server with hot reload
- * (MODEL_POLL_SECONDS) never sees half a model. An existing version is never overwritten.
- * Returns the version folder.
- */
-export async function saveToRepository(
-  model: tf.LayersModel,
-  target: RepositoryTarget,
-): Promise<string> {
-  const { repository, name, metadata } = target;
-  if (!MODEL_NAME.test(name)) {
-    throw new Error(
-      `model name ${JSON.stringify(name)}: use letters, digits, '_', '-' and '.', not starting with '.'`,
-    );
-  }
-  const modelDir = resolve(repository, name);
-  const version = target.version ?? nextVersion(modelDir);
-  if (!Number.isSafeInteger(version) || version < 1) {
-    throw new Error(`version ${version}: versions are positive integers`);
-  }
-  const dir = join(modelDir, String(version));
-  if (existsSync(dir)) throw new Error(`${dir} already exists; versions are never overwritten`);
-  const staging = join(modelDir, `.incoming-${version}-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
-  try {
-    await saveLayersModel(model, staging);
-    if (metadata) writeMetadata(staging, metadata);
-    renameSync(staging, dir);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-  return dir;
-}
+// Layers models and the repository layout are written by the server's own code (the package
+// entry exports saveToRepository); graph models, which only tests and training write, are here.
+export { saveLayersModel } from '../../src/engines/tfjs/tfjs-writer';
+export {
+  nextVersion,
+  type RepositoryTarget,
+  saveToRepository,
+  writeMetadata,
+} from '../../src/model/save-to-repository';
 
 // ---- Graph models: a GraphDef in JSON, as tensorflowjs_converter writes it ----
 

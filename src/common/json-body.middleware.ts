@@ -5,7 +5,8 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { raw, NextFunction, Request, RequestHandler, Response } from 'express';
-import { checkJsonLimits, JsonLimits } from './json-limits';
+import { JsonLimits } from './json-limits';
+import { parseJsonBody } from './json-parse';
 import type { JsonParsePool } from './json-parse-pool';
 
 /** What Express's body parser attaches to the errors it raises. */
@@ -74,48 +75,6 @@ export function binaryTailOf(req: Request): BinaryTail | undefined {
   return (req as WithTail)[BINARY_TAIL];
 }
 
-const describeJson = (value: unknown): string => {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
-};
-
-/** NaN/Infinity literals outside strings are the usual cause worth a hint; anything else is not. */
-const NON_STANDARD_NUMBER = /(^|[\s,:[])-?(NaN|Infinity)\b/;
-
-/**
- * Parses `bytes` as a JSON object after checking them against the depth/element limits (one
- * pass over the raw bytes, before JSON.parse allocates anything). Every error names what was
- * wrong: the parser's own message (it names the token and where), the end of the body when it
- * stops early, a NaN/Infinity hint only when the body holds such a literal, and the type of a
- * body that parsed but is not an object.
- */
-export function parseJsonObject(bytes: Buffer, limits: JsonLimits | undefined, what = 'body') {
-  if (limits) checkJsonLimits(bytes, limits);
-  let text = bytes.toString('utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    let message = `Malformed JSON ${what}: ${(error as Error).message}`;
-    const position = /at position (\d+)/.exec(message)?.[1];
-    if (/Unexpected end/.test(message) || Number(position) === text.length) {
-      message += ` (the ${what} ends at byte ${bytes.length} before the JSON is complete)`;
-    }
-    if (NON_STANDARD_NUMBER.test(text)) {
-      message += '; NaN and Infinity are not valid JSON numbers';
-    }
-    throw new BadRequestException(`${message}. Expected a JSON object`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new BadRequestException(
-      `The request ${what} must be a JSON object, got ${describeJson(value)}`,
-    );
-  }
-  return value as Record<string, unknown>;
-}
-
 function checkCharset(req: Request): void {
   const match = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '');
   const charset = match?.[1].toLowerCase();
@@ -126,7 +85,8 @@ function checkCharset(req: Request): void {
   }
 }
 
-function splitFramed(req: Request, body: Buffer, framed: FramedBody, limits?: JsonLimits) {
+/** The JSON header's bytes of a framed body; the bytes after it are kept aside (binaryTailOf). */
+function splitFramed(req: Request, body: Buffer, framed: FramedBody): Buffer {
   const value = String(req.headers[framed.header]).trim();
   const length = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(length)) {
@@ -139,8 +99,8 @@ function splitFramed(req: Request, body: Buffer, framed: FramedBody, limits?: Js
       `${framed.header} ${length} is beyond the body of ${body.length} bytes; expected the length of the JSON header at the start of the body`,
     );
   }
-  req.body = length > 0 ? parseJsonObject(body.subarray(0, length), limits, 'header') : {};
   (req as WithTail)[BINARY_TAIL] = { bytes: body.subarray(length), headerless: length === 0 };
+  return body.subarray(0, length);
 }
 
 /**
@@ -151,6 +111,8 @@ function splitFramed(req: Request, body: Buffer, framed: FramedBody, limits?: Js
  * - the framed form (`framed.header` on a `framed.route` path): the JSON header is parsed and
  *   limit-checked as JSON, the bytes after it are kept aside (see binaryTailOf) and never parsed
  *   nor counted as JSON elements;
+ * - JSON (a body or a framed header) of `offThreadBytes` or more is parsed by the parse pool,
+ *   smaller JSON here: the same checks, values and refusals either way (parseJsonBody);
  * - anything else is parsed as a JSON object whatever its Content-Type, or with none: TF Serving
  *   does the same, and `curl -d` sends application/x-www-form-urlencoded.
  * BODY_LIMIT bounds the whole body in every case, before anything is parsed.
@@ -174,22 +136,27 @@ export function jsonBody(options: BodyOptions): RequestHandler[] {
       const body = req.body as unknown;
       if (!Buffer.isBuffer(body)) return next();
       try {
+        let json = body;
+        let what = 'body';
         if (framed && req.headers[framed.header] !== undefined && framed.route.test(req.path)) {
-          splitFramed(req, body, framed, limits);
-        } else if (body.length === 0) {
+          // A copy: posted to a parse thread, a view would take the binary data along.
+          json = Buffer.from(splitFramed(req, body, framed));
+          what = 'header';
+        } else if (body.length > 0) {
+          checkCharset(req);
+        }
+        if (json.length === 0) {
           // An empty body is an empty object, as Express's JSON parser has it: the DTO then says
           // which fields are missing.
           req.body = {};
-        } else if (parsePool && body.length >= offThreadBytes) {
-          checkCharset(req);
-          parsePool.parse(body, limits).then((value) => {
+        } else if (parsePool && json.length >= offThreadBytes) {
+          parsePool.parse(json, limits, what).then((value) => {
             req.body = value;
             next();
           }, next);
           return;
         } else {
-          checkCharset(req);
-          req.body = parseJsonObject(body, limits);
+          req.body = parseJsonBody(json, limits, what);
         }
         next();
       } catch (failure) {

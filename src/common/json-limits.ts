@@ -7,6 +7,11 @@ export interface JsonLimits {
   maxElements: number;
   /** Most keys in any one object (JSON_MAX_KEYS); unbounded when absent. */
   maxKeys?: number;
+  /**
+   * Most values left once the numeric tensors are taken out of the parsed body (JSON_MAX_VALUES,
+   * see packNumericArrays); unbounded when absent.
+   */
+  maxValues?: number;
 }
 
 const QUOTE = 0x22;

@@ -2,14 +2,14 @@ import {
   BadRequestException,
   HttpException,
   Logger,
+  OnApplicationBootstrap,
   OnApplicationShutdown,
   PayloadTooLargeException,
 } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { parseJsonObject } from './json-body.middleware';
 import { JsonLimits } from './json-limits';
-import { PackedTree, unpackTree } from './json-pack';
+import { MIN_PACKED_NUMBERS, PackedTree, parseJsonBody, unpackTree } from './json-parse';
 
 export interface ParseRequest {
   id: number;
@@ -23,15 +23,12 @@ export type ParseReply =
   /** The thread's first message: it takes bodies from now on. */
   | { id: 0; ready: true }
   | { id: number; tree: PackedTree }
-  /** Parse it where it is used: a body packNumericArrays leaves alone, or an unexpected error. */
+  /** Parse it where it is used: an unexpected error in the thread. */
   | { id: number; inline: true }
-  /** A client error from parseJsonObject: status and message, rebuilt on the main thread. */
+  /** A client error from parsePackedJson: status and message, rebuilt on the main thread. */
   | { id: number; refused: { status: number; message: string } };
 
-/** Arrays of fewer numbers stay ordinary arrays: a proxy costs more than it saves on them. */
-export const MIN_PACKED_NUMBERS = 256;
-
-/** The exception parseJsonObject threw in the thread, as the main thread would have thrown it. */
+/** The exception parsePackedJson threw in the thread, as the main thread would have thrown it. */
 function rebuildRefusal({ status, message }: { status: number; message: string }): HttpException {
   if (status === 400) return new BadRequestException(message);
   if (status === 413) return new PayloadTooLargeException(message);
@@ -107,10 +104,10 @@ class ParseThread {
  * takes ~15 ms, and the tree it builds lives, and is garbage collected, on the thread that
  * built it. The main thread gets back the value with its numeric arrays packed (packedArray):
  * one transferred Float64Array per tensor. Bodies go to the started thread with the fewest in
- * hand; threads start on the first body, which (like any body while none has started) is parsed
- * here rather than wait for a thread's start-up.
+ * hand; threads start with the application and restart on the next body after one dies. A body
+ * that comes while none has started is parsed here rather than wait for a thread's start-up.
  */
-export class JsonParsePool implements OnApplicationShutdown {
+export class JsonParsePool implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(JsonParsePool.name);
   private readonly threads: (ParseThread | undefined)[];
   private nextId = 1;
@@ -125,9 +122,9 @@ export class JsonParsePool implements OnApplicationShutdown {
     this.threads = new Array<ParseThread | undefined>(size).fill(undefined);
   }
 
-  /** parseJsonObject(bytes, limits, what), off the main thread; same value, same refusals. */
+  /** parseJsonBody(bytes, limits, what), off the main thread; same value, same refusals. */
   parse(bytes: Buffer, limits?: JsonLimits, what = 'body'): Promise<Record<string, unknown>> {
-    const here = () => parseJsonObject(bytes, limits, what);
+    const here = () => parseJsonBody(bytes, limits, what, this.minPacked);
     const thread = this.closed ? undefined : this.pick();
     if (!thread) return Promise.resolve().then(here);
     const id = this.nextId++;
@@ -146,6 +143,11 @@ export class JsonParsePool implements OnApplicationShutdown {
         minPacked: this.minPacked,
       } satisfies ParseRequest);
     });
+  }
+
+  /** Started before the first request: a body parsed here costs this thread its parse. */
+  onApplicationBootstrap(): Promise<void> {
+    return this.whenStarted();
   }
 
   onApplicationShutdown(): Promise<void> {

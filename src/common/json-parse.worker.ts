@@ -1,21 +1,21 @@
 import { HttpException } from '@nestjs/common';
 import { parentPort } from 'node:worker_threads';
 import { lowerThreadPriority } from '../inference/thread-priority';
-import { parseJsonObject } from './json-body.middleware';
-import { packNumericArrays } from './json-pack';
+import { parsePackedJson } from './json-parse';
 import type { ParseReply, ParseRequest } from './json-parse-pool';
 
 const PARSE_THREAD_NICE = 5;
 
 /**
- * A JSON parse thread: the same checks and parse as on the main thread (parseJsonObject, so the
- * same 400/413 texts), then the numeric arrays packed into transferable Float64Arrays.
+ * A JSON parse thread: the same checks, parse and packing as on the main thread
+ * (parsePackedJson, so the same 400/413 texts), the numeric arrays packed into transferable
+ * Float64Arrays.
  */
 function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
   let tree;
   try {
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    tree = packNumericArrays(parseJsonObject(body, limits, what), minPacked);
+    tree = parsePackedJson(body, limits, what, minPacked);
   } catch (error) {
     const reply: ParseReply =
       error instanceof HttpException
@@ -23,7 +23,6 @@ function handle({ id, bytes, limits, what, minPacked }: ParseRequest): void {
         : { id, inline: true };
     return parentPort!.postMessage(reply);
   }
-  if (!tree) return parentPort!.postMessage({ id, inline: true } satisfies ParseReply);
   const transfer = tree.blocks.map(({ block }) => block.data.buffer as ArrayBuffer);
   parentPort!.postMessage({ id, tree } satisfies ParseReply, transfer);
 }

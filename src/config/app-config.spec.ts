@@ -59,6 +59,14 @@ describe(loadConfig.name, () => {
     );
   });
 
+  it('should default JSON_MAX_VALUES to 50,000 and refuse a non-positive one', () => {
+    expect(loadConfig({}).JSON_MAX_VALUES).toBe(50_000);
+    expect(loadConfig({ JSON_MAX_VALUES: '200000' }).JSON_MAX_VALUES).toBe(200_000);
+    expect(() => loadConfig({ JSON_MAX_VALUES: '0' })).toThrow(
+      /JSON_MAX_VALUES must not be less than 1/,
+    );
+  });
+
   it('should default JSON_MAX_KEYS to 1000 and refuse a non-positive one', () => {
     expect(loadConfig({}).JSON_MAX_KEYS).toBe(1000);
     expect(loadConfig({ JSON_MAX_KEYS: '50' }).JSON_MAX_KEYS).toBe(50);

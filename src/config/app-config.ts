@@ -11,6 +11,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { availableParallelism } from 'node:os';
+import { describeProblem } from './config-problems';
 
 export const TFJS_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
@@ -202,6 +203,15 @@ export class AppConfig {
   JSON_MAX_KEYS = 1000;
 
   /**
+   * Most JSON values a body may hold besides its numeric tensors (arrays of 256 numbers or more
+   * count as one value): each costs the main thread a copy from the parse thread. 413 above.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  JSON_MAX_VALUES = 50_000;
+
+  /**
    * Most pixels (width x height, read from the header before decoding) accepted in one uploaded
    * image; more is a 400. A decompression-bomb guard: a tiny PNG can claim 30000x30000. The
    * default admits a 24-megapixel photo (6000x4000).
@@ -271,11 +281,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const config = plainToInstance(AppConfig, defined);
   const errors = validateSync(config, { forbidUnknownValues: true });
   if (errors.length > 0) {
-    const problems = errors.flatMap((error) =>
-      Object.values(error.constraints ?? {}).map(
-        (message) => `${message} (got ${JSON.stringify(error.value)})`,
-      ),
-    );
+    const problems = errors.map(describeProblem);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   if (config.ADMIN_PORT > 0 && config.ADMIN_PORT === config.PORT) {

@@ -9,6 +9,8 @@ import type { Tensor } from '../tensor/tensor';
 export interface EngineModel {
   /** V2 `platform`: tensorflowjs_layers, tensorflowjs_graph, onnxruntime_onnx. */
   readonly platform: string;
+  /** What runs it, as GET /models/{name} reports it: the TF.js backend (wasm), onnxruntime-cpu. */
+  readonly backend: string;
   /** Names, dtypes and shapes read from the model itself (-1 = free dimension). */
   readonly signature: ModelSignature;
   /** Runs one batch; outputs in signature order, batch first. Must not keep the inputs. */

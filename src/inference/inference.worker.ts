@@ -89,6 +89,7 @@ async function loadWith(entry: EngineEntry, key: string, dir: string): Promise<L
     models.set(key, model);
     const report: LoadReport = {
       platform: model.platform,
+      backend: model.backend,
       signature: model.signature,
       batchMajor,
       loadMs,

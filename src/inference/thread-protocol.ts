@@ -52,6 +52,7 @@ export type ThreadHello = { hello: true; backend: string } | { hello: false; err
 /** What loading one version in a thread found: the same in every thread, or the load fails. */
 export interface LoadReport {
   platform: string;
+  backend: string;
   signature: ModelSignature;
   /** Every input has a free batch dimension and every output's first dimension follows it. */
   batchMajor: boolean;

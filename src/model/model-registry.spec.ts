@@ -247,6 +247,7 @@ describe(ModelRegistry.name, () => {
     /** A host whose first load fails as an unreadable file would, then loads: permissions are no obstacle to root. */
     const report: LoadReport = {
       platform: 'tensorflowjs_graph',
+      backend: 'wasm',
       signature: {
         inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 1] }],
         outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 1] }],

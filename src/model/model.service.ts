@@ -221,7 +221,8 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     const versions = this.versionsOf(name);
     return {
       name,
-      backend: this.backend,
+      // Each engine says what runs it: a TF.js backend is no answer for an ONNX model.
+      backend: versions[0].backend,
       defaultVersion: versions[0].version,
       versions: versions.map((model) => {
         const { description, labels, ...rest } = model.metadata;
@@ -230,6 +231,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
           state: model.state,
           format: model.format,
           platform: model.platform,
+          backend: model.backend,
           batching: model.batchable,
           inputs: model.signature.inputs,
           outputs: model.signature.outputs,

@@ -44,10 +44,10 @@ async function readMetadata(dir: string): Promise<ModelMetadata> {
     metadata.labels !== undefined &&
     !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))
   ) {
-    throw new Error('metadata.json: "labels" must be an array of strings');
+    throw new Error('"labels" must be an array of strings');
   }
   if (metadata.batching !== undefined && typeof metadata.batching !== 'boolean') {
-    throw new Error('metadata.json: "batching" must be true or false');
+    throw new Error('"batching" must be true or false');
   }
   return metadata;
 }
@@ -63,6 +63,8 @@ export class ServedModel {
   readonly dir: string;
   state: ModelState = 'START';
   platform: string;
+  /** What runs it in the threads (the TF.js backend, onnxruntime-cpu): one per engine. */
+  backend: string;
   signature: ModelSignature;
   metadata: ModelMetadata = {};
   loadTimeMs: number;
@@ -112,6 +114,7 @@ export class ServedModel {
     const report = await host.load(this.key, this.dir);
     try {
       this.platform = report.platform;
+      this.backend = report.backend;
       this.signature = report.signature;
       checkImageMetadata(this.metadata, this.signature.inputs);
       this.loadTimeMs = report.loadMs;

@@ -1,16 +1,29 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, ServiceUnavailableException } from '@nestjs/common';
+import cluster from 'node:cluster';
 import type { Request, Response } from 'express';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  LabelValues,
+  MetricObjectWithValues,
+  MetricValue,
+  Registry,
+} from 'prom-client';
 import { DRAIN_OUTCOMES, DrainOutcome } from '../lifecycle/connection-drain';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { DECODE_OUTCOMES, DecodeOutcome, ImageObserver } from '../image/image-observer';
 import type { BatchEvent } from '../inference/batch-scheduler';
 import { InferenceEvent, InferenceObserver, ModelRuntimeStats } from '../model/inference-observer';
+import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
 import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
 
 const HTTP_LABELS = ['method', 'route', 'model', 'version', 'status'] as const;
 const MODEL_LABELS = ['model', 'version'] as const;
+/** Versions that have loaded, and so a load time. */
+const LOADED = new Set(['AVAILABLE', 'UNLOADING']);
 
 /**
  * Every Prometheus metric of the server, in a registry of its own per app (not prom-client's
@@ -18,12 +31,17 @@ const MODEL_LABELS = ['model', 'version'] as const;
  * memory are read at scrape time from a stats source (ModelService.runtimeStats).
  */
 @Injectable()
-export class MetricsService extends InferenceObserver implements ImageObserver {
+export class MetricsService
+  extends InferenceObserver
+  implements ImageObserver, OnApplicationBootstrap
+{
   readonly registry = new Registry();
   private statsSource?: () => ModelRuntimeStats;
   /** Busy seconds and wall time of each thread at the previous scrape, for the busy ratio. */
   private lastBusy = new Map<number, { busy: number; at: number }>();
   private stats?: ModelRuntimeStats;
+  /** Versions with series in the families below, by "model/version", until they are retired. */
+  private readonly versionsSeen = new Map<string, { model: string; version: string }>();
 
   private readonly httpRequests = new Counter({
     name: 'http_requests_total',
@@ -92,6 +110,17 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
     registers: [this.registry],
   });
 
+  /** The families labelled with a model version: a retired version's series leave them all. */
+  private readonly versionFamilies: (Counter<string> | Histogram<string>)[] = [
+    this.httpRequests,
+    this.httpDuration,
+    this.inferences,
+    this.queueWait,
+    this.batchRows,
+    this.inferenceDuration,
+    this.inferenceInstances,
+  ];
+
   constructor(private readonly lifecycle: LifecycleService) {
     super();
     collectDefaultMetrics({ register: this.registry });
@@ -100,14 +129,29 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
     const stats = () => this.stats;
     new Gauge({
       name: 'model_load_duration_seconds',
-      help: 'Time the last load of each model version took (read from disk and deserialised, before warm-up)',
+      help: 'Time the last load of each model version took (read from disk and deserialised, before warm-up); failed loads have no series (see model_load_failed)',
       labelNames: MODEL_LABELS,
       registers: [this.registry],
+      // Every cluster worker loads every model: the slowest load, not the sum of them.
+      aggregator: 'max',
       collect() {
         this.reset();
-        stats()?.models.forEach((m) =>
-          this.set({ model: m.name, version: String(m.version) }, m.loadSeconds),
-        );
+        stats()
+          ?.models.filter((m) => LOADED.has(m.state))
+          .forEach((m) => this.set({ model: m.name, version: String(m.version) }, m.loadSeconds));
+      },
+    });
+    new Gauge({
+      name: 'model_load_failed',
+      help: '1 for each model version whose last load failed (listed as failed in the model status); gone once it loads or leaves the repository',
+      labelNames: MODEL_LABELS,
+      registers: [this.registry],
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        stats()
+          ?.models.filter((m) => m.state === 'END')
+          .forEach((m) => this.set({ model: m.name, version: String(m.version) }, 1));
       },
     });
     new Gauge({
@@ -115,6 +159,8 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
       help: 'Model versions in the registry, by lifecycle state',
       labelNames: ['state'],
       registers: [this.registry],
+      // Each cluster worker holds the same versions: a sum would count each one once per worker.
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const state of ['LOADING', 'AVAILABLE', 'UNLOADING']) this.set({ state }, 0);
@@ -139,6 +185,8 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
       help: 'Share of the time since the previous scrape each inference thread spent running batches',
       labelNames: ['thread'],
       registers: [this.registry],
+      // Thread i exists in every cluster worker: their mean stays a share between 0 and 1.
+      aggregator: 'average',
       collect() {
         this.reset();
         busyRatios().forEach((ratio, thread) => this.set({ thread: String(thread) }, ratio));
@@ -186,14 +234,71 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
     });
   }
 
+  /**
+   * A cluster worker joins the primary's scrapes once its models are loaded (before it listens):
+   * until then it has served nothing, and its model layer cannot be read yet.
+   */
+  onApplicationBootstrap(): void {
+    if (cluster.isWorker) answerClusterCollects(() => this.collectJson());
+  }
+
   /** Where model and TF.js gauges come from (ModelService.runtimeStats), read once per scrape. */
   setStatsSource(source: () => ModelRuntimeStats): void {
     this.statsSource = source;
   }
 
+  /** The text of GET /metrics: this process's, or in a cluster every worker's added up. */
   async render(): Promise<string> {
-    this.stats = this.statsSource?.();
+    if (cluster.isWorker) {
+      return scrapeCluster().catch((error: Error) => {
+        throw new ServiceUnavailableException(
+          `Cannot gather the metrics of every worker: ${error.message}`,
+        );
+      });
+    }
+    await this.refresh();
     return this.registry.metrics();
+  }
+
+  /** The registry as JSON, for the cluster primary to add up with the other workers'. */
+  async collectJson(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    await this.refresh();
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** Reads the model layer once for this scrape's gauges, and drops retired versions' series. */
+  private async refresh(): Promise<void> {
+    this.stats = this.statsSource?.();
+    if (!this.stats) return;
+    const tracked = new Set(this.stats.models.map((m) => `${m.name}/${m.version}`));
+    for (const [id, version] of this.versionsSeen) {
+      if (tracked.has(id)) continue;
+      this.versionsSeen.delete(id);
+      await this.removeVersion(version);
+    }
+  }
+
+  /**
+   * Removes every series of a version that left the registry (retired by a hot swap, or its folder
+   * removed), so the families do not grow with each version ever served. At scrape time rather
+   * than when it is retired: a request that ends just after (its HTTP series) is removed too.
+   */
+  private async removeVersion(version: { model: string; version: string }): Promise<void> {
+    for (const family of this.versionFamilies) {
+      const { values } = await family.get();
+      const series = new Map<string, LabelValues<string>>();
+      for (const { labels } of values) {
+        if (labels.model !== version.model || labels.version !== version.version) continue;
+        const own = { ...labels };
+        delete own.le; // a histogram's buckets are one series
+        series.set(JSON.stringify(own), own);
+      }
+      series.forEach((labels) => family.remove(labels));
+    }
+  }
+
+  private seen(model: string, version: string): void {
+    this.versionsSeen.set(`${model}/${version}`, { model, version });
   }
 
   /** Busy share of each thread since the previous scrape (since start at the first). */
@@ -212,6 +317,7 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
 
   observeBatch(event: BatchEvent): void {
     const labels = { model: event.model, version: String(event.version) };
+    this.seen(labels.model, labels.version);
     this.batchRows.observe(labels, event.rows);
     event.waits.forEach((seconds) => this.queueWait.observe(labels, seconds));
   }
@@ -223,6 +329,7 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
   observeInference(event: InferenceEvent): void {
     const labels = { model: event.model, version: String(event.version) };
     annotateRequestModel(event.model, event.version);
+    this.seen(labels.model, labels.version);
     this.inferences.inc({ ...labels, outcome: event.ok ? 'ok' : 'error' });
     if (!event.ok) return;
     this.inferenceDuration.observe(labels, event.seconds);
@@ -247,6 +354,7 @@ export class MetricsService extends InferenceObserver implements ImageObserver {
       status: String(answeredStatus(res)),
     };
     const seconds = Number(process.hrtime.bigint() - info.startedAt) / 1e9;
+    if (info.model && info.version) this.seen(info.model, info.version);
     this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, seconds);
   }

@@ -4,6 +4,14 @@ import { requestInfoOf } from './request-context';
 /** Label of requests that match no route (404s); never the raw URL, which would explode cardinality. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
+/**
+ * Label of Swagger UI: its page and the files it loads. express.static serves the files without a
+ * route, so they would otherwise count as "unmatched", beside scanners' 404s. Case-insensitive, as
+ * Express mounts them (`SwaggerModule.setup('docs', ...)` in app.setup.ts).
+ */
+export const DOCS_ROUTE = '/docs';
+const DOCS_PATH = /^\/docs(\/|$)/i;
+
 interface RouteLayer {
   route?: {
     path: string;
@@ -30,6 +38,8 @@ function routesMatching(req: Request): NonNullable<RouteLayer['route']>[] {
  * with Express's own matchers; anything that fails to match is "unmatched".
  */
 export function routeLabel(req: Request): string {
+  // originalUrl: a mounted static handler leaves req.url without its prefix.
+  if (DOCS_PATH.test((req.originalUrl ?? req.url).split('?')[0])) return DOCS_ROUTE;
   if (req.route?.path) return label(`${req.baseUrl ?? ''}${String(req.route.path)}`);
   try {
     const route = routesMatching(req).find(

@@ -1,4 +1,4 @@
-import { packNumericArrays, unpackTree } from '../common/json-pack';
+import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from '../common/json-parse';
 import { PackedBlock, packedArray, packedOf, unpackBlock } from './packed-array';
 import { encodeColumns, encodeInstances, encodeTensor, encodeV2Tensor } from './tensor-codec';
 import { TensorSpec } from './signature';
@@ -10,10 +10,15 @@ const image = (h: number, w: number, c: number, at = (i: number) => (i % 17) / 1
   );
 };
 
+const packed = (result: PackedTree | PackRefusal): PackedTree => {
+  if (!('blocks' in result)) throw new Error(`refused: ${JSON.stringify(result)}`);
+  return result;
+};
+
 /** What a parse thread hands back for `value` (in a body, always an object), as the main thread sees it. */
 const throughPacking = <T>(value: T, min = 4): T => {
   const body = JSON.parse(JSON.stringify({ value })) as unknown;
-  return (unpackTree(packNumericArrays(body, min)!) as { value: T }).value;
+  return (unpackTree(packed(packNumericArrays(body, min))) as { value: T }).value;
 };
 
 const block: PackedBlock = { shape: [2, 3], data: Float64Array.from([1, -0, 2.5, 3, 4, 5]) };
@@ -55,7 +60,7 @@ describe(packNumericArrays.name, () => {
       flags: [true, false, true, false],
       nested: { deep: [{ data: [9, 8, 7, 6, 5] }] },
     };
-    const tree = packNumericArrays(JSON.parse(JSON.stringify(body)), 4)!;
+    const tree = packed(packNumericArrays(JSON.parse(JSON.stringify(body)), 4));
     expect(tree.blocks.map((b) => [b.path, b.block.shape])).toEqual([
       [['instances'], [1, 2, 2, 2]],
       [['nested', 'deep', 0, 'data'], [5]],
@@ -66,18 +71,24 @@ describe(packNumericArrays.name, () => {
     expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(body));
   });
 
-  it('should refuse a tree that packing leaves with more values than it may copy (parsed where it is used)', () => {
+  it('should refuse a tree that packing leaves with more values than maxValues', () => {
     const hostile = { data: Array.from({ length: 100 }, () => [[]]) }; // 202 values, none packable
-    expect(packNumericArrays(JSON.parse(JSON.stringify(hostile)), 4, 201)).toBeUndefined();
-    expect(packNumericArrays(JSON.parse(JSON.stringify(hostile)), 4, 202)).toBeDefined();
+    expect(packNumericArrays(JSON.parse(JSON.stringify(hostile)), 4, 201)).toEqual({
+      tooManyValues: 201,
+    });
+    expect(packed(packNumericArrays(JSON.parse(JSON.stringify(hostile)), 4, 202)).blocks).toEqual(
+      [],
+    );
     // A large image is one block: it counts as one value, whatever its size.
     const big = { instances: [image(64, 64, 3)] };
-    expect(packNumericArrays(JSON.parse(JSON.stringify(big)), 4, 10)?.blocks).toHaveLength(1);
+    expect(packed(packNumericArrays(JSON.parse(JSON.stringify(big)), 4, 10)).blocks).toHaveLength(
+      1,
+    );
   });
 
-  it('should refuse to pack a body with a __proto__ key (parsed where it is used instead)', () => {
+  it('should refuse to pack a body with a __proto__ key', () => {
     const value = JSON.parse('{"__proto__": {"x": 1}, "data": [1, 2, 3, 4]}') as unknown;
-    expect(packNumericArrays(value, 1)).toBeUndefined();
+    expect(packNumericArrays(value, 1)).toEqual({ protoKey: true });
   });
 });
 
@@ -114,6 +125,56 @@ describe('tensor codec on packed values', () => {
         encodeV2Tensor(spec, { ...v2, data }, 'inputs[0]'),
       );
     }
+  });
+
+  it.each([
+    [[2], [1, 4]],
+    [[6], [1, 4]],
+    [
+      [3, 4],
+      [1, 4],
+    ],
+    [
+      [1, 5],
+      [1, 4],
+    ],
+    [
+      [1, 4, 1],
+      [1, 4],
+    ],
+    [[2, 2], [4]],
+    [
+      [1, 2, 2],
+      [1, 2, 2, 1],
+    ],
+    [
+      [5, ...Array<number>(27).fill(1)],
+      [1, 4],
+    ],
+    [
+      [1, ...Array<number>(27).fill(1)],
+      [1, 1],
+    ],
+  ])('should name a packed %j declared as %j exactly as the arrays do', (packedShape, shape) => {
+    const size = packedShape.reduce((a, b) => a * b, 1);
+    const block: PackedBlock = {
+      shape: packedShape,
+      data: Float64Array.from({ length: size }, (_, i) => i / 2),
+    };
+    const v2 = { name: 'x', shape, datatype: 'FP32' };
+    const spec: TensorSpec = { name: 'x', dtype: 'float32', shape: shape.map(() => -1) };
+    const asArrays = () => encodeV2Tensor(spec, { ...v2, data: unpackBlock(block) }, 'in');
+    const message = (() => {
+      try {
+        asArrays();
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).toMatch(/^in: /);
+    const data = packedArray(block);
+    expect(() => encodeV2Tensor(spec, { ...v2, data }, 'in')).toThrow(message);
+    expect(packedOf(data)).toBe(block); // never built: a write or a build would have dropped it
   });
 
   it('should refuse a packed value with the very same message as the arrays', () => {

@@ -54,6 +54,30 @@ describe('GET /metrics (e2e, shipped models)', () => {
     expect(text).not.toContain('abc123');
   });
 
+  it('should label Swagger UI\'s page and its static files "/docs", not "unmatched"', async () => {
+    const docs = { method: 'GET', route: '/docs', status: '200' };
+    const unmatched = { route: 'unmatched', status: '404' };
+    const before = await scrape();
+    // The page, its generated init script (a route) and files express.static serves (no route).
+    for (const path of [
+      '/docs',
+      '/docs/swagger-ui-init.js',
+      '/docs/swagger-ui.css',
+      '/docs/swagger-ui-bundle.js',
+    ]) {
+      await request(app.getHttpServer()).get(path).expect(200);
+    }
+    const after = await scrape();
+    expect(
+      (metricValue(after, 'http_requests_total', docs) ?? 0) -
+        (metricValue(before, 'http_requests_total', docs) ?? 0),
+    ).toBe(4);
+    expect(metricValue(after, 'http_requests_total', unmatched)).toBe(
+      metricValue(before, 'http_requests_total', unmatched),
+    );
+    expect(after).not.toMatch(/route="[^"]*swagger/);
+  });
+
   it('should count inferences, their TF.js time and instances per model version', async () => {
     const labels = { model: 'iris', version: '2' };
     const before = await scrape();

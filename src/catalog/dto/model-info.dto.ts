@@ -35,6 +35,13 @@ export class ModelVersionDto {
   platform: string;
 
   @ApiProperty({
+    example: 'wasm',
+    description:
+      'What runs this version: the TF.js backend (wasm, cpu, tensorflow) or onnxruntime-cpu',
+  })
+  backend: string;
+
+  @ApiProperty({
     example: true,
     description:
       'Concurrent requests are merged into batches (the model is batch-major and metadata.json does not turn it off)',
@@ -67,7 +74,11 @@ export class ModelInfoDto {
   @ApiProperty({ example: 'iris' })
   name: string;
 
-  @ApiProperty({ example: 'wasm', description: 'The TF.js backend running the model' })
+  @ApiProperty({
+    example: 'wasm',
+    description:
+      'What runs the default version: the TF.js backend (wasm, cpu, tensorflow) or onnxruntime-cpu',
+  })
   backend: string;
 
   @ApiProperty({ example: 2, description: 'The version served when a request names none' })

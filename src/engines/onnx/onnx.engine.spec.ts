@@ -165,11 +165,11 @@ describe(OnnxEngine.name, () => {
       nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
     });
     await expect(engine.load(dir)).rejects.toThrow(
-      `${join(dir, 'model.onnx')}: input 'x' has element type uint16; supported: float32, float64, float16, int8, int32, int64, uint8, bool`,
+      `input 'x' has element type uint16; supported: float32, float64, float16, int8, int32, int64, uint8, bool`,
     );
   });
 
-  it('should fail a corrupt model.onnx with its path and ONNX Runtime own message', async () => {
+  it("should fail a corrupt model.onnx with ONNX Runtime's own message, leaving the path to the caller", async () => {
     const dir = join(scratch, 'corrupt');
     writeOnnxModel(join(dir, 'model.onnx'), {
       name: 'x',
@@ -180,11 +180,10 @@ describe(OnnxEngine.name, () => {
       nodes: [],
     });
     writeFileSync(join(dir, 'model.onnx'), 'this is not a protobuf');
-    await expect(engine.load(dir)).rejects.toThrow(
-      new RegExp(
-        `^${join(dir, 'model.onnx')}: ONNX Runtime cannot load it: .*Protobuf parsing failed`,
-      ),
-    );
+    const error = (await engine.load(dir).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/^ONNX Runtime cannot load it: Protobuf parsing failed/);
+    // The inference thread prefixes the path: said here too, it would be said twice.
+    expect(error.message).not.toContain(dir);
   });
 
   it('should fail a model with an operator the CPU build lacks, naming the operator', async () => {
@@ -197,9 +196,9 @@ describe(OnnxEngine.name, () => {
       initializers: [],
       nodes: [{ op: 'NoSuchOperator', inputs: ['x'], outputs: ['y'] }],
     });
-    await expect(engine.load(dir)).rejects.toThrow(
-      new RegExp(`^${join(dir, 'model.onnx')}: ONNX Runtime cannot load it: .*NoSuchOperator`),
-    );
+    const error = (await engine.load(dir).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/^ONNX Runtime cannot load it: .*NoSuchOperator/);
+    expect(error.message).not.toContain(dir);
   });
 
   it('should count live sessions and release them on dispose', async () => {

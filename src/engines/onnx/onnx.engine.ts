@@ -5,6 +5,9 @@ import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../tensor
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats } from '../engine';
 
+/** The only provider the npm package ships without a download (GPU ones are optional installs). */
+const EXECUTION_PROVIDER = 'cpu';
+
 /** ONNX element types this server carries end to end; ONNX Runtime uses the same names. */
 const SUPPORTED: ReadonlySet<string> = new Set<string>(INPUT_DTYPES);
 
@@ -20,19 +23,24 @@ export interface OnnxEngineOptions {
 const toDim = (dim: number | string): number =>
   typeof dim === 'number' && dim >= 0 ? dim : FREE_DIM;
 
-function toSpec(file: string, meta: ort.InferenceSession.ValueMetadata, role: string): TensorSpec {
+function toSpec(meta: ort.InferenceSession.ValueMetadata, role: string): TensorSpec {
   if (!meta.isTensor) {
     // skl2onnx classifiers add a ZipMap output (a sequence of maps) unless told not to.
     throw new Error(
-      `${file}: ${role} '${meta.name}' is not a tensor (a sequence or map); only tensor inputs and outputs can be served (for skl2onnx classifiers export with options={'zipmap': False})`,
+      `${role} '${meta.name}' is not a tensor (a sequence or map); only tensor inputs and outputs can be served (for skl2onnx classifiers export with options={'zipmap': False})`,
     );
   }
   if (!SUPPORTED.has(meta.type)) {
     throw new Error(
-      `${file}: ${role} '${meta.name}' has element type ${meta.type}; supported: ${[...SUPPORTED].join(', ')}`,
+      `${role} '${meta.name}' has element type ${meta.type}; supported: ${[...SUPPORTED].join(', ')}`,
     );
   }
   return { name: meta.name, dtype: meta.type, shape: meta.shape.map(toDim) };
+}
+
+/** ONNX Runtime's message without its "Load model from <file> failed:", which repeats the path. */
+function withoutPath(message: string, file: string): string {
+  return message.replace(`Load model from ${file} failed:`, '').trim();
 }
 
 /** The neutral tensor as ONNX Runtime's: same element type names, the same typed array (no copy). */
@@ -60,19 +68,19 @@ function fromOrt(name: string, value: ort.Tensor): Tensor {
 /** One ONNX model in this inference thread: one ONNX Runtime session, no per-request state. */
 class OnnxEngineModel implements EngineModel {
   readonly platform = 'onnxruntime_onnx';
+  readonly backend = `onnxruntime-${EXECUTION_PROVIDER}`;
   readonly signature: ModelSignature;
   private readonly outputNames: string[];
 
   constructor(
     private session: ort.InferenceSession | undefined,
-    file: string,
     readonly bytes: number,
     private readonly onDispose: (model: OnnxEngineModel) => void,
   ) {
     const { inputMetadata, outputMetadata } = session!;
     this.signature = {
-      inputs: inputMetadata.map((meta) => toSpec(file, meta, 'input')),
-      outputs: outputMetadata.map((meta) => toSpec(file, meta, 'output')),
+      inputs: inputMetadata.map((meta) => toSpec(meta, 'input')),
+      outputs: outputMetadata.map((meta) => toSpec(meta, 'output')),
     };
     this.outputNames = this.signature.outputs.map((spec) => spec.name);
   }
@@ -108,7 +116,7 @@ export class OnnxEngine implements Engine {
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(file, {
-        executionProviders: ['cpu'],
+        executionProviders: [EXECUTION_PROVIDER],
         intraOpNumThreads: this.options.intraOpThreads,
         // Parallelism across requests comes from the inference threads; across branches of one
         // graph it would only add threads competing for the same cores.
@@ -121,11 +129,13 @@ export class OnnxEngine implements Engine {
       });
     } catch (error) {
       // ONNX Runtime's own words (protobuf parsing failed, "Could not find an implementation
-      // for X(version)", ...) say what is wrong; the path says which file.
-      throw new Error(`${file}: ONNX Runtime cannot load it: ${(error as Error).message}`);
+      // for X(version)", ...) say what is wrong; the thread's message names the file, once.
+      throw new Error(
+        `ONNX Runtime cannot load it: ${withoutPath((error as Error).message, file)}`,
+      );
     }
     try {
-      const model = new OnnxEngineModel(session, file, size, (m) => this.live.delete(m));
+      const model = new OnnxEngineModel(session, size, (m) => this.live.delete(m));
       this.live.add(model);
       return model;
     } catch (error) {

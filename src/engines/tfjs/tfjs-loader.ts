@@ -46,14 +46,15 @@ async function readWeights(
   manifest: tf.io.WeightsManifestConfig,
 ): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
   const specs = manifest.flatMap((group) => group.weights);
-  const paths = manifest.flatMap((group) => group.paths.map((p) => insideDir(dir, p)));
+  const paths = manifest.flatMap((group) => group.paths);
+  // Named as model.json names them: the caller's message already says which folder.
   const shards = await Promise.all(
     paths.map((path) =>
-      readFile(path).catch((error: NodeJS.ErrnoException) => {
+      readFile(insideDir(dir, path)).catch((error: NodeJS.ErrnoException) => {
         throw new Error(
           error.code === 'ENOENT'
             ? `missing weight shard ${path}`
-            : `cannot read ${path}: ${error.message}`,
+            : `cannot read weight shard ${path}: ${error.code ?? error.message}`,
         );
       }),
     ),

@@ -79,6 +79,8 @@ const asList = (out: tf.Tensor | tf.Tensor[]): tf.Tensor[] => (Array.isArray(out
  */
 class TfjsEngineModel implements EngineModel {
   readonly platform: string;
+  // The backend is chosen once per thread, before any model loads.
+  readonly backend = tf.getBackend();
   readonly signature: ModelSignature;
   /** A fixed batch dimension (e.g. [1,192,192,3]) makes larger batches run in chunks of that size. */
   private readonly fixedBatch?: number;

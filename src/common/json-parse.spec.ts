@@ -1,5 +1,6 @@
 import { BadRequestException, PayloadTooLargeException } from '@nestjs/common';
-import { parseJsonObject } from './json-body.middleware';
+import { packedOf } from '../tensor/packed-array';
+import { parseJsonBody, parseJsonObject } from './json-parse';
 
 const parse = (text: string, what?: string) =>
   parseJsonObject(Buffer.from(text), { maxDepth: 4, maxElements: 20 }, what);
@@ -33,5 +34,31 @@ describe(parseJsonObject.name, () => {
     ['"s"', 'a string'],
   ])('should refuse %s as not an object', (text, what) => {
     expect(() => parse(text)).toThrow(`The request body must be a JSON object, got ${what}`);
+  });
+});
+
+describe(parseJsonBody.name, () => {
+  const limits = { maxDepth: 8, maxElements: 10_000, maxValues: 100 };
+  const body = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+  it('should give the tensors as packed arrays and count only what is left against maxValues', () => {
+    const parsed = parseJsonBody(body({ instances: [Array(5000).fill(0.5)] }), limits);
+    expect(packedOf(parsed.instances)).toBeDefined();
+    expect(parsed).toEqual({ instances: [Array(5000).fill(0.5)] });
+  });
+
+  it('should refuse with 413 naming JSON_MAX_VALUES when more values than that are left', () => {
+    const keys = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, [i]]));
+    const parse = () => parseJsonBody(body({ instances: [keys] }), limits, 'header');
+    expect(parse).toThrow(PayloadTooLargeException);
+    expect(parse).toThrow(
+      'The JSON header holds more than 100 values besides its numeric arrays (JSON_MAX_VALUES); send tensors as arrays of numbers, fewer entries, or V2 binary data',
+    );
+  });
+
+  it('should refuse a __proto__ key with 400 (a copy to another thread could not keep it)', () => {
+    const parse = () => parseJsonBody(Buffer.from('{"__proto__": {"x": 1}}'), limits);
+    expect(parse).toThrow(BadRequestException);
+    expect(parse).toThrow('The JSON body has a "__proto__" key; no request field has that name');
   });
 });
