@@ -14,6 +14,7 @@ import { LifecycleService } from './lifecycle/lifecycle.service';
 import { requestGuard } from './lifecycle/request-guard.middleware';
 import { applyServerTimeouts } from './lifecycle/server-timeouts';
 import { adminGate } from './observability/admin-server';
+import { withoutNestChatter } from './observability/boot-logger';
 import { httpLogger } from './observability/http-logger';
 import { httpMetrics } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
@@ -32,7 +33,7 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
  */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(AppConfig);
-  app.useLogger(app.get(Logger));
+  app.useLogger(withoutNestChatter(app.get(Logger)));
   applyServerTimeouts(app.getHttpServer(), {
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { AppConfig } from './config/app-config';
 import { usableCores } from './config/cpu-quota';
 import { docsLocation } from './observability/admin-server';
+import { logDestination, logOutputFor } from './observability/boot-logger';
 import { serveClusterMetrics } from './observability/cluster-metrics';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -41,8 +42,11 @@ export function workerCount(requested: number, cores: number): { count: number; 
  * - GET /metrics, on whichever worker, answers for all of them (observability/cluster-metrics.ts).
  */
 export function runPrimary(config: AppConfig, cores = usableCores().cores): void {
-  // JSON lines like the workers' own logs.
-  const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid, context: 'Cluster' } });
+  // Lines like the workers' own logs, on the same kind of stream.
+  const logger = pino(
+    { level: config.LOG_LEVEL, base: { pid: process.pid, context: 'Cluster' } },
+    logDestination(logOutputFor(config.LOG_FORMAT)),
+  );
   const { count, warning } = workerCount(config.WORKERS, cores);
   if (warning) logger.warn(warning);
   let started = false;

@@ -12,17 +12,17 @@ import { unknownVariableWarnings } from './config/unknown-variables';
 import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
 import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
 import { docsLocation } from './observability/admin-server';
-import { bootLogger, PinoBootLogger } from './observability/boot-logger';
+import { bootLogger, PinoBootLogger, withoutNestChatter } from './observability/boot-logger';
 
-// JSON from the first line: until the app's own logger is built, Nest logs through this one.
-const boot = bootLogger(process.env.LOG_LEVEL);
+// JSON (or LOG_FORMAT) from the first line: until the app's own logger is built, Nest logs through this one.
+const boot = bootLogger(process.env.LOG_LEVEL, process.env.LOG_FORMAT);
 
 async function bootstrap(): Promise<void> {
   // A JSON logger from the start (not bufferLogs, whose buffer is flushed as coloured text when
   // create() itself fails); configureApp then swaps in the app's pino logger.
   const app = await NestFactory.create<NestExpressApplication>(AppModule, {
     ...APP_OPTIONS,
-    logger: new PinoBootLogger(boot),
+    logger: withoutNestChatter(new PinoBootLogger(boot)),
   });
   configureApp(app);
   const config = app.get(AppConfig);

@@ -211,9 +211,10 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
   });
 
   describe('with one thread', () => {
-    const slowRuns = async () =>
-      metricValue(await (await fetch(`${url}/metrics`)).text(), 'model_batch_rows_count', {
-        model: 'slow',
+    /** Rows the slower model has run, in all its batches. */
+    const rowsRunBySlower = async () =>
+      metricValue(await (await fetch(`${url}/metrics`)).text(), 'model_batch_rows_sum', {
+        model: 'slower',
         version: '1',
       }) ?? 0;
 
@@ -257,10 +258,17 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
     }, 120_000);
 
     it('should drop a queued request whose client went away', async () => {
-      await start({ INFERENCE_THREADS: '1' });
-      const running = infer(url, 'slow', slowRows(120));
+      // One batch of 150 rows of the slower model keeps the one thread busy for seconds (~1.5 s
+      // on a quiet machine), so a row sent after it can only wait in the queue, however slowly
+      // this busy process gets it there; the queue then holds that row alone.
+      await start({ INFERENCE_THREADS: '1', BATCH_MAX_SIZE: '150' });
+      const warmUp = await rowsRunBySlower();
+      const running = infer(url, 'slower', slowRows(150));
+      // Its body is parsed off the main thread: a small request sent now could overtake it.
+      const pool = app!.get(ModelService).pool;
+      await waitFor(() => pool.snapshot()[0].busy);
       const client = new AbortController();
-      const abandoned = fetch(`${url}/v2/models/slow/infer`, {
+      const abandoned = fetch(`${url}/v2/models/slower/infer`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -270,13 +278,15 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
       }).catch(() => 'aborted');
       await waitFor(async () => {
         const metrics = await (await fetch(`${url}/metrics`)).text();
-        return metricValue(metrics, 'model_queue_depth', { model: 'slow', version: '1' }) === 1;
-      });
+        return metricValue(metrics, 'model_queue_depth', { model: 'slower', version: '1' }) === 1;
+      }, 60_000);
       client.abort();
       expect(await abandoned).toBe('aborted');
       expect((await running).status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(await slowRuns()).toBe(1);
-    });
+      // The queue is first come, first served: had the abandoned row stayed queued, it would run
+      // before (or beside) this one.
+      expect((await infer(url, 'slower', slowRows(1))).status).toBe(200);
+      expect((await rowsRunBySlower()) - warmUp).toBe(151);
+    }, 120_000);
   });
 });

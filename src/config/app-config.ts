@@ -23,6 +23,9 @@ export type VersionPolicy = (typeof VERSION_POLICIES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
@@ -38,9 +41,10 @@ export class AppConfig {
   @Max(65535)
   PORT = 3000;
 
+  /** Loopback by default: a first `npm start` is not reachable from the network. Containers set 0.0.0.0. */
   @IsString()
   @MinLength(1)
-  HOST = '0.0.0.0';
+  HOST = '127.0.0.1';
 
   /** Port (on HOST) for /metrics and /docs, which then leave PORT; 0 = off, they stay on PORT. */
   @Transform(toInt)
@@ -143,6 +147,10 @@ export class AppConfig {
   /** Level of the JSON logs (pino): one line per request at info, 5xx at error. */
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';
+
+  /** json: one JSON object per line, for collectors; pretty: readable text; auto: pretty on a terminal. */
+  @IsIn(LOG_FORMATS)
+  LOG_FORMAT: LogFormat = 'auto';
 
   /** Concurrent requests that can reach a model (all but /health, /metrics, /docs); more get 503 + Retry-After. 0 = no limit. */
   @Transform(toInt)

@@ -121,8 +121,9 @@ export class ModelRegistry {
   /**
    * Loads and warms one version. It is tracked (as LOADING) from the start so status shows it,
    * and it serves as soon as load() marks it AVAILABLE. A failure is kept with its message.
+   * Its success is logged at debug by default: the boot logs one line per model (modelSummary).
    */
-  async load(location: ModelLocation): Promise<VersionStatus> {
+  async load(location: ModelLocation, level: 'log' | 'debug' = 'debug'): Promise<VersionStatus> {
     const entry: VersionEntry = { model: new ServedModel(location), inFlight: 0 };
     const versions = this.versions.get(location.name) ?? new Map<number, VersionEntry>();
     versions.set(location.version, entry);
@@ -133,7 +134,7 @@ export class ModelRegistry {
     entry.fingerprint = await fingerprint(location.dir);
     try {
       await model.load(this.host);
-      this.logger.log(
+      this.logger[level](
         `Loaded ${key(model)} (${model.format}) in ${model.loadTimeMs.toFixed(1)} ms, warmed in ${model.warmupTimeMs.toFixed(1)} ms`,
       );
     } catch (error) {
@@ -193,7 +194,7 @@ export class ModelRegistry {
   }
 
   private async loadReporting(location: ModelLocation): Promise<void> {
-    const { error } = await this.load(location);
+    const { error } = await this.load(location, 'log');
     if (error) {
       this.logger.warn(
         `${error}; the versions already loaded keep serving; ${STRICT_RESTART_FAILS}`,

@@ -24,6 +24,7 @@ import {
   scanRepository,
   VERSION_DIR,
 } from './model-repository';
+import { modelSummary } from './model-summary';
 import { ModelWatcher } from './model-watcher';
 import { ServedModel } from './served-model';
 import { EncodedTensor } from '../tensor/tensor-codec';
@@ -121,6 +122,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     }
     // Already said above: hot reload warns again only when a folder's reason changes.
     this.folderProblems = new Map(report.problems.map((p) => [p.name, p.error]));
+    for (const line of modelSummary(this.registry.all(), this.backend)) this.logger.log(line);
     this.ready = true;
     if (this.config.MODEL_POLL_SECONDS > 0) {
       this.watcher = new ModelWatcher(this.config.MODEL_POLL_SECONDS * 1000, () => this.reload());

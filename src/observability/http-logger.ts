@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import pino, { Logger } from 'pino';
 import { pinoHttp, HttpLogger } from 'pino-http';
 import { AppConfig } from '../config/app-config';
-import { logDestination } from './boot-logger';
+import { logDestination, logOutputFor } from './boot-logger';
 import { answeredStatus, requestInfoOf } from './request-context';
 import { routeOf } from './route-label';
 
@@ -18,7 +18,10 @@ const roots = new WeakMap<AppConfig, Logger>();
 export function rootLogger(config: AppConfig): Logger {
   let logger = roots.get(config);
   if (!logger) {
-    logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } }, logDestination());
+    logger = pino(
+      { level: config.LOG_LEVEL, base: { pid: process.pid } },
+      logDestination(logOutputFor(config.LOG_FORMAT)),
+    );
     roots.set(config, logger);
   }
   return logger;

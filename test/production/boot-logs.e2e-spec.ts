@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { runUntilExit } from '../utils/server-process';
 import { SHIPPED_MODELS } from '../utils/test-app';
@@ -106,5 +107,103 @@ describe('Boot logs and log levels (node dist/main.js)', () => {
     expect((await getFresh(`${server.url}/health/ready`)).status).toBe(200);
     server.child.kill('SIGTERM');
     expect(await server.exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+/** The lines up to and including the first "Listening on" one (what a user sees before the URL). */
+function untilListening(output: string): string[] {
+  const lines = output.split('\n').filter((line) => line.trim() !== '');
+  return lines.slice(0, lines.findIndex((line) => line.includes('Listening on')) + 1);
+}
+
+const TFJS_BANNER = 'Hi, looks like you are running TensorFlow.js';
+
+/** Issue 19, a quiet first run: the boot fits on a screen and the address is easy to find. */
+describe('A quiet boot (node dist/main.js, shipped models)', () => {
+  let server: RunningServer | undefined;
+  afterEach(() => server?.stop());
+
+  it('should boot in about a dozen lines: one per model, one Listening line, no Nest chatter', async () => {
+    server = await runServer({});
+    const lines = untilListening(server.output());
+    const json = everyLineJson(lines.join('\n'));
+    expect(lines.length).toBeLessThanOrEqual(12);
+    const models = readdirSync(SHIPPED_MODELS, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+    for (const name of models) {
+      expect(json.filter((line) => String(line.msg).startsWith(`Serving ${name} `))).toEqual([
+        expect.objectContaining({
+          level: 30,
+          msg: expect.stringMatching(/\): loaded in \d+\.\d ms, warmed in \d+\.\d ms$/),
+        }),
+      ]);
+    }
+    expect(json.filter((line) => String(line.msg).startsWith('Listening on '))).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: expect.stringMatching(/^Listening on http:\/\/127\.0\.0\.1:\d+ /),
+      }),
+    ]);
+    const contexts = json.map((line) => line.context);
+    for (const chatter of ['InstanceLoader', 'RoutesResolver', 'RouterExplorer']) {
+      expect(contexts).not.toContain(chatter);
+    }
+    expect(server.output()).not.toContain(TFJS_BANNER);
+  });
+
+  it("should keep Nest's route lines and each version's load line at debug", async () => {
+    server = await runServer({ LOG_LEVEL: 'debug' });
+    const json = everyLineJson(untilListening(server.output()).join('\n'));
+    expect(json).toContainEqual(
+      expect.objectContaining({
+        level: 20,
+        context: 'RouterExplorer',
+        msg: expect.stringMatching(/^Mapped \{\/predict, POST\} route/),
+      }),
+    );
+    expect(json).toContainEqual(
+      expect.objectContaining({
+        level: 20,
+        context: 'ModelRegistry',
+        msg: expect.stringMatching(/^Loaded iris\/2 \(layers-model\) in /),
+      }),
+    );
+  });
+
+  it('should write readable text with LOG_FORMAT=pretty, and no TF.js banner even on the cpu backend', async () => {
+    // cpu: the TF.js backend whose first tensor printed the "install tfjs-node" banner, per thread.
+    server = await runServer({ LOG_FORMAT: 'pretty', TFJS_BACKEND: 'cpu' });
+    const s = server;
+    expect((await getFresh(`${s.url}/health/ready`)).status).toBe(200);
+    const predicted = await fetch(`${s.url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'iris', instances: [[5.1, 3.5, 1.4, 0.2]] }),
+    });
+    expect(predicted.status).toBe(200);
+    await waitFor(() => s.output().includes('"route":"/predict"'));
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toEqual({ code: 0, signal: null });
+    const lines = s
+      .output()
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    const time = String.raw`\[\d{2}:\d{2}:\d{2}\.\d{3}\]`;
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^${time} INFO: \\[Bootstrap\\] Listening on http://127\\.0\\.0\\.1:\\d+ \\(docs at /docs\\)$`,
+        ),
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^${time} INFO: request completed \\{.*"route":"/predict".*"status":200`),
+      ),
+    );
+    expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
+    expect(s.output()).not.toContain('\u001b['); // no colours when stdout is not a terminal
+    expect(s.output()).not.toContain(TFJS_BANNER);
   });
 });

@@ -53,6 +53,15 @@ describe('deploy/ KServe manifests (e2e)', () => {
       expect(image).toMatch(new RegExp(`^ENV .*\\b${name}=${value}\\b`, 'm'));
   });
 
+  it("should listen on every interface in the runtime and in the image (the server's default is loopback)", () => {
+    expect(loadConfig({}).HOST).toBe('127.0.0.1');
+    expect(env.HOST).toBe('0.0.0.0');
+    const image = read('Dockerfile')
+      .split(/^FROM /m)
+      .pop()!;
+    expect(image).toMatch(/^ENV .*\bHOST=0\.0\.0\.0\b/m);
+  });
+
   it('should expose the port the server listens on', () => {
     expect(runtime).toMatch(new RegExp(`containerPort: ${env.PORT}\\b`));
     // Metrics are scraped where the server serves them: ADMIN_PORT, off the ingress's port.

@@ -3,7 +3,11 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { graphOps, saveGraphModel, saveLayersModel } from '../../scripts/lib/model-writer';
+import { quietTfjs } from '../../src/engines/tfjs/tfjs-backend';
 import { SHIPPED_MODELS } from '../utils/test-app';
+
+// TF.js's cpu backend writes these fixtures on purpose: no "install tfjs-node" banner.
+quietTfjs();
 
 /**
  * Models that let the conformance tests replay the references' own examples: TF Serving's

@@ -9,7 +9,11 @@ import {
   writeMetadata,
 } from '../../scripts/lib/model-writer';
 import { writeOnnxModel } from '../../scripts/lib/onnx-writer';
+import { quietTfjs } from '../../src/engines/tfjs/tfjs-backend';
 import { SHIPPED_MODELS } from './test-app';
+
+// TF.js's cpu backend writes these fixtures on purpose: no "install tfjs-node" banner per test file.
+quietTfjs();
 
 /**
  * Model repositories for tests, written at test time with the same writers `npm run train` uses,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelSignature } from '../../tensor/signature';
 import { layersTensorNames, withTopologyNames } from './layers-names';
+import { quietTfjs } from './tfjs-backend';
 
 /** The `modelTopology` TF.js writes for a model, captured without touching the disk. */
 async function topologyOf(model: tf.LayersModel): Promise<unknown> {
@@ -20,7 +21,10 @@ const unnamedSequential = () =>
   tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
 
 describe(layersTensorNames.name, () => {
-  beforeAll(() => tf.setBackend('cpu'));
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    quietTfjs();
+  });
 
   it("should name an unnamed Sequential's input after its first layer, as Keras does", async () => {
     const model = unnamedSequential();

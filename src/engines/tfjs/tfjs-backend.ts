@@ -36,6 +36,19 @@ async function activate(backend: ConcreteBackend): Promise<void> {
   }
   await tf.ready();
   if (backend === 'wasm') guardWasmHeap();
+  quietTfjs();
+}
+
+/**
+ * Turns off TF.js's console warnings once the backend is chosen (after, so a backend that fails to
+ * initialise still says why). Their one regular line is the cpu backend's "Hi, looks like you are
+ * running TensorFlow.js in Node.js ... install our node backend" banner, printed by every thread
+ * as non-JSON text among the logs: advice for a choice this server makes on purpose, and reports
+ * itself (the boot logs the backend). In tfjs 4.x the PROD flag silences those warnings and
+ * changes nothing else.
+ */
+export function quietTfjs(): void {
+  tf.enableProdMode();
 }
 
 /** The largest wasm32 heap Emscripten grows to (its getHeapMax: 4 GiB less one 64 KiB page). */
