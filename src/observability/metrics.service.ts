@@ -127,33 +127,37 @@ export class MetricsService
     DECODE_OUTCOMES.forEach((outcome) => this.imageDecodes.inc({ outcome }, 0));
     DRAIN_OUTCOMES.forEach((outcome) => this.drainedRequests.inc({ outcome }, 0));
     const stats = () => this.stats;
-    new Gauge({
-      name: 'model_load_duration_seconds',
-      help: 'Time the last load of each model version took (read from disk and deserialised, before warm-up); failed loads have no series (see model_load_failed)',
-      labelNames: MODEL_LABELS,
-      registers: [this.registry],
-      // Every cluster worker loads every model: the slowest load, not the sum of them.
-      aggregator: 'max',
-      collect() {
-        this.reset();
-        stats()
-          ?.models.filter((m) => LOADED.has(m.state))
-          .forEach((m) => this.set({ model: m.name, version: String(m.version) }, m.loadSeconds));
-      },
-    });
-    new Gauge({
-      name: 'model_load_failed',
-      help: '1 for each model version whose last load failed (listed as failed in the model status); gone once it loads or leaves the repository',
-      labelNames: MODEL_LABELS,
-      registers: [this.registry],
-      aggregator: 'max',
-      collect() {
-        this.reset();
-        stats()
-          ?.models.filter((m) => m.state === 'END')
-          .forEach((m) => this.set({ model: m.name, version: String(m.version) }, 1));
-      },
-    });
+    // One series per version the registry holds, valued by `value` (none where it is undefined).
+    // Every cluster worker loads every version: the highest worker's value, not their sum.
+    const versionGauge = (
+      name: string,
+      help: string,
+      value: (m: ModelRuntimeStats['models'][number]) => number | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: MODEL_LABELS,
+        registers: [this.registry],
+        aggregator: 'max',
+        collect() {
+          this.reset();
+          for (const m of stats()?.models ?? []) {
+            const v = value(m);
+            if (v !== undefined) this.set({ model: m.name, version: String(m.version) }, v);
+          }
+        },
+      });
+    versionGauge(
+      'model_load_duration_seconds',
+      'Time the last load of each model version took (read from disk and deserialised, before warm-up); failed loads have no series (see model_load_failed)',
+      (m) => (LOADED.has(m.state) ? m.loadSeconds : undefined),
+    );
+    versionGauge(
+      'model_load_failed',
+      '1 for each model version whose last load failed (listed as failed in the model status); gone once it loads or leaves the repository',
+      (m) => (m.state === 'END' ? 1 : undefined),
+    );
     new Gauge({
       name: 'models_loaded',
       help: 'Model versions in the registry, by lifecycle state',
