@@ -8,7 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { InferencePool } from '../src/inference/inference-pool';
+import { InferencePool } from '../src/core/inference/inference-pool';
 import { ROOT } from './lib/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);

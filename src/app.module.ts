@@ -1,17 +1,17 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
-import { CatalogModule } from './catalog/catalog.module';
-import { AppValidationPipe } from './common/app-validation.pipe';
-import { HttpErrorFilter } from './common/http-error.filter';
-import { JsonParsePool } from './common/json-parse-pool';
+import { CatalogModule } from './edge/catalog/catalog.module';
+import { AppValidationPipe } from './edge/body/app-validation.pipe';
+import { HttpErrorFilter } from './edge/errors/http-error.filter';
+import { JsonParsePool } from './edge/body/json-parse-pool';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
-import { HealthModule } from './health/health.module';
-import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { HealthModule } from './edge/health/health.module';
+import { LifecycleModule } from './core/lifecycle/lifecycle.module';
 import { ObservabilityModule } from './observability/observability.module';
-import { PredictModule } from './predict/predict.module';
-import { TfServingModule } from './protocols/tfserving/tfserving.module';
-import { V2Module } from './protocols/v2/v2.module';
+import { PredictModule } from './edge/predict/predict.module';
+import { TfServingModule } from './edge/tfserving/tfserving.module';
+import { V2Module } from './edge/v2/v2.module';
 
 @Module({
   imports: [

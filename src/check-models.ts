@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
-import { ModelService, RepositoryReport } from './model/model.service';
+import { ModelService, RepositoryReport } from './core/model.service';
 import { bootLogger, PinoBootLogger } from './observability/boot-logger';
 
 /**

@@ -10,7 +10,7 @@ import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
 import { unknownVariableWarnings } from './config/unknown-variables';
 import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
-import { installGracefulShutdown } from './lifecycle/graceful-shutdown';
+import { installGracefulShutdown } from './edge/admission/graceful-shutdown';
 import { docsLocation } from './observability/admin-server';
 import { bootLogger, PinoBootLogger, withoutNestChatter } from './observability/boot-logger';
 

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { AddressInfo } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import request from 'supertest';
-import { JsonParsePool } from '../src/common/json-parse-pool';
+import { JsonParsePool } from '../src/edge/body/json-parse-pool';
 import { closeApp, createTestApp } from './utils/test-app';
 
 /**

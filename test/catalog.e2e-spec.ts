@@ -97,7 +97,7 @@ describe('Readiness before and after the models are loaded (e2e)', () => {
     const server = app.getHttpServer();
     await request(server).get('/health/ready').expect(200);
     await app.close();
-    const { ModelService } = await import('../src/model/model.service');
+    const { ModelService } = await import('../src/core/model.service');
     expect(app.get(ModelService).isReady()).toBe(false);
     expect(app.get(ModelService).modelNames()).toEqual([]);
   });

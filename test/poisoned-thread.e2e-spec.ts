@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelService } from '../src/model/model.service';
+import { ModelService } from '../src/core/model.service';
 import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
 import {
   copyShipped,

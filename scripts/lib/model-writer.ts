@@ -15,7 +15,7 @@ export {
   type RepositoryTarget,
   saveToRepository,
   writeMetadata,
-} from '../../src/model/save-to-repository';
+} from '../../src/core/catalog/save-to-repository';
 
 // ---- Graph models: a GraphDef in JSON, as tensorflowjs_converter writes it ----
 

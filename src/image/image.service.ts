@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import sharp from 'sharp';
 import { AppConfig } from '../config/app-config';
-import { ServedModel } from '../model/served-model';
+import { ServedModel } from '../core/catalog/served-model';
 import { EncodedTensor, encodeV2Values } from '../tensor/tensor-codec';
 import { Tensor } from '../tensor/tensor';
 import { currentRequestSignal } from '../observability/request-context';

@@ -11,11 +11,15 @@ import {
   MetricValue,
   Registry,
 } from 'prom-client';
-import { DRAIN_OUTCOMES, DrainOutcome } from '../lifecycle/connection-drain';
-import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { DRAIN_OUTCOMES, DrainOutcome } from '../edge/admission/connection-drain';
+import { LifecycleService } from '../core/lifecycle/lifecycle.service';
 import { DECODE_OUTCOMES, DecodeOutcome, ImageObserver } from '../image/image-observer';
-import type { BatchEvent } from '../inference/batch-scheduler';
-import { InferenceEvent, InferenceObserver, ModelRuntimeStats } from '../model/inference-observer';
+import type { BatchEvent } from '../core/inference/batch-scheduler';
+import {
+  InferenceEvent,
+  InferenceObserver,
+  ModelRuntimeStats,
+} from '../core/inference/inference-observer';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
 import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';

@@ -1,4 +1,4 @@
-import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from '../common/json-parse';
+import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from '../edge/body/json-parse';
 import { PackedBlock, packedArray, packedOf, unpackBlock } from './packed-array';
 import { encodeColumns, encodeInstances, encodeTensor, encodeV2Tensor } from './tensor-codec';
 import { TensorSpec } from './signature';

@@ -1,5 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
-import { clip } from '../common/client-text';
+import { clip } from '../errors/client-text';
 import { FLOAT16_MAX, toFloat16Bits } from './float16';
 import { PackedBlock, packedOf } from './packed-array';
 import { FREE_DIM, formatShape, INPUT_DTYPES, InputDtype, TensorSpec } from './signature';

@@ -1,7 +1,7 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { Server } from 'node:http';
-import { ConnectionDrain } from '../../src/lifecycle/connection-drain';
-import { drain } from '../../src/lifecycle/graceful-shutdown';
+import { ConnectionDrain } from '../../src/edge/admission/connection-drain';
+import { drain } from '../../src/edge/admission/graceful-shutdown';
 import { copyShipped, makeRepository, removeRepository } from '../utils/fixtures';
 import { closeApp, createTestApp } from '../utils/test-app';
 import { IRIS_BODY, listenOnLoopback, metricValue } from './utils/http';

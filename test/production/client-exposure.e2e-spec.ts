@@ -2,7 +2,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
-import { ModelService } from '../../src/model/model.service';
+import { ModelService } from '../../src/core/model.service';
 import { copyShipped, corruptModelJson, makeRepository, removeRepository } from '../utils/fixtures';
 import { closeApp, createTestApp } from '../utils/test-app';
 import { IRIS_BODY, listenOnLoopback, metricValue, partialRequest, waitFor } from './utils/http';

@@ -1,6 +1,6 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { ModelService } from '../../src/model/model.service';
+import { ModelService } from '../../src/core/model.service';
 import { closeApp, createTestApp } from '../utils/test-app';
 import { makeProtocolRepository, removeRepository } from './protocol-fixtures';
 

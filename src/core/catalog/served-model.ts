@@ -1,0 +1,148 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkImageMetadata } from '../../image/image-spec';
+import type { LoadReport } from '../inference/thread-protocol';
+import { formatShape, ModelSignature } from '../../tensor/signature';
+
+/** Optional `metadata.json` beside the model file. */
+export interface ModelMetadata {
+  description?: string;
+  labels?: string[];
+  /** false keeps this model's requests from being merged into batches. */
+  batching?: boolean;
+  [key: string]: unknown;
+}
+
+/** Lifecycle states, named as TF Serving names them. */
+export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
+
+/** How a model is stored, as GET /models reports it. */
+export type ModelFormat = 'layers-model' | 'graph-model' | 'onnx';
+
+const FORMAT_OF_PLATFORM: Record<string, ModelFormat> = {
+  tensorflowjs_layers: 'layers-model',
+  tensorflowjs_graph: 'graph-model',
+  onnxruntime_onnx: 'onnx',
+};
+
+/** Where the weights live: every inference thread loads (and later frees) its own copy. */
+export interface ModelHost {
+  load(key: string, dir: string): Promise<LoadReport>;
+  unload(key: string): Promise<void>;
+}
+
+async function readMetadata(dir: string): Promise<ModelMetadata> {
+  const text = await readFile(join(dir, 'metadata.json'), 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    },
+  );
+  if (text === undefined) return {};
+  const metadata = JSON.parse(text) as ModelMetadata;
+  if (
+    metadata.labels !== undefined &&
+    !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))
+  ) {
+    throw new Error('"labels" must be an array of strings');
+  }
+  if (metadata.batching !== undefined && typeof metadata.batching !== 'boolean') {
+    throw new Error('"batching" must be true or false');
+  }
+  return metadata;
+}
+
+/**
+ * One version of one model as the main thread knows it: its signature (read by the threads from
+ * the model itself), metadata, state and whether its requests may be merged. The weights live
+ * in the inference threads; this object never runs the model.
+ */
+export class ServedModel {
+  readonly name: string;
+  readonly version: number;
+  readonly dir: string;
+  state: ModelState = 'START';
+  platform: string;
+  /** What runs it in the threads (the TF.js backend, onnxruntime-cpu): one per engine. */
+  backend: string;
+  signature: ModelSignature;
+  metadata: ModelMetadata = {};
+  loadTimeMs: number;
+  warmupTimeMs: number;
+  /** Batch-major at warm-up and not turned off by metadata.json. */
+  batchable = false;
+  /** A fixed first dimension (e.g. [1,192,192,3]): requests run in chunks of it, never merged. */
+  fixedBatch?: number;
+
+  /**
+   * @param generation counts reloads of this version in place (its files changed): the old copy
+   * keeps serving under its own key while the new one loads beside it in the same threads.
+   */
+  constructor(
+    location: { name: string; version: number; dir: string },
+    readonly generation = 0,
+  ) {
+    this.name = location.name;
+    this.version = location.version;
+    this.dir = location.dir;
+  }
+
+  /** The copy's id in the inference threads and the batch queues. */
+  get key(): string {
+    const id = `${this.name}/${this.version}`;
+    return this.generation === 0 ? id : `${id}#${this.generation}`;
+  }
+
+  get ready(): boolean {
+    return this.state === 'AVAILABLE';
+  }
+
+  get format(): ModelFormat {
+    return FORMAT_OF_PLATFORM[this.platform];
+  }
+
+  get labels(): string[] | undefined {
+    return this.metadata.labels;
+  }
+
+  /** Loads and warms the model in every inference thread; it serves once this resolves. */
+  async load(host: ModelHost): Promise<void> {
+    this.state = 'LOADING';
+    this.metadata = await readMetadata(this.dir).catch((error: Error) => {
+      throw new Error(`${join(this.dir, 'metadata.json')}: ${error.message}`);
+    });
+    const report = await host.load(this.key, this.dir);
+    try {
+      this.platform = report.platform;
+      this.backend = report.backend;
+      this.signature = report.signature;
+      checkImageMetadata(this.metadata, this.signature.inputs);
+      this.loadTimeMs = report.loadMs;
+      this.warmupTimeMs = report.warmupMs;
+      this.batchable = report.batchMajor && this.metadata.batching !== false;
+      const first = this.signature.inputs[0]?.shape[0];
+      this.fixedBatch = first > 0 ? first : undefined;
+      this.checkLabels();
+    } catch (error) {
+      await host.unload(this.key);
+      throw new Error(`${this.dir}: ${(error as Error).message}`);
+    }
+    this.state = 'AVAILABLE';
+  }
+
+  private checkLabels(): void {
+    const labels = this.labels;
+    if (!labels) return;
+    const output = this.signature.outputs[0];
+    const classes = output.shape.at(-1);
+    if (
+      this.signature.outputs.length !== 1 ||
+      output.shape.length !== 2 ||
+      classes !== labels.length
+    ) {
+      throw new Error(
+        `metadata.json lists ${labels.length} labels but the model's outputs are ${this.signature.outputs.map((o) => `'${o.name}' ${formatShape(o.shape)}`).join(', ')}; labels need a single [-1,${labels.length}] output`,
+      );
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import type { BatchEvent } from './batch-scheduler';
+import type { ThreadSnapshot } from './inference-pool';
+
+/**
+ * What the model layer reports about each inference. Defined here, implemented by the metrics
+ * module (bound with `useExisting`), so src/model/ needs no metrics or HTTP code of its own.
+ */
+export abstract class InferenceObserver {
+  /** Called once per ModelService.infer(), whether the model ran or threw. */
+  abstract observeInference(event: InferenceEvent): void;
+  /** Called once per batch sent to an inference thread. */
+  abstract observeBatch(event: BatchEvent): void;
+}
+
+export interface InferenceEvent {
+  model: string;
+  version: number;
+  instances: number;
+  /** Engine time of the batch the request ran in: tensors built, model run, outputs read back. */
+  seconds: number;
+  ok: boolean;
+}
+
+/** A snapshot of the model layer for gauges read at scrape time. */
+export interface ModelRuntimeStats {
+  /** Summed over the inference threads. */
+  numTensors: number;
+  numBytes: number;
+  threads: ThreadSnapshot[];
+  queues: { name: string; version: number; requests: number }[];
+  models: { name: string; version: number; state: string; loadSeconds: number }[];
+}

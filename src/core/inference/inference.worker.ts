@@ -1,0 +1,214 @@
+/**
+ * The body of one inference thread. It holds its own copy of every served model version (loaded
+ * and warmed here, once per thread) and runs batches the main thread sends. Messages are handled
+ * one at a time, in order: a thread runs one thing at a time anyway, and a load, a run and an
+ * unload of the same version must never interleave.
+ */
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Engine, EngineModel } from '../../engines/engine';
+import { EngineEntry, engineFileFor } from '../../engines/engines';
+import { selectBackend } from '../../engines/tfjs/tfjs-backend';
+import { TfjsEngine } from '../../engines/tfjs/tfjs.engine';
+import type { Tensor } from '../../tensor/tensor';
+import {
+  LoadReport,
+  RunReport,
+  ThreadError,
+  ThreadHello,
+  ThreadOptions,
+  ThreadReply,
+  ThreadRequest,
+  ThreadStats,
+} from './thread-protocol';
+import { classifyRunFailure, isFatal } from './run-failure';
+import { lowerThreadPriority, nameThread } from './thread-priority';
+import { transferList } from './transfer';
+import { warmUp } from './warm-up';
+
+const options = workerData as ThreadOptions;
+const port = parentPort!;
+
+/** Engines by model file; the TF.js one is created at thread start (its backend is chosen there). */
+const ENGINES: EngineEntry[] = [
+  { file: 'model.json', create: async () => new TfjsEngine() },
+  // Imported on first use: a thread serving only TF.js models never loads ONNX Runtime.
+  {
+    file: 'model.onnx',
+    create: async () =>
+      new (await import('../../engines/onnx/onnx.engine')).OnnxEngine({
+        intraOpThreads: options.ortIntraOpThreads,
+      }),
+  },
+];
+const engines = new Map<string, Engine>();
+const models = new Map<string, EngineModel>();
+/** Why this thread's runtime can no longer be trusted; set once, never cleared. */
+let poisoned: string | undefined;
+
+/** An engine error as data for the reply; a fatal one has poisoned the thread for good. */
+class EngineFailure extends Error {
+  constructor(
+    readonly thread: ThreadError,
+    readonly fatal: boolean,
+  ) {
+    super(thread.message);
+  }
+}
+
+async function engineFor(entry: EngineEntry): Promise<Engine> {
+  let engine = engines.get(entry.file);
+  if (!engine) {
+    engine = await entry.create();
+    engines.set(entry.file, engine);
+  }
+  return engine;
+}
+
+/** Loads and warms a version; an error names the model file and keeps the engine's own message. */
+async function load(key: string, dir: string): Promise<LoadReport> {
+  const entry = await engineFileFor(dir, ENGINES);
+  try {
+    return await loadWith(entry, key, dir);
+  } catch (error) {
+    const message = `${join(dir, entry.file)}: ${(error as Error).message}`;
+    // A trap or failed allocation while loading or warming poisons the thread as a run does.
+    if (!isFatal(error)) throw new Error(message);
+    poisoned = message;
+    throw new EngineFailure({ code: 'INTERNAL', message }, true);
+  }
+}
+
+async function loadWith(entry: EngineEntry, key: string, dir: string): Promise<LoadReport> {
+  const started = performance.now();
+  const model = await (await engineFor(entry)).load(dir);
+  const loadMs = performance.now() - started;
+  try {
+    const { batchMajor } = await warmUp(model);
+    models.get(key)?.dispose(); // a replacement thread may be sent a version twice
+    models.set(key, model);
+    const report: LoadReport = {
+      platform: model.platform,
+      backend: model.backend,
+      signature: model.signature,
+      batchMajor,
+      loadMs,
+      warmupMs: performance.now() - started - loadMs,
+    };
+    return report;
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/** `'iris' version 2` from the key `iris/2`. */
+function modelLabel(key: string): string {
+  const slash = key.lastIndexOf('/');
+  return `'${key.slice(0, slash)}' version ${key.slice(slash + 1)}`;
+}
+
+async function run(key: string, inputs: Tensor[]): Promise<RunReport> {
+  const model = models.get(key);
+  if (!model) throw { code: 'UNAVAILABLE', message: `${key} is not loaded in this thread` };
+  const started = performance.now();
+  try {
+    const outputs = await model.run(inputs);
+    return { outputs, seconds: (performance.now() - started) / 1000 };
+  } catch (error) {
+    const names = model.signature.inputs.map((spec) => spec.name);
+    const failure = classifyRunFailure(error, modelLabel(key), names);
+    if (failure.fatal) poisoned = failure.error.message;
+    throw new EngineFailure(failure.error, failure.fatal);
+  }
+}
+
+/** Frees what can still be freed; a corrupt runtime may throw doing it, which changes nothing. */
+function disposeAll(): void {
+  for (const model of models.values()) {
+    try {
+      model.dispose();
+    } catch {
+      // the thread ends right after this
+    }
+  }
+  models.clear();
+}
+
+/** After a trap the engine's own bookkeeping may throw too; the reply must still go out. */
+function safeStats(): ThreadStats {
+  try {
+    return stats();
+  } catch {
+    return { tensors: 0, bytes: 0 };
+  }
+}
+
+function stats(): ThreadStats {
+  const total = { tensors: 0, bytes: 0 };
+  for (const engine of engines.values()) {
+    const { tensors, bytes } = engine.stats();
+    total.tensors += tensors;
+    total.bytes += bytes;
+  }
+  return total;
+}
+
+async function handle(request: ThreadRequest): Promise<unknown> {
+  if (poisoned !== undefined && request.op !== 'close') {
+    throw { code: 'UNAVAILABLE', message: `this inference thread is retired: ${poisoned}` };
+  }
+  switch (request.op) {
+    case 'load':
+      return load(request.key, request.dir);
+    case 'run':
+      return run(request.key, request.inputs);
+    case 'unload':
+      models.get(request.key)?.dispose();
+      return models.delete(request.key);
+    case 'close':
+      disposeAll();
+      return true;
+  }
+}
+
+function toThreadError(error: unknown): ThreadError {
+  const coded = error as Partial<ThreadError>;
+  if (coded && typeof coded.code === 'string' && typeof coded.message === 'string') {
+    return { code: coded.code, message: coded.message };
+  }
+  return { code: 'INTERNAL', message: (error as Error)?.message ?? String(error) };
+}
+
+// Nothing runs before the backend is up: messages that arrive earlier wait in this chain.
+let queue: Promise<unknown>;
+port.on('message', (request: ThreadRequest) => {
+  queue = queue.then(async () => {
+    let reply: ThreadReply;
+    let transfer: ArrayBuffer[] = [];
+    try {
+      const result = await handle(request);
+      reply = { id: request.id, ok: true, result, stats: stats() };
+      if (request.op === 'run') transfer = transferList((result as RunReport).outputs);
+    } catch (error) {
+      const fatal = error instanceof EngineFailure && error.fatal;
+      const thread = error instanceof EngineFailure ? error.thread : toThreadError(error);
+      reply = { id: request.id, ok: false, error: thread, fatal, stats: safeStats() };
+    }
+    port.postMessage(reply, transfer);
+  });
+});
+
+async function start(): Promise<void> {
+  lowerThreadPriority();
+  nameThread('inference');
+  const backend = await selectBackend(options.backend);
+  engines.set('model.json', new TfjsEngine());
+  const hello: ThreadHello = { hello: true, backend };
+  port.postMessage(hello);
+}
+
+queue = start().catch((error: Error) => {
+  const hello: ThreadHello = { hello: false, error: error.message };
+  port.postMessage(hello);
+});

@@ -1,0 +1,100 @@
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+  NotFoundException,
+} from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import type { Request, Response } from 'express';
+import { InferenceError, STATUS_OF_CODE } from '../../core/inference/inference-error';
+import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
+import { isProtocolPath } from './protocol-error';
+import { clipMessage } from '../../errors/client-text';
+
+export interface HttpError {
+  status: number;
+  message: string;
+}
+
+/** Maps anything thrown while serving a request to a status and a message meant for the client. */
+export function toHttpError(exception: unknown): HttpError | undefined {
+  if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
+    return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
+  }
+  if (exception instanceof HttpException) {
+    const response = exception.getResponse();
+    const message =
+      typeof response === 'string' ? response : (response as { message?: unknown }).message;
+    return {
+      status: exception.getStatus(),
+      message: clipMessage(
+        Array.isArray(message) ? message.join('; ') : String(message ?? exception.message),
+      ),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Nest answers a request no route took with a NotFoundException. When the path is one of ours
+ * and only the method is wrong (`GET /predict`), the truthful answer is 405 with the methods that
+ * work in `Allow` (RFC 9110). A 404 thrown by an endpoint (unknown model) stays a 404, unless
+ * the endpoint only took the request because its parameter swallowed the literal text of the
+ * route the path names: `GET /v1/models/iris:predict` reaches the status route as a model named
+ * 'iris:predict' (404), `.../versions/1:predict` as version '1:predict' (400), while the path is
+ * the predict route's, which takes POST.
+ */
+function methodNotAllowed(exception: unknown, request: Request, response: Response) {
+  if (!(exception instanceof HttpException)) return undefined;
+  const allowed = allowedMethods(request);
+  if (allowed.length === 0 || allowed.includes(request.method)) return undefined;
+  const misrouted = hasMatchedEndpoint(request)
+    ? exception.getStatus() < 500
+    : exception instanceof NotFoundException;
+  if (!misrouted) return undefined;
+  response.setHeader('Allow', allowed.join(', '));
+  return {
+    status: HttpStatus.METHOD_NOT_ALLOWED,
+    message: `Method ${request.method} is not allowed on ${request.path}; allowed: ${allowed.join(', ')}`,
+  };
+}
+
+/**
+ * The app-wide exception filter (registered as APP_FILTER, so tests see production behaviour):
+ * client errors keep their status and message; anything else is logged and answered with a
+ * generic 500 that leaks no internals.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger(HttpErrorFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<Request>();
+    const response = http.getResponse<Response>();
+    let error =
+      (response.headersSent ? undefined : methodNotAllowed(exception, request, response)) ??
+      toHttpError(exception);
+    if (!error) {
+      this.logger.error(
+        `${request.method} ${request.url} failed`,
+        (exception as Error)?.stack ?? String(exception),
+      );
+      error = { status: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
+    }
+    if (response.headersSent) return;
+    // TF Serving (/v1) and V2 (/v2) clients expect their protocol's {"error": "..."} body.
+    if (isProtocolPath(request.path)) {
+      response.status(error.status).json({ error: error.message });
+      return;
+    }
+    response.status(error.status).json({
+      statusCode: error.status,
+      error: STATUS_CODES[error.status] ?? 'Error',
+      message: error.message,
+    });
+  }
+}
