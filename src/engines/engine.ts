@@ -32,3 +32,29 @@ export interface Engine {
   load(dir: string): Promise<EngineModel>;
   stats(): EngineStats;
 }
+
+/**
+ * What an engine throws when its runtime refused a run's inputs (a dimension, a type, an index
+ * out of range) instead of failing itself: the client is told the runtime's reason with a 400.
+ * `cause` is the runtime's own error, which still decides whether the runtime was left corrupt
+ * (isFatal in run-failure.ts): a trap stays fatal whatever the engine calls it.
+ */
+export class EngineInputError extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = 'EngineInputError';
+  }
+}
+
+/**
+ * Runs the runtime's own inference call, where an error is about the inputs: the model passed
+ * load and warm-up in this thread, so the runtime works for inputs of its signature. Errors of
+ * the engine's own code around that call are not wrapped and stay internal faults.
+ */
+export async function inputErrorsOf<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new EngineInputError(error);
+  }
+}

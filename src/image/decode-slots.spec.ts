@@ -1,5 +1,5 @@
 import { DecodeSlots } from './decode-slots';
-import { InferenceError } from '../core/inference/inference-error';
+import { ServingError } from '../errors/serving-error';
 
 /** A task that runs until its resolve() is called, recording when it started. */
 function gate(log: string[], name: string) {
@@ -60,7 +60,7 @@ describe(DecodeSlots.name, () => {
     const running = slots.run({}, abort.signal, first.task);
     const waiting = slots.run({}, abort.signal, gate(log, 'second').task);
     await flush();
-    const deadline = new InferenceError('DEADLINE_EXCEEDED', 'too late');
+    const deadline = new ServingError('DEADLINE_EXCEEDED', 'too late');
     abort.abort(deadline);
     await expect(waiting).rejects.toBe(deadline);
     expect(slots.queued).toBe(0);

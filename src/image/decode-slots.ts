@@ -1,6 +1,5 @@
-import { HttpException } from '@nestjs/common';
 import { availableParallelism } from 'node:os';
-import { InferenceError } from '../core/inference/inference-error';
+import { ServingError } from '../errors/serving-error';
 
 interface Waiter {
   resolve: () => void;
@@ -9,14 +8,14 @@ interface Waiter {
 }
 
 /**
- * Why a waiting task will not run: the abort's reason when it is one of ours (the deadline's
- * InferenceError, or another image's 4xx), else the client left.
+ * Why a waiting task will not run: the abort's reason when it is one of ours (the deadline,
+ * or another image's 4xx), else the client left.
  */
 export function abortReason(signal: AbortSignal): unknown {
   const reason: unknown = signal.reason;
-  return reason instanceof InferenceError || reason instanceof HttpException
+  return reason instanceof ServingError
     ? reason
-    : new InferenceError(
+    : new ServingError(
         'CANCELLED',
         'the client closed the connection before its images were decoded',
       );

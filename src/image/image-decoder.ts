@@ -1,5 +1,5 @@
-import { BadRequestException } from '@nestjs/common';
 import sharp, { Metadata } from 'sharp';
+import { ServingError } from '../errors/serving-error';
 import { ImagePreprocessing } from './image-spec';
 
 /** The formats accepted, by their leading bytes. Anything else (SVG, TIFF, GIF...) is refused before libvips sees it. */
@@ -27,7 +27,7 @@ function sniff(bytes: Buffer, where: string): string {
   const found = SIGNATURES.find((s) => s.matches(bytes));
   if (!found) {
     const head = bytes.subarray(0, 8).toString('hex');
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: unsupported image format (${bytes.length} bytes starting ${head || '(empty)'}); send ${IMAGE_FORMATS}`,
     );
   }
@@ -61,7 +61,7 @@ export async function readImageHeader(
   }
   const { width = 0, height = 0, isProgressive = false } = meta;
   if (width * height > maxPixels) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: the ${format} image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} (IMAGE_MAX_PIXELS)`,
     );
   }
@@ -69,8 +69,8 @@ export async function readImageHeader(
 }
 
 /** Everything libvips refuses is a broken file: truncated, corrupt, or lying about its format. */
-function undecodable(format: string, error: unknown, where: string): BadRequestException {
-  return new BadRequestException(
+function undecodable(format: string, error: unknown, where: string): ServingError {
+  return ServingError.invalid(
     `${where}: the ${format} image could not be decoded (${(error as Error).message.split('\n')[0]}); send a valid ${IMAGE_FORMATS} file`,
   );
 }
@@ -109,7 +109,7 @@ export async function decodeImage(
   } catch (error) {
     const message = (error as Error).message;
     if (/pixel limit/i.test(message)) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: the image has more pixels than IMAGE_MAX_PIXELS=${maxPixels}`,
       );
     }

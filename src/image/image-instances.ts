@@ -1,4 +1,4 @@
-import { BadRequestException } from '@nestjs/common';
+import { ServingError } from '../errors/serving-error';
 import { packedOf } from '../tensor/packed-array';
 
 /**
@@ -23,11 +23,11 @@ const DATA_URL = /^data:[\w/+.-]*;base64,/;
 /** Decodes base64 strictly: Buffer.from() silently skips bad characters and would hide a mangled upload. */
 export function decodeBase64(text: unknown, where: string): Buffer {
   if (typeof text !== 'string') {
-    throw new BadRequestException(`${where}: expected a base64 string, got ${typeof text}`);
+    throw ServingError.invalid(`${where}: expected a base64 string, got ${typeof text}`);
   }
   const body = text.replace(DATA_URL, '').replace(/\s+/g, '');
   if (body.length === 0 || !BASE64.test(body)) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: not valid base64 (expected the image file's bytes in base64, e.g. from \`base64 -w0 digit.png\`)`,
     );
   }
@@ -54,7 +54,7 @@ export function imageInstances(instances: unknown[], input?: string): Buffer[] |
   if (first === -1) return undefined;
   const other = instances.findIndex((value) => !isImage(value));
   if (other !== -1) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `instances[${other}] is not an image but instances[${first}] is; send every instance as {"b64": "<base64 image>"}, or none`,
     );
   }

@@ -1,11 +1,10 @@
-import { BadRequestException } from '@nestjs/common';
 import sharp from 'sharp';
 import { crc32 } from 'node:zlib';
 import { loadConfig } from '../config/app-config';
 import { ServedModel } from '../core/catalog/served-model';
 import { TensorSpec } from '../tensor/signature';
 import type { Response } from 'express';
-import { InferenceError } from '../core/inference/inference-error';
+import { ServingError } from '../errors/serving-error';
 import { requestInfoOf, runWithRequestInfo } from '../observability/request-context';
 import { ImageObserver } from './image-observer';
 import { ImageService, maxTotalPixels } from './image.service';
@@ -101,7 +100,8 @@ describe(ImageService.name, () => {
           throw new Error('expected a 400');
         },
         (error: unknown) => {
-          expect(error).toBeInstanceOf(BadRequestException);
+          expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+          expect(error).toBeInstanceOf(ServingError);
           return (error as Error).message;
         },
       );
@@ -198,7 +198,7 @@ describe('IMAGE_MAX_TOTAL_PIXELS', () => {
 
   it("should skip the images not yet decoded once the request's signal aborts (deadline), with its reason", async () => {
     const abort = new AbortController();
-    const deadline = new InferenceError('DEADLINE_EXCEEDED', 'Request not answered within 5 ms');
+    const deadline = new ServingError('DEADLINE_EXCEEDED', 'Request not answered within 5 ms');
     const outcomes: string[] = [];
     let accounted!: () => void;
     const allAccounted = new Promise<void>((resolve) => (accounted = resolve));

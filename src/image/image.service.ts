@@ -1,11 +1,7 @@
-import {
-  BadRequestException,
-  Injectable,
-  Optional,
-  PayloadTooLargeException,
-} from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import sharp from 'sharp';
 import { AppConfig } from '../config/app-config';
+import { ServingError } from '../errors/serving-error';
 import { ServedModel } from '../core/catalog/served-model';
 import { EncodedTensor, encodeV2Values } from '../tensor/tensor-codec';
 import { Tensor } from '../tensor/tensor';
@@ -56,7 +52,7 @@ export class ImageService {
     const cached = this.resolved.get(model);
     if (cached) return cached;
     if (model.metadata.image === undefined) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `model '${model.name}' takes no images: its metadata.json has no "image" block. To send it images, declare how an image becomes its input, e.g. ${IMAGE_BLOCK_EXAMPLE} (see docs/images.md)`,
       );
     }
@@ -85,7 +81,7 @@ export class ImageService {
     const pre = this.preprocessingOf(model);
     const others = model.signature.inputs.filter((spec) => spec.name !== pre.input);
     if (others.length > 0) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
       );
     }
@@ -123,12 +119,12 @@ export class ImageService {
     const pre = this.preprocessingOf(model);
     // Before any decoding: ModelService.infer checks MAX_BATCH too, but only after the work.
     if (images.length > this.config.MAX_BATCH) {
-      throw new PayloadTooLargeException(
+      throw ServingError.tooLarge(
         `Too many instances: ${images.length}; at most MAX_BATCH=${this.config.MAX_BATCH} per request`,
       );
     }
     if (input !== pre.input) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: images feed input '${pre.input}' of model '${model.name}' (its metadata.json "image" block), not '${input}'`,
       );
     }
@@ -219,7 +215,7 @@ export class ImageService {
       progressive > 0
         ? ` (${progressive} interlaced or progressive, counted ${PROGRESSIVE_WEIGHT}x: they are decoded whole)`
         : '';
-    throw new PayloadTooLargeException(
+    throw ServingError.tooLarge(
       `the images in this request hold ${total} pixels${weighted}; at most ${budget} per request (IMAGE_MAX_TOTAL_PIXELS): send fewer or smaller images per request`,
     );
   }
@@ -237,7 +233,7 @@ export interface BytesInput {
 function imageCount(input: BytesInput, where: string): number {
   const { shape } = input;
   if (!((shape.length === 1 || (shape.length === 2 && shape[1] === 1)) && shape[0] > 0)) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: a BYTES input of images takes shape [N] or [N,1], one image file per element; got [${shape.join(',')}]`,
     );
   }
@@ -248,7 +244,7 @@ function imageCount(input: BytesInput, where: string): number {
 function base64Elements(input: BytesInput, count: number, where: string): Buffer[] {
   const flat = (input.data ?? []).map((v) => (Array.isArray(v) && v.length === 1 ? v[0] : v));
   if (flat.length !== count) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: shape [${input.shape.join(',')}] holds ${count} image(s) but data has ${flat.length}`,
     );
   }

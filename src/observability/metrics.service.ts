@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationBootstrap, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import cluster from 'node:cluster';
 import type { Request, Response } from 'express';
 import {
@@ -20,6 +20,7 @@ import {
   InferenceObserver,
   ModelRuntimeStats,
 } from '../core/inference/inference-observer';
+import { ServingError } from '../errors/serving-error';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
 import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
@@ -259,7 +260,7 @@ export class MetricsService
   async render(): Promise<string> {
     if (cluster.isWorker) {
       return scrapeCluster().catch((error: Error) => {
-        throw new ServiceUnavailableException(
+        throw ServingError.unavailable(
           `Cannot gather the metrics of every worker: ${error.message}`,
         );
       });

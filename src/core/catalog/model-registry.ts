@@ -1,7 +1,8 @@
-import { Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clip } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
 import { VersionPolicy } from '../../config/app-config';
 import { applyVersionPolicy, ModelLocation } from './model-repository';
 import { relativeToRepository } from './repository-paths';
@@ -304,7 +305,7 @@ export class ModelRegistry {
   acquire(model: ServedModel): () => void {
     const entry = this.versions.get(model.name)?.get(model.version);
     if (entry?.model !== model || model.state === 'END') {
-      throw new ServiceUnavailableException(
+      throw ServingError.unavailable(
         `Version ${model.version} of model '${model.name}' was unloaded; retry the request`,
       );
     }
@@ -325,13 +326,13 @@ export class ModelRegistry {
   }
 
   /** A 404 naming the model's available versions and why a requested one is not among them. */
-  versionNotFound(name: string, version: string | number): NotFoundException {
+  versionNotFound(name: string, version: string | number): ServingError {
     const tracked = this.versions.get(name)?.get(Number(version));
     const why = tracked
       ? ` is not available (${tracked.model.state}${tracked.error ? `: ${tracked.error}` : ''})`
       : ' not found';
     const available = this.serving(name).map((m) => m.version);
-    return new NotFoundException(
+    return ServingError.notFound(
       `Version ${clip(version)} of model '${clip(name)}'${why}; loaded versions: ${available.join(', ') || 'none'}`,
     );
   }

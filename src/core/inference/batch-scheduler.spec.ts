@@ -1,6 +1,6 @@
 import { Tensor } from '../../tensor/tensor';
 import { BatchEvent, BatchScheduler, BatchTarget, ThreadSource } from './batch-scheduler';
-import { InferenceError } from './inference-error';
+import { ServingError } from '../../errors/serving-error';
 import { RunReport } from './thread-protocol';
 
 /** A fake thread that doubles every input value and records each batch it was given. */
@@ -28,10 +28,7 @@ class FakeThreads implements ThreadSource {
         this.free++;
         const [x] = inputs;
         if (this.refuse && Array.from(x.data as Float32Array).some((v) => v < 0)) {
-          throw new InferenceError(
-            'INVALID_ARGUMENT',
-            `negative value in a batch of ${x.shape[0]}`,
-          );
+          throw new ServingError('INVALID_ARGUMENT', `negative value in a batch of ${x.shape[0]}`);
         }
         const data = Float32Array.from(x.data as Float32Array, (v) => v * 2);
         return { outputs: [{ ...x, name: 'y', data }], seconds: 0.001 };
@@ -218,7 +215,7 @@ describe(BatchScheduler.name, () => {
     const client = new AbortController();
     const gone = scheduler.submit(target('a'), rows([[2, 2]]), client.signal);
     const late = new AbortController();
-    const deadline = new InferenceError('DEADLINE_EXCEEDED', 'too late');
+    const deadline = new ServingError('DEADLINE_EXCEEDED', 'too late');
     const expired = scheduler.submit(target('a'), rows([[3, 3]]), late.signal);
     client.abort();
     late.abort(deadline);
@@ -238,7 +235,7 @@ describe(BatchScheduler.name, () => {
     const failing: ThreadSource = {
       size: 1,
       idleThread: () => ({
-        run: () => Promise.reject(new InferenceError('UNAVAILABLE', 'thread died')),
+        run: () => Promise.reject(new ServingError('UNAVAILABLE', 'thread died')),
       }),
     };
     const scheduler = new BatchScheduler(failing, { maxRows: 32, timeoutMs: 0 });

@@ -1,5 +1,5 @@
 import { elementCount, Tensor, TypedData } from '../../tensor/tensor';
-import { InferenceError } from './inference-error';
+import { ServingError } from '../../errors/serving-error';
 import type { InferenceThread } from './inference-thread';
 import type { RunReport } from './thread-protocol';
 
@@ -289,9 +289,9 @@ export class BatchScheduler {
   }
 }
 
-function cancelled(signal: AbortSignal): InferenceError {
+function cancelled(signal: AbortSignal): ServingError {
   const reason: unknown = signal.reason;
-  return reason instanceof InferenceError
+  return reason instanceof ServingError
     ? reason
-    : new InferenceError('CANCELLED', 'the client closed the connection before the answer');
+    : new ServingError('CANCELLED', 'the client closed the connection before the answer');
 }

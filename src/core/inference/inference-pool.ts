@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ModelSignature } from '../../tensor/signature';
-import { InferenceError } from './inference-error';
+import { ServingError } from '../../errors/serving-error';
 import { InferenceThread } from './inference-thread';
 import type { LoadReport, ThreadOptions, ThreadStats } from './thread-protocol';
 
@@ -141,7 +141,7 @@ export class InferencePool {
   /** Test hook for the thread-death test: ends one thread the way a crash would. */
   killThread(index: number): Promise<number> {
     const thread = this.threads.find((t) => t.index === index);
-    if (!thread) throw new InferenceError('NOT_FOUND', `no inference thread ${index}`);
+    if (!thread) throw ServingError.notFound(`no inference thread ${index}`);
     return thread.terminate();
   }
 

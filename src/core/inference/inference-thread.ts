@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { ServingError } from '../../errors/serving-error';
 import type { Tensor } from '../../tensor/tensor';
-import { InferenceError } from './inference-error';
 import {
   LoadReport,
   RunReport,
@@ -87,8 +87,7 @@ export class InferenceThread {
     this.worker.on('exit', (code) => {
       this.exited = true;
       this.ready = false;
-      const error = new InferenceError(
-        'UNAVAILABLE',
+      const error = ServingError.unavailable(
         `inference thread ${index} stopped (exit code ${code}) while serving this request; it is being replaced, retry the request`,
       );
       this.pending.forEach(({ reject }) => reject(error));
@@ -110,7 +109,7 @@ export class InferenceThread {
     // Before the caller hears of the error: the scheduler's next pick must not be this thread.
     if (!reply.ok && reply.fatal) this.retire(reply.error.message);
     if (reply.ok) call.resolve(reply.result);
-    else call.reject(InferenceError.from(reply.error));
+    else call.reject(ServingError.fromData(reply.error));
   }
 
   /**
@@ -131,7 +130,7 @@ export class InferenceThread {
   private call<T>(request: Call, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.exited) {
       return Promise.reject(
-        new InferenceError('UNAVAILABLE', `inference thread ${this.index} is not running`),
+        ServingError.unavailable(`inference thread ${this.index} is not running`),
       );
     }
     const id = this.nextId++;

@@ -10,11 +10,11 @@ import type { Engine, EngineModel } from '../../engines/engine';
 import { EngineEntry, engineFileFor } from '../../engines/engines';
 import { selectBackend } from '../../engines/tfjs/tfjs-backend';
 import { TfjsEngine } from '../../engines/tfjs/tfjs.engine';
+import { ServingError, type ServingErrorData } from '../../errors/serving-error';
 import type { Tensor } from '../../tensor/tensor';
 import {
   LoadReport,
   RunReport,
-  ThreadError,
   ThreadHello,
   ThreadOptions,
   ThreadReply,
@@ -49,10 +49,10 @@ let poisoned: string | undefined;
 /** An engine error as data for the reply; a fatal one has poisoned the thread for good. */
 class EngineFailure extends Error {
   constructor(
-    readonly thread: ThreadError,
+    readonly data: ServingErrorData,
     readonly fatal: boolean,
   ) {
-    super(thread.message);
+    super(data.message);
   }
 }
 
@@ -75,7 +75,7 @@ async function load(key: string, dir: string): Promise<LoadReport> {
     // A trap or failed allocation while loading or warming poisons the thread as a run does.
     if (!isFatal(error)) throw new Error(message);
     poisoned = message;
-    throw new EngineFailure({ code: 'INTERNAL', message }, true);
+    throw new EngineFailure(ServingError.internal(message).toData(), true);
   }
 }
 
@@ -110,7 +110,7 @@ function modelLabel(key: string): string {
 
 async function run(key: string, inputs: Tensor[]): Promise<RunReport> {
   const model = models.get(key);
-  if (!model) throw { code: 'UNAVAILABLE', message: `${key} is not loaded in this thread` };
+  if (!model) throw ServingError.unavailable(`${key} is not loaded in this thread`);
   const started = performance.now();
   try {
     const outputs = await model.run(inputs);
@@ -156,7 +156,7 @@ function stats(): ThreadStats {
 
 async function handle(request: ThreadRequest): Promise<unknown> {
   if (poisoned !== undefined && request.op !== 'close') {
-    throw { code: 'UNAVAILABLE', message: `this inference thread is retired: ${poisoned}` };
+    throw ServingError.unavailable(`this inference thread is retired: ${poisoned}`);
   }
   switch (request.op) {
     case 'load':
@@ -172,12 +172,10 @@ async function handle(request: ThreadRequest): Promise<unknown> {
   }
 }
 
-function toThreadError(error: unknown): ThreadError {
-  const coded = error as Partial<ThreadError>;
-  if (coded && typeof coded.code === 'string' && typeof coded.message === 'string') {
-    return { code: coded.code, message: coded.message };
-  }
-  return { code: 'INTERNAL', message: (error as Error)?.message ?? String(error) };
+/** Any other error as data: an Error class does not survive postMessage. */
+function toData(error: unknown): ServingErrorData {
+  if (error instanceof ServingError) return error.toData();
+  return ServingError.internal((error as Error)?.message ?? String(error)).toData();
 }
 
 // Nothing runs before the backend is up: messages that arrive earlier wait in this chain.
@@ -192,8 +190,8 @@ port.on('message', (request: ThreadRequest) => {
       if (request.op === 'run') transfer = transferList((result as RunReport).outputs);
     } catch (error) {
       const fatal = error instanceof EngineFailure && error.fatal;
-      const thread = error instanceof EngineFailure ? error.thread : toThreadError(error);
-      reply = { id: request.id, ok: false, error: thread, fatal, stats: safeStats() };
+      const data = error instanceof EngineFailure ? error.data : toData(error);
+      reply = { id: request.id, ok: false, error: data, fatal, stats: safeStats() };
     }
     port.postMessage(reply, transfer);
   });

@@ -1,3 +1,5 @@
+import { EngineInputError } from '../../engines/engine';
+import { ServingError } from '../../errors/serving-error';
 import { classifyRunFailure } from './run-failure';
 
 interface Wasm {
@@ -27,8 +29,8 @@ function trap(): unknown {
 const MODEL = "'m' version 1";
 
 describe(classifyRunFailure.name, () => {
-  it('should make an ordinary engine error the input fault, with the reason and the input name', () => {
-    const error = new Error('indices element out of data bounds, idx=50');
+  it('should make an error the engine calls the input fault a 400, with the reason and the input name', () => {
+    const error = new EngineInputError(new Error('indices element out of data bounds, idx=50'));
     expect(classifyRunFailure(error, MODEL, ['index'])).toEqual({
       fatal: false,
       error: {
@@ -42,9 +44,26 @@ describe(classifyRunFailure.name, () => {
     );
   });
 
-  it('should keep an error that already has a code, and not call it fatal', () => {
-    const coded = { code: 'UNAVAILABLE', message: 'not loaded' };
-    expect(classifyRunFailure(coded, MODEL, ['x'])).toEqual({ fatal: false, error: coded });
+  it("should make any other error a fault of the engine's own code: internal, not fatal", () => {
+    const bug = new TypeError("Cannot read properties of undefined (reading 'dims')");
+    expect(classifyRunFailure(bug, MODEL, ['x'])).toEqual({
+      fatal: false,
+      error: {
+        code: 'INTERNAL',
+        message:
+          "model 'm' version 1: engine failure: Cannot read properties of undefined (reading 'dims')",
+      },
+    });
+  });
+
+  it('should keep a ServingError as data that crosses threads, and not call it fatal', () => {
+    const coded = ServingError.unavailable('not loaded');
+    const failure = classifyRunFailure(coded, MODEL, ['x']);
+    expect(failure).toEqual({
+      fatal: false,
+      error: { code: 'UNAVAILABLE', message: 'not loaded' },
+    });
+    expect(structuredClone(failure.error)).toEqual(failure.error);
   });
 
   it('should call a wasm trap fatal: 500 for a trap, 507 when memory ran out', () => {
@@ -57,7 +76,19 @@ describe(classifyRunFailure.name, () => {
     const bounds = Object.assign(trap() as Error, { message: 'memory access out of bounds' });
     expect(classifyRunFailure(bounds, MODEL, ['x'])).toMatchObject({
       fatal: true,
-      error: { code: 'RESOURCE_EXHAUSTED' },
+      error: { code: 'RESOURCE_EXHAUSTED', reason: 'OUT_OF_MEMORY' },
+    });
+  });
+
+  it('should call a trap fatal even when the engine says the runtime raised it on the inputs', () => {
+    expect(classifyRunFailure(new EngineInputError(trap()), MODEL, ['x'])).toMatchObject({
+      fatal: true,
+      error: { code: 'INTERNAL' },
+    });
+    const allocation = new EngineInputError(new Error('Failed to allocate memory for buffer'));
+    expect(classifyRunFailure(allocation, MODEL, ['x'])).toMatchObject({
+      fatal: true,
+      error: { code: 'RESOURCE_EXHAUSTED', reason: 'OUT_OF_MEMORY' },
     });
   });
 

@@ -1,8 +1,9 @@
-import type { ThreadError } from './thread-protocol';
+import { EngineInputError } from '../../engines/engine';
+import { ServingError, type ServingErrorData } from '../../errors/serving-error';
 
 /** What an inference thread makes of an error thrown while a model ran. */
 export interface RunFailure {
-  error: ThreadError;
+  error: ServingErrorData;
   /** The engine's runtime may be corrupt: the thread must never run anything again. */
   fatal: boolean;
 }
@@ -18,8 +19,13 @@ const { RuntimeError } = (
 
 const messageOf = (error: unknown) => (error as Error)?.message ?? String(error);
 
+/** The runtime's own error, under the engine's verdict that it was about the inputs. */
+const runtimeErrorOf = (error: unknown) =>
+  error instanceof EngineInputError ? error.cause : error;
+
 /** The runtime may be corrupt after this error (see classifyRunFailure), whatever was running. */
-export function isFatal(error: unknown): boolean {
+export function isFatal(thrown: unknown): boolean {
+  const error = runtimeErrorOf(thrown);
   return (
     error instanceof RuntimeError ||
     error instanceof RangeError ||
@@ -27,14 +33,8 @@ export function isFatal(error: unknown): boolean {
   );
 }
 
-const isCoded = (error: unknown): error is ThreadError =>
-  typeof (error as ThreadError)?.code === 'string' &&
-  typeof (error as ThreadError)?.message === 'string';
-
 /**
- * Classifies an error thrown by a model's run. The model passed load and warm-up in this very
- * thread, so an ordinary error of a run is about the input (ONNX Runtime's "indices element out
- * of data bounds", a shape TF.js refuses): 400 with the engine's reason and the input's name.
+ * Classifies an error thrown by a model's run, as data that crosses back to the main thread.
  *
  * Fatal, and the thread is retired, when the runtime itself failed:
  * - `WebAssembly.RuntimeError`: a wasm trap (out-of-bounds access, `unreachable`, Emscripten's
@@ -44,24 +44,27 @@ const isCoded = (error: unknown): error is ThreadError =>
  * - an engine message that says an allocation failed (ONNX Runtime's "Failed to allocate memory").
  * Allocation failures are the input's size (507, "needs more memory than the inference thread
  * has"); other traps are the engine's fault (500).
+ *
+ * Otherwise an error the engine says its runtime raised on the inputs (EngineInputError: ONNX
+ * Runtime's "Got invalid dimensions for input", "indices element out of data bounds", a shape
+ * TF.js refuses) is the client's: 400 with the runtime's reason and the input names. Anything
+ * else is a fault of the engine's own code: 500, and the thread goes on.
  */
 export function classifyRunFailure(error: unknown, model: string, inputs: string[]): RunFailure {
-  if (isCoded(error)) return { error: { code: error.code, message: error.message }, fatal: false };
-  const reason = messageOf(error);
-  const memory = OUT_OF_MEMORY.test(reason);
+  if (error instanceof ServingError) return { error: error.toData(), fatal: false };
+  const reason = messageOf(runtimeErrorOf(error));
   const fatal = isFatal(error);
-  if (fatal && memory) {
+  if (fatal && OUT_OF_MEMORY.test(reason)) {
     const message = `model ${model}: the input needs more memory than the inference thread has (${reason}); send fewer or smaller instances`;
-    return { error: { code: 'RESOURCE_EXHAUSTED', message }, fatal };
+    const exhausted = new ServingError('RESOURCE_EXHAUSTED', message, 'OUT_OF_MEMORY');
+    return { error: exhausted.toData(), fatal };
   }
-  if (fatal) {
-    return {
-      error: { code: 'INTERNAL', message: `model ${model}: engine failure: ${reason}` },
-      fatal,
-    };
+  if (fatal || !(error instanceof EngineInputError)) {
+    const fault = ServingError.internal(`model ${model}: engine failure: ${reason}`);
+    return { error: fault.toData(), fatal };
   }
   const names = inputs.map((name) => `'${name}'`).join(', ');
   const which = inputs.length === 1 ? `input ${names}` : `inputs ${names}`;
   const message = `model ${model} cannot run on ${which}: ${reason}`;
-  return { error: { code: 'INVALID_ARGUMENT', message }, fatal: false };
+  return { error: ServingError.invalid(message).toData(), fatal: false };
 }

@@ -1,10 +1,11 @@
 import type { TfjsBackendChoice } from '../../config/app-config';
+import type { ServingErrorData } from '../../errors/serving-error';
 import type { ModelSignature } from '../../tensor/signature';
 import type { Tensor } from '../../tensor/tensor';
 
 /**
  * The messages between the main thread and an inference thread. Only plain data crosses:
- * tensors as typed arrays (transferred, never copied as JSON), errors as a code and a message
+ * tensors as typed arrays (transferred, never copied as JSON), errors as ServingErrorData
  * (an Error class does not survive postMessage).
  */
 
@@ -21,21 +22,6 @@ export type ThreadRequest =
   | { id: number; op: 'unload'; key: string }
   | { id: number; op: 'close' };
 
-/** Codes of errors that cross the thread boundary; the HTTP filter maps them to statuses. */
-export type ErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'UNAVAILABLE'
-  | 'DEADLINE_EXCEEDED'
-  | 'CANCELLED'
-  | 'RESOURCE_EXHAUSTED'
-  | 'INTERNAL';
-
-export interface ThreadError {
-  code: ErrorCode;
-  message: string;
-}
-
 /**
  * Every reply carries the thread's memory after the work it answers, so the main thread always
  * knows it without asking: a question would wait behind the batch running there. `fatal` says
@@ -43,7 +29,7 @@ export interface ThreadError {
  * that failed): the thread takes no more work and is replaced.
  */
 export type ThreadReply = { id: number; stats: ThreadStats } & (
-  { ok: true; result: unknown } | { ok: false; error: ThreadError; fatal?: boolean }
+  { ok: true; result: unknown } | { ok: false; error: ServingErrorData; fatal?: boolean }
 );
 
 /** The first message a thread sends: its backend is up (or why it is not). */

@@ -1,9 +1,9 @@
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { STATUS_CODES } from 'node:http';
-import { InferenceError } from '../../core/inference/inference-error';
+import { ServingError } from '../../errors/serving-error';
 import { requestInfoOf } from '../../observability/request-context';
-import { isProtocolPath } from '../errors/protocol-error';
+import { sendHttpError } from '../errors/error-body';
+import { httpStatusOf } from '../errors/http-status';
 import { isOpsPath, LifecycleService } from '../../core/lifecycle/lifecycle.service';
 
 export interface RequestGuardOptions {
@@ -52,11 +52,10 @@ function hasBody(req: Request): boolean {
   );
 }
 
-/** Writes the same JSON error shape as HttpErrorFilter, for answers sent outside Nest's pipeline. */
+/** An answer sent outside Nest's pipeline, in the body HttpErrorFilter would write. */
 function sendError(req: Request, res: Response, status: number, message: string): void {
   res.setHeader('Connection', 'close');
-  if (isProtocolPath(req.path)) res.status(status).json({ error: message });
-  else res.status(status).json({ statusCode: status, error: STATUS_CODES[status], message });
+  sendHttpError(req, res, { status, message });
 }
 
 /**
@@ -147,8 +146,9 @@ export function requestGuard(
           );
         } else {
           const message = `Request not answered within ${options.timeoutMs} ms (REQUEST_TIMEOUT_MS), time in the queue included`;
-          abort.abort(new InferenceError('DEADLINE_EXCEEDED', message));
-          sendError(req, res, 504, message);
+          const deadline = new ServingError('DEADLINE_EXCEEDED', message);
+          abort.abort(deadline);
+          sendError(req, res, httpStatusOf(deadline), message);
         }
       }, options.timeoutMs);
       res.once('close', () => clearTimeout(timer));

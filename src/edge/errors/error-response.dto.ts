@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiResponse } from '@nestjs/swagger';
-import { STATUS_CODES } from 'node:http';
+import { nativeErrorBody } from './error-body';
 
 /** The error body of every native endpoint (the protocol adapters use their protocol's own shape). */
 export class ErrorResponseDto {
@@ -67,7 +67,7 @@ export function ApiErrorResponses(...errors: ErrorDoc[]): MethodDecorator & Clas
         status,
         description,
         type: ErrorResponseDto,
-        example: { statusCode: status, error: STATUS_CODES[status], message },
+        example: nativeErrorBody({ status, message }),
       }),
     ),
   );

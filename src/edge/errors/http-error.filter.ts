@@ -7,22 +7,23 @@ import {
   Logger,
   NotFoundException,
 } from '@nestjs/common';
-import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
-import { InferenceError, STATUS_OF_CODE } from '../../core/inference/inference-error';
 import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
-import { isProtocolPath } from './protocol-error';
 import { clipMessage } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
+import { HttpError, sendHttpError } from './error-body';
+import { httpStatusOf } from './http-status';
 
-export interface HttpError {
-  status: number;
-  message: string;
-}
-
-/** Maps anything thrown while serving a request to a status and a message meant for the client. */
+/**
+ * Maps anything thrown while serving a request to a status and a message meant for the client:
+ * a ServingError from the core by its code, a Nest exception from the edge (body parsers,
+ * validation, guards) by its own status. Undefined for what the client must not see (INTERNAL,
+ * anything unknown).
+ */
 export function toHttpError(exception: unknown): HttpError | undefined {
-  if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
-    return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
+  if (exception instanceof ServingError) {
+    if (exception.code === 'INTERNAL') return undefined;
+    return { status: httpStatusOf(exception), message: clipMessage(exception.message) };
   }
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
@@ -47,12 +48,17 @@ export function toHttpError(exception: unknown): HttpError | undefined {
  * 'iris:predict' (404), `.../versions/1:predict` as version '1:predict' (400), while the path is
  * the predict route's, which takes POST.
  */
-function methodNotAllowed(exception: unknown, request: Request, response: Response) {
-  if (!(exception instanceof HttpException)) return undefined;
+function methodNotAllowed(
+  exception: unknown,
+  error: HttpError | undefined,
+  request: Request,
+  response: Response,
+) {
+  if (!error) return undefined;
   const allowed = allowedMethods(request);
   if (allowed.length === 0 || allowed.includes(request.method)) return undefined;
   const misrouted = hasMatchedEndpoint(request)
-    ? exception.getStatus() < 500
+    ? error.status < 500
     : exception instanceof NotFoundException;
   if (!misrouted) return undefined;
   response.setHeader('Allow', allowed.join(', '));
@@ -75,9 +81,10 @@ export class HttpErrorFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
+    const known = toHttpError(exception);
     let error =
-      (response.headersSent ? undefined : methodNotAllowed(exception, request, response)) ??
-      toHttpError(exception);
+      (response.headersSent ? undefined : methodNotAllowed(exception, known, request, response)) ??
+      known;
     if (!error) {
       this.logger.error(
         `${request.method} ${request.url} failed`,
@@ -86,15 +93,6 @@ export class HttpErrorFilter implements ExceptionFilter {
       error = { status: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
     }
     if (response.headersSent) return;
-    // TF Serving (/v1) and V2 (/v2) clients expect their protocol's {"error": "..."} body.
-    if (isProtocolPath(request.path)) {
-      response.status(error.status).json({ error: error.message });
-      return;
-    }
-    response.status(error.status).json({
-      statusCode: error.status,
-      error: STATUS_CODES[error.status] ?? 'Error',
-      message: error.message,
-    });
+    sendHttpError(request, response, error);
   }
 }

@@ -1,15 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiResponse } from '@nestjs/swagger';
+import { errorOnlyBody } from './error-body';
 import type { ErrorDoc } from './error-response.dto';
-
-/**
- * TF Serving (/v1/...) and the Open Inference Protocol (/v2/...) both answer errors as
- * `{"error": "<message>"}` with the status code. The global filter picks that shape by path, so
- * it also applies to errors raised before routing (malformed JSON, body too large).
- */
-export function isProtocolPath(path: string): boolean {
-  return /^\/v[12](\/|$)/.test(path);
-}
 
 export class ProtocolErrorDto {
   @ApiProperty({
@@ -23,7 +15,12 @@ export class ProtocolErrorDto {
 export function ApiProtocolErrors(...errors: ErrorDoc[]): MethodDecorator & ClassDecorator {
   return applyDecorators(
     ...errors.map(({ status, description, message }) =>
-      ApiResponse({ status, description, type: ProtocolErrorDto, example: { error: message } }),
+      ApiResponse({
+        status,
+        description,
+        type: ProtocolErrorDto,
+        example: errorOnlyBody({ status, message }),
+      }),
     ),
   );
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OnnxValueInfo, writeOnnxModel } from '../../../scripts/lib/onnx-writer';
 import { Tensor } from '../../tensor/tensor';
+import { EngineInputError } from '../engine';
 import { OnnxEngine } from './onnx.engine';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -213,5 +214,15 @@ describe(OnnxEngine.name, () => {
     await expect(model.run([f32('features', [1, 4], [5.1, 3.5, 1.4, 0.2])])).rejects.toThrow(
       /disposed/,
     );
+  });
+
+  it("should tell inputs ONNX Runtime refuses (EngineInputError, with its reason) from a fault of the engine's own", async () => {
+    const model = await engine.load(IRIS);
+    const refused = await model.run([f32('features', [1, 5], [1, 2, 3, 4, 5])]).catch((e) => e);
+    expect(refused).toBeInstanceOf(EngineInputError);
+    expect(refused.message).toMatch(/invalid dimensions for input: features/);
+    model.dispose();
+    const disposed = await model.run([f32('features', [1, 4], [1, 2, 3, 4])]).catch((e) => e);
+    expect(disposed).not.toBeInstanceOf(EngineInputError);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
-import { Engine, EngineModel, EngineStats } from '../engine';
+import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
 
 /** The only provider the npm package ships without a download (GPU ones are optional installs). */
 const EXECUTION_PROVIDER = 'cpu';
@@ -86,11 +86,12 @@ class OnnxEngineModel implements EngineModel {
   }
 
   async run(inputs: Tensor[]): Promise<Tensor[]> {
-    if (!this.session) throw new Error('ONNX model was disposed');
+    const session = this.session;
+    if (!session) throw new Error('ONNX model was disposed');
     const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrt(t)]));
     // The node binding's run is one synchronous native call (it blocks this thread for the
     // whole inference), which is why engines live in the inference threads only.
-    const results = await this.session.run(feeds, this.outputNames);
+    const results = await inputErrorsOf(() => session.run(feeds, this.outputNames));
     return this.outputNames.map((name) => fromOrt(name, results[name]));
   }
 

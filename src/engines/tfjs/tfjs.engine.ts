@@ -4,7 +4,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { FREE_DIM, ModelSignature, TensorSpec, TF_DATA_TYPES } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
-import { Engine, EngineModel, EngineStats } from '../engine';
+import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
 import { withTopologyNames } from './layers-names';
 import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
 
@@ -141,7 +141,12 @@ class TfjsEngineModel implements EngineModel {
     }
   }
 
-  private async execute(inputs: tf.Tensor[]): Promise<tf.Tensor[]> {
+  /** What TF.js throws while executing the model is about the inputs (see inputErrorsOf). */
+  private execute(inputs: tf.Tensor[]): Promise<tf.Tensor[]> {
+    return inputErrorsOf(() => this.executeModel(inputs));
+  }
+
+  private async executeModel(inputs: tf.Tensor[]): Promise<tf.Tensor[]> {
     if (this.format === 'layers-model') {
       // execute() runs the graph once in inference mode; predict() adds a batching loop that
       // costs about as much as the whole inference of a small model (measured 75-98 vs 48-52 us).
