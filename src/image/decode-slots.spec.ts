@@ -1,5 +1,5 @@
 import { DecodeSlots } from './decode-slots';
-import { InferenceError } from '../core/inference/inference-error';
+import { InferenceError } from '../errors/inference-error';
 
 /** A task that runs until its resolve() is called, recording when it started. */
 function gate(log: string[], name: string) {

@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { availableParallelism } from 'node:os';
-import { InferenceError } from '../core/inference/inference-error';
+import { InferenceError } from '../errors/inference-error';
 
 interface Waiter {
   resolve: () => void;

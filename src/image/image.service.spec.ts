@@ -5,7 +5,7 @@ import { loadConfig } from '../config/app-config';
 import { ServedModel } from '../core/catalog/served-model';
 import { TensorSpec } from '../tensor/signature';
 import type { Response } from 'express';
-import { InferenceError } from '../core/inference/inference-error';
+import { InferenceError } from '../errors/inference-error';
 import { requestInfoOf, runWithRequestInfo } from '../observability/request-context';
 import { ImageObserver } from './image-observer';
 import { ImageService, maxTotalPixels } from './image.service';

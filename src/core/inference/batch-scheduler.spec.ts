@@ -1,6 +1,6 @@
 import { Tensor } from '../../tensor/tensor';
 import { BatchEvent, BatchScheduler, BatchTarget, ThreadSource } from './batch-scheduler';
-import { InferenceError } from './inference-error';
+import { InferenceError } from '../../errors/inference-error';
 import { RunReport } from './thread-protocol';
 
 /** A fake thread that doubles every input value and records each batch it was given. */

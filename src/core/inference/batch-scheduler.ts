@@ -1,5 +1,5 @@
 import { elementCount, Tensor, TypedData } from '../../tensor/tensor';
-import { InferenceError } from './inference-error';
+import { InferenceError } from '../../errors/inference-error';
 import type { InferenceThread } from './inference-thread';
 import type { RunReport } from './thread-protocol';
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ModelSignature } from '../../tensor/signature';
-import { InferenceError } from './inference-error';
+import { InferenceError } from '../../errors/inference-error';
 import { InferenceThread } from './inference-thread';
 import type { LoadReport, ThreadOptions, ThreadStats } from './thread-protocol';
 

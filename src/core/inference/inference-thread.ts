@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Tensor } from '../../tensor/tensor';
-import { InferenceError } from './inference-error';
+import { InferenceError } from '../../errors/inference-error';
 import {
   LoadReport,
   RunReport,

@@ -1,6 +1,7 @@
 import type { TfjsBackendChoice } from '../../config/app-config';
 import type { ModelSignature } from '../../tensor/signature';
 import type { Tensor } from '../../tensor/tensor';
+import type { ErrorCode, ThreadError } from '../../errors/inference-error';
 
 /**
  * The messages between the main thread and an inference thread. Only plain data crosses:
@@ -21,20 +22,7 @@ export type ThreadRequest =
   | { id: number; op: 'unload'; key: string }
   | { id: number; op: 'close' };
 
-/** Codes of errors that cross the thread boundary; the HTTP filter maps them to statuses. */
-export type ErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'UNAVAILABLE'
-  | 'DEADLINE_EXCEEDED'
-  | 'CANCELLED'
-  | 'RESOURCE_EXHAUSTED'
-  | 'INTERNAL';
-
-export interface ThreadError {
-  code: ErrorCode;
-  message: string;
-}
+export type { ErrorCode, ThreadError };
 
 /**
  * Every reply carries the thread's memory after the work it answers, so the main thread always

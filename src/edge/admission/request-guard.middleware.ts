@@ -1,7 +1,7 @@
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
-import { InferenceError } from '../../core/inference/inference-error';
+import { InferenceError } from '../../errors/inference-error';
 import { requestInfoOf } from '../../observability/request-context';
 import { isProtocolPath } from '../errors/protocol-error';
 import { isOpsPath, LifecycleService } from '../../core/lifecycle/lifecycle.service';

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
-import { InferenceError, STATUS_OF_CODE } from '../../core/inference/inference-error';
+import { InferenceError, STATUS_OF_CODE } from '../../errors/inference-error';
 import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
 import { isProtocolPath } from './protocol-error';
 import { clipMessage } from '../../errors/client-text';

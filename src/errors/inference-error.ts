@@ -1,4 +1,17 @@
-import type { ErrorCode, ThreadError } from './thread-protocol';
+/** Codes of errors that cross the thread boundary; the HTTP filter maps them to statuses. */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'DEADLINE_EXCEEDED'
+  | 'CANCELLED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'INTERNAL';
+
+export interface ThreadError {
+  code: ErrorCode;
+  message: string;
+}
 
 /**
  * The one domain error of the data plane: a code and a message, mapped to an HTTP status at the
