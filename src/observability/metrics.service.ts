@@ -11,7 +11,7 @@ import {
   MetricValue,
   Registry,
 } from 'prom-client';
-import { DRAIN_OUTCOMES, DrainOutcome } from '../edge/admission/connection-drain';
+import { DRAIN_OUTCOMES, DrainOutcome } from '../core/lifecycle/drain-outcome';
 import { LifecycleService } from '../core/lifecycle/lifecycle.service';
 import { DECODE_OUTCOMES, DecodeOutcome, ImageObserver } from '../image/image-observer';
 import type { BatchEvent } from '../core/inference/batch-scheduler';
