@@ -13,7 +13,7 @@ import { AppConfig, ortIntraOpThreads } from '../config/app-config';
 import { usableCores } from '../config/cpu-quota';
 import { BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
-import { currentRequestSignal } from '../observability/request-context';
+import { currentRequestSignal } from './request-scope';
 import { InferenceObserver, ModelRuntimeStats } from './inference/inference-observer';
 import { ModelRegistry, STRICT_RESTART_FAILS, VersionStatus } from './catalog/model-registry';
 import {

@@ -21,7 +21,8 @@ import {
   ModelRuntimeStats,
 } from '../core/inference/inference-observer';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
-import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
+import { annotateRequestModel } from '../core/request-scope';
+import { answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
 
 const HTTP_LABELS = ['method', 'route', 'model', 'version', 'status'] as const;
