@@ -183,7 +183,7 @@ export class InferencePool {
     }
     this.givenUp.set(index, `inference thread ${index} could not start ${attempts}: ${reason}`);
     this.logger.error(
-      `Inference thread ${index} could not start ${attempts} (${reason}); it is not started again${this.serving ? '' : ': no inference thread is left, the server is not ready and answers 503 until it is restarted'}`,
+      `Inference thread ${index} could not start ${attempts} (${reason}); it is not started again${this.unavailable() ? ': no inference thread is left, the server is not ready and answers 503 until it is restarted' : ''}`,
     );
     // The scheduler hears of it, so requests queued for a thread that will not come are refused.
     this.onIdle();
