@@ -80,6 +80,8 @@ export class InferencePool {
       this.bootFailures.push(new BootFailures(this.restart));
     }
     await Promise.all(this.slots.map((t) => t.started));
+    const gone = this.slots.find((t) => !t.alive);
+    if (gone) throw new Error(`inference thread ${gone.index} stopped while the others started`);
     for (const thread of this.slots) {
       thread.loading(); // nothing is served yet: the versions are loaded into every thread next
       thread.serve();
@@ -228,7 +230,7 @@ export class InferencePool {
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (reports.length === 0) {
         throw ServingError.unavailable(
-          'no inference thread is running to load it (they are being replaced); it is loaded once its files change again',
+          `${dir}: no inference thread is running to load it (they are being restarted); it is loaded once its files change again`,
         );
       }
       throw new Error('the inference threads read different signatures from the same files');
