@@ -20,6 +20,7 @@ import {
   InferenceObserver,
   ModelRuntimeStats,
 } from '../core/inference/inference-observer';
+import { THREAD_STATES } from '../core/inference/thread-state';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
 import { annotateRequestModel } from '../core/request-scope';
 import { answeredStatus, RequestInfo } from './request-context';
@@ -199,6 +200,26 @@ export class MetricsService
       collect() {
         this.reset();
         busyRatios().forEach((ratio, thread) => this.set({ thread: String(thread) }, ratio));
+      },
+    });
+    new Gauge({
+      name: 'inference_threads',
+      help: 'Inference threads by state: starting, loading (a replacement reloading the served versions), idle, busy, closing, exited (one that could not start and was given up)',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        THREAD_STATES.forEach((state) => this.set({ state }, 0));
+        stats()?.threads.forEach((thread) => this.inc({ state: thread.state }));
+      },
+    });
+    new Counter({
+      name: 'inference_thread_replacements_total',
+      help: 'Inference threads started to replace one that died, was retired after a fatal engine error, or could not boot',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(stats()?.threadReplacements ?? 0);
       },
     });
     new Gauge({

@@ -13,6 +13,8 @@ import { InferenceError, STATUS_OF_CODE } from '../../errors/inference-error';
 import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
 import { isProtocolPath } from './protocol-error';
 import { clipMessage } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
+import { httpStatusOf } from './http-status';
 
 export interface HttpError {
   status: number;
@@ -23,6 +25,9 @@ export interface HttpError {
 export function toHttpError(exception: unknown): HttpError | undefined {
   if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
     return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
+  }
+  if (exception instanceof ServingError && exception.code !== 'INTERNAL') {
+    return { status: httpStatusOf(exception), message: clipMessage(exception.message) };
   }
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
