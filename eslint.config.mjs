@@ -3,9 +3,12 @@ import eslint from '@eslint/js';
 import eslintPluginPrettierRecommended from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import { layersConfig } from './eslint.layers.mjs';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'eslint.config.mjs', 'jest.config.js'] },
+  {
+    ignores: ['dist/**', 'coverage/**', 'eslint.config.mjs', 'eslint.layers.mjs', 'jest.config.js'],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   eslintPluginPrettierRecommended,
@@ -19,4 +22,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  // Imports run downward only: the layers of src/ and the rule that keeps them.
+  layersConfig,
 );

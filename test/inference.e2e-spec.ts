@@ -15,6 +15,7 @@ import {
   SLOW_WIDTH,
   slowGraph,
 } from './utils/fixtures';
+import { killInferenceThread } from './utils/inference-threads';
 import { closeApp, createTestApp } from './utils/test-app';
 
 const unbatchedIris: ModelWriter = (dir) => {
@@ -194,7 +195,7 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
       const pool = app!.get(ModelService).pool;
       const doomed = infer(url, 'slow', slowRows(200));
       await waitFor(() => pool.snapshot()[0].busy);
-      await pool.killThread(0);
+      await killInferenceThread(pool, 0);
       const answer = await doomed;
       expect(answer.status).toBe(503);
       expect(answer.body.error).toMatch(/inference thread 0 stopped .* retry the request/);

@@ -7,9 +7,9 @@ import { AppConfig, loadConfig } from '../config/app-config';
 import { BatchEvent, BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
 import { InferenceObserver } from './inference/inference-observer';
-import { toRows } from '../edge/predict/prediction-rows';
 import { ModelService } from './model.service';
 import { encodeInstances } from '../tensor/tensor-codec';
+import { toNestedMap } from '../tensor/tensor';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
@@ -20,7 +20,10 @@ const observer: InferenceObserver = {
   observeBatch: (event) => batches.push(event),
 };
 
-/** What `POST /predict` does with numeric instances, minus HTTP: resolve, encode, infer, rows. */
+/**
+ * What `POST /predict` does with numeric instances, minus HTTP: resolve, encode, infer. The rows
+ * of the first output stand for the answer (its `/predict` shape is the edge's, not the core's).
+ */
 async function predict(
   service: ModelService,
   params: { model?: string; version?: string; instances: unknown[] },
@@ -30,7 +33,8 @@ async function predict(
     model,
     encodeInstances(model.signature.inputs, params.instances),
   );
-  return { model: model.name, version: model.version, predictions: toRows(model, outputs) };
+  const [rows] = Object.values(toNestedMap(outputs));
+  return { model: model.name, version: model.version, predictions: rows };
 }
 
 async function createService(env: Record<string, string> = {}) {

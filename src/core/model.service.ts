@@ -9,11 +9,12 @@ import {
   PayloadTooLargeException,
 } from '@nestjs/common';
 import { clip } from '../errors/client-text';
+import { ServingError } from '../errors/serving-error';
 import { AppConfig, ortIntraOpThreads } from '../config/app-config';
 import { usableCores } from '../config/cpu-quota';
 import { BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
-import { currentRequestSignal } from '../observability/request-context';
+import { currentRequestSignal } from './request-scope';
 import { InferenceObserver, ModelRuntimeStats } from './inference/inference-observer';
 import { ModelRegistry, STRICT_RESTART_FAILS, VersionStatus } from './catalog/model-registry';
 import {
@@ -151,6 +152,11 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       (event) => this.observer?.observeBatch(event),
     );
     this.pool.onIdle = () => this.scheduler.pump();
+    this.pool.onVersionsFailed = (failures) =>
+      failures.forEach(({ key, error }) => {
+        const reported = this.registry.fail(key, error) ?? key;
+        this.scheduler.discard(key, ServingError.unavailable(`${reported}; it is not served`));
+      });
     let locations: ModelLocation[];
     let problems: FolderProblem[] = [];
     if (strict) {
@@ -417,6 +423,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       numTensors: threads.reduce((n, t) => n + t.tensors, 0),
       numBytes: threads.reduce((n, t) => n + t.bytes, 0),
       threads,
+      threadReplacements: this.pool.replacements,
       queues,
       models,
     };

@@ -1,21 +1,17 @@
 import sharp from 'sharp';
 import { crc32 } from 'node:zlib';
 import { loadConfig } from '../config/app-config';
-import { ServedModel } from '../core/catalog/served-model';
 import { TensorSpec } from '../tensor/signature';
-import type { Response } from 'express';
 import { ServingError } from '../errors/serving-error';
-import { requestInfoOf, runWithRequestInfo } from '../observability/request-context';
 import { ImageObserver } from './image-observer';
-import { ImageService, maxTotalPixels } from './image.service';
+import { ImageModel, ImageService, maxTotalPixels } from './image.service';
 
 /** A model as ImageService sees it: a name, its input signature and its metadata. */
-const model = (image: unknown, inputs: TensorSpec[]) =>
-  ({
-    name: 'm',
-    metadata: image === undefined ? {} : { image },
-    signature: { inputs, outputs: [] },
-  }) as unknown as ServedModel;
+const model = (image: unknown, inputs: TensorSpec[]): ImageModel => ({
+  name: 'm',
+  metadata: image === undefined ? {} : { image },
+  signature: { inputs },
+});
 
 /** A lossless PNG holding exactly these bytes (height x width x channels, interleaved). */
 const png = (pixels: number[], width: number, height: number, channels: 1 | 3) =>
@@ -94,7 +90,7 @@ describe(ImageService.name, () => {
 
   describe('bad images and models', () => {
     const gray = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
-    const encodeError = (m: ServedModel, bytes: Buffer) =>
+    const encodeError = (m: ImageModel, bytes: Buffer) =>
       service.encodeRows(m, [bytes]).then(
         () => {
           throw new Error('expected a 400');
@@ -213,13 +209,7 @@ describe('IMAGE_MAX_TOTAL_PIXELS', () => {
     const service = new ImageService(loadConfig({}), observer as ImageObserver);
     const m = model({ scale: [0, 1] }, [{ name: 'x', dtype: 'float32', shape: [-1, 2, 2, 1] }]);
     const image = await png([0, 51, 102, 255], 2, 2, 1);
-    const res = { locals: {} } as Response;
-    requestInfoOf(res).abort = abort;
-    const encoding = new Promise((resolve, reject) =>
-      runWithRequestInfo(res, () =>
-        service.encodeRows(m, Array(10).fill(image)).then(resolve, reject),
-      ),
-    );
+    const encoding = service.encodeRows(m, Array(10).fill(image), abort.signal);
     await expect(encoding).rejects.toBe(deadline);
     // A decode already running when the signal aborted still ends (libvips cannot be stopped).
     await allAccounted;

@@ -2,10 +2,9 @@ import { Injectable, Optional } from '@nestjs/common';
 import sharp from 'sharp';
 import { AppConfig } from '../config/app-config';
 import { ServingError } from '../errors/serving-error';
-import { ServedModel } from '../core/catalog/served-model';
 import { EncodedTensor, encodeV2Values } from '../tensor/tensor-codec';
 import { Tensor } from '../tensor/tensor';
-import { currentRequestSignal } from '../observability/request-context';
+import { TensorSpec } from '../tensor/signature';
 import { decodeSlots } from './decode-slots';
 import { decodeImage, ImageHeader, readImageHeader } from './image-decoder';
 import { ImageObserver } from './image-observer';
@@ -27,6 +26,16 @@ export const maxTotalPixels = (config: AppConfig): number =>
   config.IMAGE_MAX_TOTAL_PIXELS ?? PROGRESSIVE_WEIGHT * config.IMAGE_MAX_PIXELS;
 
 /**
+ * What preprocessing reads of a model: the core's ServedModel, seen from the image layer below
+ * it (which may not import the core).
+ */
+export interface ImageModel {
+  readonly name: string;
+  readonly metadata: Record<string, unknown>;
+  readonly signature: { readonly inputs: TensorSpec[] };
+}
+
+/**
  * Turns image files into a model's input tensor, as the model's `metadata.json` "image" block
  * says. Every header is read first and the request refused if its images hold more pixels than
  * IMAGE_MAX_TOTAL_PIXELS; then decoding and resizing run in libvips on libuv's threadpool, a
@@ -36,7 +45,7 @@ export const maxTotalPixels = (config: AppConfig): number =>
 @Injectable()
 export class ImageService {
   /** Resolved once per loaded model (the block was already checked when the model loaded). */
-  private readonly resolved = new WeakMap<ServedModel, ImagePreprocessing>();
+  private readonly resolved = new WeakMap<ImageModel, ImagePreprocessing>();
 
   constructor(
     private readonly config: AppConfig,
@@ -48,7 +57,7 @@ export class ImageService {
   }
 
   /** The model's image preprocessing, or a 400 that says how to declare one. */
-  preprocessingOf(model: ServedModel): ImagePreprocessing {
+  preprocessingOf(model: ImageModel): ImagePreprocessing {
     const cached = this.resolved.get(model);
     if (cached) return cached;
     if (model.metadata.image === undefined) {
@@ -65,7 +74,7 @@ export class ImageService {
    * The images of a row-format request (`{"b64": ...}` instances or uploaded files), or
    * undefined when it holds none. For a model with one input, `{"<input>": {"b64": ...}}` too.
    */
-  findImages(model: ServedModel, instances: unknown[]): Buffer[] | undefined {
+  findImages(model: ImageModel, instances: unknown[]): Buffer[] | undefined {
     const { inputs } = model.signature;
     const declared = (model.metadata.image as { input?: unknown } | undefined)?.input;
     const input =
@@ -77,7 +86,11 @@ export class ImageService {
    * A row-format request's images (one per instance) as the model's inputs: only for a model
    * whose image input is its only input, since an image cannot give the others.
    */
-  async encodeRows(model: ServedModel, images: Buffer[]): Promise<EncodedTensor[]> {
+  async encodeRows(
+    model: ImageModel,
+    images: Buffer[],
+    signal?: AbortSignal,
+  ): Promise<EncodedTensor[]> {
     const pre = this.preprocessingOf(model);
     const others = model.signature.inputs.filter((spec) => spec.name !== pre.input);
     if (others.length > 0) {
@@ -85,7 +98,7 @@ export class ImageService {
         `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
       );
     }
-    return [await this.encodeInput(model, pre.input, images, 'instances')];
+    return [await this.encodeInput(model, pre.input, images, 'instances', signal)];
   }
 
   /**
@@ -94,15 +107,16 @@ export class ImageService {
    * for a model without an image block.
    */
   encodeBytes(
-    model: ServedModel,
+    model: ImageModel,
     input: BytesInput,
     where: string,
+    signal?: AbortSignal,
   ): Promise<EncodedTensor> | undefined {
     // A model without an image block takes no files: the codec's datatype error says so.
     if (model.metadata.image === undefined) return undefined;
     const count = imageCount(input, where);
     const elements = input.elements ?? base64Elements(input, count, where);
-    return this.encodeInput(model, input.name, elements, where);
+    return this.encodeInput(model, input.name, elements, where, signal);
   }
 
   /**
@@ -111,10 +125,11 @@ export class ImageService {
    * the one place that checks a tensor against the signature.
    */
   async encodeInput(
-    model: ServedModel,
+    model: ImageModel,
     input: string,
     images: Buffer[],
     where: string,
+    signal?: AbortSignal,
   ): Promise<EncodedTensor> {
     const pre = this.preprocessingOf(model);
     // Before any decoding: ModelService.infer checks MAX_BATCH too, but only after the work.
@@ -128,7 +143,7 @@ export class ImageService {
         `${where}: images feed input '${pre.input}' of model '${model.name}' (its metadata.json "image" block), not '${input}'`,
       );
     }
-    const pixels = await this.decodeAll(images, pre, where);
+    const pixels = await this.decodeAll(images, pre, where, signal);
     const tensor = toTensor(pixels, pre);
     const spec = model.signature.inputs.find((s) => s.name === pre.input)!;
     const datatype = tensor.dtype === 'int32' ? 'INT32' : 'FP32';
@@ -148,8 +163,8 @@ export class ImageService {
     images: Buffer[],
     pre: ImagePreprocessing,
     where: string,
+    request: AbortSignal | undefined,
   ): Promise<Uint8Array[]> {
-    const request = currentRequestSignal();
     const stop = new AbortController();
     const forward = () => stop.abort(request?.reason);
     request?.addEventListener('abort', forward, { once: true });

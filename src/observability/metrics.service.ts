@@ -11,7 +11,7 @@ import {
   MetricValue,
   Registry,
 } from 'prom-client';
-import { DRAIN_OUTCOMES, DrainOutcome } from '../edge/admission/connection-drain';
+import { DRAIN_OUTCOMES, DrainOutcome } from '../core/lifecycle/drain-outcome';
 import { LifecycleService } from '../core/lifecycle/lifecycle.service';
 import { DECODE_OUTCOMES, DecodeOutcome, ImageObserver } from '../image/image-observer';
 import type { BatchEvent } from '../core/inference/batch-scheduler';
@@ -21,8 +21,10 @@ import {
   ModelRuntimeStats,
 } from '../core/inference/inference-observer';
 import { ServingError } from '../errors/serving-error';
+import { THREAD_STATES } from '../core/inference/thread-state';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
-import { annotateRequestModel, answeredStatus, RequestInfo } from './request-context';
+import { annotateRequestModel } from '../core/request-scope';
+import { answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
 
 const HTTP_LABELS = ['method', 'route', 'model', 'version', 'status'] as const;
@@ -199,6 +201,26 @@ export class MetricsService
       collect() {
         this.reset();
         busyRatios().forEach((ratio, thread) => this.set({ thread: String(thread) }, ratio));
+      },
+    });
+    new Gauge({
+      name: 'inference_threads',
+      help: 'Inference threads by state: starting, loading (a replacement reloading the served versions), idle, busy, closing, exited (one that could not start and was given up)',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        THREAD_STATES.forEach((state) => this.set({ state }, 0));
+        stats()?.threads.forEach((thread) => this.inc({ state: thread.state }));
+      },
+    });
+    new Counter({
+      name: 'inference_thread_replacements_total',
+      help: 'Inference threads started to replace one that died, was retired after a fatal engine error, or could not boot',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(stats()?.threadReplacements ?? 0);
       },
     });
     new Gauge({

@@ -318,6 +318,26 @@ export class ModelRegistry {
     };
   }
 
+  /**
+   * Reports a serving copy failed: the inference pool dropped it because replacement threads
+   * could not load it again (its folder was deleted, say). It leaves service at once and is
+   * listed as failed, as a version whose load failed is; hot reload loads it again once its
+   * files change, and forgets it once they are gone. Returns the error as clients read it.
+   */
+  fail(copyKey: string, error: string): string | undefined {
+    const entry = [...this.versions.values()]
+      .flatMap((versions) => [...versions.values()])
+      .find(({ model }) => model.key === copyKey);
+    // A copy being retired is leaving anyway; its retirement frees what is left of it.
+    if (entry?.model.state !== 'AVAILABLE') return undefined;
+    entry.model.state = 'END';
+    entry.error = relativeToRepository(
+      `Failed to load ${entry.model.dir} again in a replacement inference thread: ${error}`,
+      entry.model.dir,
+    );
+    return entry.error;
+  }
+
   /** Forgets every model at once (shutdown, or a failed boot); the threads are ended by the pool. */
   clear(): void {
     for (const versions of this.versions.values())

@@ -1,6 +1,6 @@
+import { ServingError } from '../../errors/serving-error';
 import { Tensor } from '../../tensor/tensor';
 import { BatchEvent, BatchScheduler, BatchTarget, ThreadSource } from './batch-scheduler';
-import { ServingError } from '../../errors/serving-error';
 import { RunReport } from './thread-protocol';
 
 /** A fake thread that doubles every input value and records each batch it was given. */
@@ -229,6 +229,26 @@ describe(BatchScheduler.name, () => {
     await expect(
       scheduler.submit(target('a'), rows([[1, 1]]), AbortSignal.abort()),
     ).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('should refuse the queued requests of a discarded version with the error given, and leave the others queued', async () => {
+    const threads = new FakeThreads(1, true);
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+    const running = scheduler.submit(target('a'), rows([[1, 1]]));
+    const doomed = [
+      scheduler.submit(target('a'), rows([[2, 2]])),
+      scheduler.submit(target('a'), rows([[3, 3]])),
+    ];
+    const other = scheduler.submit(target('b'), rows([[4, 4]]));
+    const gone = new ServingError('UNAVAILABLE', 'a/1 can no longer be loaded; it is not served');
+    scheduler.discard('a/1', gone);
+    for (const request of doomed) await expect(request).rejects.toBe(gone);
+    expect(scheduler.depths().has('a/1')).toBe(false);
+    threads.finish();
+    expect(values(await running)).toEqual([2, 2]); // already running: it ends normally
+    await tick();
+    threads.finish();
+    expect(values(await other)).toEqual([8, 8]);
   });
 
   it('should fail every request of a batch whose thread failed', async () => {

@@ -1,5 +1,5 @@
-import { elementCount, Tensor, TypedData } from '../../tensor/tensor';
 import { ServingError } from '../../errors/serving-error';
+import { elementCount, Tensor, TypedData } from '../../tensor/tensor';
 import type { InferenceThread } from './inference-thread';
 import type { RunReport } from './thread-protocol';
 
@@ -39,6 +39,8 @@ export interface ThreadSource {
   idleThread(): Pick<InferenceThread, 'run'> | undefined;
   /** Threads that can take batches, idle or busy: a batch takes its fair share of the queue. */
   readonly size: number;
+  /** Why no thread will ever take a batch again, if so: queued requests are refused then. */
+  unavailable?(): string | undefined;
 }
 
 interface Job {
@@ -148,11 +150,27 @@ export class BatchScheduler {
   pump(): void {
     for (;;) {
       const thread = this.threads.idleThread();
-      if (!thread) return;
+      if (!thread) return this.refuseAllIf(this.threads.unavailable?.());
       const batch = this.nextBatch();
       if (!batch) return;
       this.dispatch(thread, batch);
     }
+  }
+
+  /** Refuses every queued request of a version that will not run again (no thread can load it). */
+  discard(key: string, error: Error): void {
+    const queue = this.queues.get(key) ?? [];
+    this.queues.delete(key);
+    queue.forEach((job) => {
+      job.detach();
+      job.reject(error);
+    });
+  }
+
+  /** Never a hang: with no thread left, nothing queued would ever be answered. */
+  private refuseAllIf(reason: string | undefined): void {
+    if (reason === undefined) return;
+    for (const key of [...this.queues.keys()]) this.discard(key, ServingError.unavailable(reason));
   }
 
   private drop(job: Job, error: Error): void {

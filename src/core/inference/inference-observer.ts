@@ -27,6 +27,8 @@ export interface ModelRuntimeStats {
   numTensors: number;
   numBytes: number;
   threads: ThreadSnapshot[];
+  /** Threads started to replace one that died or could not boot, since the process started. */
+  threadReplacements: number;
   queues: { name: string; version: number; requests: number }[];
   models: { name: string; version: number; state: string; loadSeconds: number }[];
 }

@@ -2,10 +2,14 @@ import { Logger } from '@nestjs/common';
 import type { ModelSignature } from '../../tensor/signature';
 import { ServingError } from '../../errors/serving-error';
 import { InferenceThread } from './inference-thread';
+import { BootFailures, DEFAULT_RESTART, RestartOptions } from './restart-policy';
 import type { LoadReport, ThreadOptions, ThreadStats } from './thread-protocol';
+import type { ThreadState } from './thread-state';
 
 export interface PoolOptions extends ThreadOptions {
   threads: number;
+  /** When failed replacements are started again (DEFAULT_RESTART where not given). */
+  restart?: Partial<RestartOptions>;
 }
 
 /** Per-thread numbers read at scrape time. */
@@ -14,6 +18,7 @@ export interface ThreadSnapshot extends ThreadStats {
   busySeconds: number;
   busy: boolean;
   ready: boolean;
+  state: ThreadState;
 }
 
 /**
@@ -26,10 +31,22 @@ const CLOSE_TIMEOUT_MS = 5000;
 const sameSignature = (a: ModelSignature, b: ModelSignature) =>
   JSON.stringify(a) === JSON.stringify(b);
 
+/** A version the pool stopped serving because replacement threads could not load it. */
+export interface VersionFailure {
+  key: string;
+  error: string;
+}
+
 /**
  * INFERENCE_THREADS worker threads, each holding every served model version. Loads and unloads
  * go to every thread; batches go to one idle thread at a time (the scheduler picks). A thread
  * that dies is replaced and reloads every served version before it takes work again.
+ *
+ * A replacement that fails to boot (its runtime does not start, or a served version no longer
+ * loads: its folder was deleted) is started again with a growing delay, up to a cap of
+ * consecutive failures (RestartOptions). At the cap the versions it could not load are dropped
+ * and reported failed (`onVersionsFailed`), and it starts once more without them; with none to
+ * blame the thread is given up. A replacement that serves resets the count.
  *
  * Not piscina or tinypool: their workers are interchangeable task runners, while this pool needs
  * per-thread state (every thread holds the same models, loaded and unloaded by broadcast),
@@ -37,64 +54,165 @@ const sameSignature = (a: ModelSignature, b: ModelSignature) =>
  */
 export class InferencePool {
   private readonly logger = new Logger('InferencePool');
-  private readonly threads: InferenceThread[] = [];
+  private readonly slots: InferenceThread[] = [];
   /** Every version all threads hold, by key: what a replacement thread must load. */
   private readonly served = new Map<string, string>();
+  private readonly bootFailures: BootFailures[] = [];
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Slots given up (their thread cannot start), with why. */
+  private readonly givenUp = new Map<number, string>();
+  private readonly restart: RestartOptions;
   private closing = false;
-  /** Threads started to replace one that died or was retired (the poisoned-thread test reads it). */
-  replacements = 0;
+  private replaced = 0;
   /** Called whenever a thread may have become idle (a batch ended, a thread got ready). */
   onIdle: () => void = () => undefined;
+  /** Called when versions are dropped because replacement threads cannot load them. */
+  onVersionsFailed: (failures: VersionFailure[]) => void = () => undefined;
 
-  constructor(private readonly options: PoolOptions) {}
+  constructor(private readonly options: PoolOptions) {
+    this.restart = { ...DEFAULT_RESTART, ...options.restart };
+  }
 
   /** Starts every thread; rejects (boot fails) when a thread cannot start its backend. */
   async start(): Promise<string> {
-    for (let i = 0; i < this.options.threads; i++) this.threads.push(this.spawn(i));
-    await Promise.all(this.threads.map((t) => t.started));
-    this.threads.forEach((t) => (t.ready = true));
-    return this.threads[0].backend;
+    for (let i = 0; i < this.options.threads; i++) {
+      this.spawn(i);
+      this.bootFailures.push(new BootFailures(this.restart));
+    }
+    await Promise.all(this.slots.map((t) => t.started));
+    const gone = this.slots.find((t) => !t.alive);
+    if (gone) throw new Error(`inference thread ${gone.index} stopped while the others started`);
+    for (const thread of this.slots) {
+      thread.loading(); // nothing is served yet: the versions are loaded into every thread next
+      thread.serve();
+    }
+    return this.slots[0].backend;
+  }
+
+  /** The threads, one per slot: the one serving there, or the last one started there. */
+  get threads(): readonly InferenceThread[] {
+    return this.slots;
+  }
+
+  /** Threads started to replace one that died or could not boot (inference_thread_replacements_total). */
+  get replacements(): number {
+    return this.replaced;
   }
 
   private spawn(index: number): InferenceThread {
-    return new InferenceThread(index, this.options, (thread, code) => this.replace(thread, code));
+    const thread = new InferenceThread(index, this.options, (t, code) => this.exited(t, code));
+    this.slots[index] = thread;
+    return thread;
   }
 
-  private replace(dead: InferenceThread, code: number): void {
-    if (this.closing) return;
+  /** A thread that served and stopped is replaced at once; a failed boot is handled by boot(). */
+  private exited(thread: InferenceThread, code: number): void {
+    if (this.closing || this.slots[thread.index] !== thread || !thread.served) return;
     this.logger.warn(
-      `Inference thread ${dead.index} stopped (exit code ${code}); starting a replacement`,
+      `Inference thread ${thread.index} stopped (exit code ${code}); starting a replacement`,
     );
-    const thread = this.spawn(dead.index);
-    this.replacements++;
-    this.threads[this.threads.indexOf(dead)] = thread;
-    void (async () => {
+    this.replace(thread.index);
+  }
+
+  private replace(index: number): void {
+    if (this.closing) return;
+    this.replaced++;
+    void this.boot(this.spawn(index));
+  }
+
+  /**
+   * Starts a replacement and loads every served version into it, each even after another failed
+   * (so one attempt finds every version that no longer loads), then lets it take work.
+   */
+  private async boot(thread: InferenceThread): Promise<void> {
+    const failed = new Map<string, string>();
+    let reason: string | undefined;
+    try {
       await thread.started;
-      for (const [key, dir] of this.served) await thread.load(key, dir);
-      thread.ready = true;
+      thread.loading();
+      for (const [key, dir] of this.served) {
+        if (!thread.alive) break;
+        await thread.load(key, dir).catch((error: Error) => {
+          failed.set(key, error.message);
+          reason ??= `cannot load ${key}: ${error.message}`;
+        });
+      }
+    } catch (error) {
+      reason = (error as Error).message;
+    }
+    if (reason === undefined && thread.alive) {
+      thread.serve();
+      this.bootFailures[thread.index].reset();
       this.logger.log(
         `Inference thread ${thread.index} replaced; ${this.served.size} version(s) reloaded`,
       );
       this.onIdle();
-    })().catch((error: Error) => {
-      this.logger.error(`Replacement of inference thread ${dead.index} failed: ${error.message}`);
-      void thread.terminate();
-    });
+      return;
+    }
+    await thread.close(CLOSE_TIMEOUT_MS);
+    this.bootFailed(thread.index, reason ?? `it stopped while starting`, failed);
+  }
+
+  private bootFailed(index: number, reason: string, failed: Map<string, string>): void {
+    if (this.closing) return;
+    const decision = this.bootFailures[index].record(failed);
+    const attempts = `${decision.failures} time(s) in a row`;
+    if (decision.retry) {
+      this.logger.warn(
+        `Replacement of inference thread ${index} failed ${attempts}: ${reason}; next attempt in ${decision.delayMs} ms`,
+      );
+      const timer = setTimeout(() => {
+        this.restartTimers.delete(timer);
+        this.replace(index);
+      }, decision.delayMs);
+      timer.unref();
+      this.restartTimers.add(timer);
+      return;
+    }
+    const dropped = [...decision.versions].filter(([key]) => this.served.delete(key));
+    if (decision.versions.size > 0) {
+      this.logger.error(
+        `Replacement of inference thread ${index} could not load ${[...decision.versions.keys()].join(', ')} ${attempts} (${reason}); reported failed and no longer served; the thread starts again without them`,
+      );
+      if (dropped.length > 0) {
+        void Promise.allSettled(
+          this.slots.filter((t) => t.alive).flatMap((t) => dropped.map(([key]) => t.unload(key))),
+        );
+        this.onVersionsFailed(dropped.map(([key, error]) => ({ key, error })));
+      }
+      this.replace(index);
+      return;
+    }
+    this.givenUp.set(index, `inference thread ${index} could not start ${attempts}: ${reason}`);
+    this.logger.error(
+      `Inference thread ${index} could not start ${attempts} (${reason}); it is not started again${this.unavailable() ? ': no inference thread is left, the server is not ready and answers 503 until it is restarted' : ''}`,
+    );
+    // The scheduler hears of it, so requests queued for a thread that will not come are refused.
+    this.onIdle();
   }
 
   /** Threads able to take a batch right now. */
   idleThread(): InferenceThread | undefined {
-    return this.threads.find((t) => t.ready && !t.busy && t.alive);
+    return this.slots.find((t) => t.state === 'idle');
   }
 
   /** Whether any thread can serve (readiness stays up while others replace a dead one). */
   get serving(): boolean {
-    return this.threads.some((t) => t.ready && t.alive);
+    return this.slots.some((t) => t.ready);
   }
 
   /** Threads that take batches now, busy or idle (the scheduler shares its queue among them). */
   get size(): number {
-    return this.threads.filter((t) => t.ready && t.alive).length;
+    return this.slots.filter((t) => t.ready).length;
+  }
+
+  /**
+   * Why no thread will ever take a batch again, once every slot is given up; undefined while a
+   * thread serves or one is being started (requests then wait for it).
+   */
+  unavailable(): string | undefined {
+    if (this.givenUp.size === 0 || this.givenUp.size < this.slots.length) return undefined;
+    return `no inference thread is running (${[...this.givenUp.values()].join('; ')}); the server must be restarted`;
   }
 
   /**
@@ -102,7 +220,7 @@ export class InferencePool {
    * signature; otherwise it is unloaded from all and the first error is thrown.
    */
   async load(key: string, dir: string): Promise<LoadReport> {
-    const targets = this.threads.filter((t) => t.alive);
+    const targets = this.slots.filter((t) => t.alive);
     const results = await Promise.allSettled(targets.map((t) => t.load(key, dir)));
     const failed = results.find((r) => r.status === 'rejected');
     const reports = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -110,6 +228,11 @@ export class InferencePool {
     if (failed || mismatch || reports.length === 0) {
       await Promise.allSettled(targets.map((t) => t.unload(key)));
       if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (reports.length === 0) {
+        throw ServingError.unavailable(
+          `${dir}: no inference thread is running to load it (they are being restarted); it is loaded once its files change again`,
+        );
+      }
       throw new Error('the inference threads read different signatures from the same files');
     }
     this.served.set(key, dir);
@@ -124,30 +247,26 @@ export class InferencePool {
   /** Frees a version in every thread; the caller makes sure no batch of it is queued or running. */
   async unload(key: string): Promise<void> {
     this.served.delete(key);
-    await Promise.allSettled(this.threads.filter((t) => t.alive).map((t) => t.unload(key)));
+    await Promise.allSettled(this.slots.filter((t) => t.alive).map((t) => t.unload(key)));
   }
 
   /** Each thread's engine memory and busy time, for /metrics and the leak test; never waits. */
   snapshot(): ThreadSnapshot[] {
-    return this.threads.map((t) => ({
+    return this.slots.map((t) => ({
       index: t.index,
       busySeconds: t.busyUntilNow(),
       busy: t.busy,
       ready: t.ready,
+      state: t.state,
       ...t.stats,
     }));
-  }
-
-  /** Test hook for the thread-death test: ends one thread the way a crash would. */
-  killThread(index: number): Promise<number> {
-    const thread = this.threads.find((t) => t.index === index);
-    if (!thread) throw ServingError.notFound(`no inference thread ${index}`);
-    return thread.terminate();
   }
 
   /** Lets every thread finish its running batch and free its models, then ends the threads. */
   async close(timeoutMs = CLOSE_TIMEOUT_MS): Promise<void> {
     this.closing = true;
-    await Promise.all(this.threads.map((t) => t.close(timeoutMs)));
+    this.restartTimers.forEach((timer) => clearTimeout(timer));
+    this.restartTimers.clear();
+    await Promise.all(this.slots.map((t) => t.close(timeoutMs)));
   }
 }

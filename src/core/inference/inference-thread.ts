@@ -12,6 +12,7 @@ import {
   ThreadRequest,
   ThreadStats,
 } from './thread-protocol';
+import { ThreadLifecycle, ThreadState } from './thread-state';
 import { transferList } from './transfer';
 
 /** How long a retired thread may take to free its models before it is cut. */
@@ -33,22 +34,18 @@ function spawn(options: ThreadOptions): Worker {
 }
 
 /**
- * The main thread's handle on one inference thread: request/reply by id, whether it is running a
- * batch, and how long it has been busy. When the thread dies every pending call is rejected with
- * UNAVAILABLE at once (never a hang) and `onExit` lets the pool replace it.
+ * The main thread's handle on one inference thread: request/reply by id, its state (see
+ * ThreadState), and how long it has been busy. When the thread dies every pending call is
+ * rejected with UNAVAILABLE at once (never a hang) and `onExit` lets the pool replace it.
  */
 export class InferenceThread {
   private readonly logger = new Logger('InferenceThread');
-  private readonly worker: Worker;
+  /** The worker itself: its `threadId`, and `terminate()` for whoever must end it at once. */
+  readonly worker: Worker;
+  private readonly lifecycle: ThreadLifecycle;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private exited = false;
-  /** A fatal engine error happened here: never take work again; the thread is being closed. */
-  private retired = false;
-  /** A batch is running here; the scheduler sends at most one at a time. */
-  busy = false;
-  /** Init done and every served version loaded: may take batches. */
-  ready = false;
+  private closed?: Promise<void>;
   backend = '';
   busySeconds = 0;
   /** The thread's memory after its last reply (exact whenever it is idle). */
@@ -65,6 +62,7 @@ export class InferenceThread {
     options: ThreadOptions,
     onExit: (thread: InferenceThread, code: number) => void,
   ) {
+    this.lifecycle = new ThreadLifecycle(`inference thread ${index}`);
     this.worker = spawn(options);
     // The HTTP server keeps the process alive; a thread alone must not (tests, failed boots).
     this.worker.unref();
@@ -85,8 +83,7 @@ export class InferenceThread {
       this.logger.error(`Inference thread ${index} failed: ${error.message}`, error.stack),
     );
     this.worker.on('exit', (code) => {
-      this.exited = true;
-      this.ready = false;
+      this.lifecycle.to('exited');
       const error = ServingError.unavailable(
         `inference thread ${index} stopped (exit code ${code}) while serving this request; it is being replaced, retry the request`,
       );
@@ -96,9 +93,38 @@ export class InferenceThread {
     });
   }
 
-  /** Running and trusted: a retired thread is still running only to close. */
+  get state(): ThreadState {
+    return this.lifecycle.state;
+  }
+
+  /** Started and trusted: a thread closing (retired, or shut down) is still running only to end. */
   get alive(): boolean {
-    return !this.exited && !this.retired;
+    return this.lifecycle.alive;
+  }
+
+  /** Started and every served version loaded: takes batches (busy or idle). */
+  get ready(): boolean {
+    return this.lifecycle.serving;
+  }
+
+  /** A batch is running here; the scheduler sends at most one at a time. */
+  get busy(): boolean {
+    return this.lifecycle.state === 'busy';
+  }
+
+  /** It served once: its exit is a death to replace, not a failed boot. */
+  get served(): boolean {
+    return this.lifecycle.served;
+  }
+
+  /** Started: loading the served versions now, before it takes work. */
+  loading(): void {
+    this.lifecycle.to('loading');
+  }
+
+  /** Every served version loaded: it takes batches from now on. */
+  serve(): void {
+    this.lifecycle.to('idle');
   }
 
   private settle(reply: ThreadReply): void {
@@ -118,9 +144,7 @@ export class InferenceThread {
    * cutting: ONNX Runtime sessions in it are released cleanly.
    */
   private retire(reason: string): void {
-    if (this.retired) return;
-    this.retired = true;
-    this.ready = false;
+    if (!this.alive) return;
     this.logger.error(
       `Inference thread ${this.index} hit a fatal engine error and is being replaced: ${reason}`,
     );
@@ -128,7 +152,7 @@ export class InferenceThread {
   }
 
   private call<T>(request: Call, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.exited) {
+    if (this.state === 'exited') {
       return Promise.reject(
         ServingError.unavailable(`inference thread ${this.index} is not running`),
       );
@@ -150,7 +174,7 @@ export class InferenceThread {
 
   /** Runs one batch; the inputs' buffers are moved to the thread (do not use them afterwards). */
   async run(key: string, inputs: Tensor[]): Promise<RunReport> {
-    this.busy = true;
+    this.lifecycle.to('busy');
     this.busySince = performance.now();
     try {
       this.running = this.call<RunReport>({ op: 'run', key, inputs }, transferList(inputs));
@@ -158,18 +182,14 @@ export class InferenceThread {
     } finally {
       this.running = undefined;
       this.busySeconds += (performance.now() - this.busySince) / 1000;
-      this.busy = false;
+      // A thread retired by this very batch, or closed meanwhile, stays where it went.
+      if (this.lifecycle.state === 'busy') this.lifecycle.to('idle');
     }
   }
 
   /** Busy seconds including a batch still running. */
   busyUntilNow(): number {
     return this.busySeconds + (this.busy ? (performance.now() - this.busySince) / 1000 : 0);
-  }
-
-  /** Ends the thread at once, whatever it runs: the crash of the thread-death test. */
-  terminate(): Promise<number> {
-    return this.worker.terminate();
   }
 
   /** Waits for the running batch to end, saying so once it takes longer than `timeoutMs`. */
@@ -193,8 +213,14 @@ export class InferenceThread {
    * this used to allow, and the process aborted). A thread that does not answer within
    * `timeoutMs` once idle is cut.
    */
-  async close(timeoutMs: number): Promise<void> {
-    if (this.exited) return;
+  close(timeoutMs: number): Promise<void> {
+    if (this.state === 'exited') return Promise.resolve();
+    this.closed ??= this.end(timeoutMs);
+    return this.closed;
+  }
+
+  private async end(timeoutMs: number): Promise<void> {
+    this.lifecycle.to('closing');
     if (this.running) await this.finishRun(timeoutMs);
     if (this.greeted) {
       let timer: NodeJS.Timeout | undefined;

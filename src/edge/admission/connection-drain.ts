@@ -1,15 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, Socket } from 'node:net';
+import { DrainOutcome } from '../../core/lifecycle/drain-outcome';
 import { isOpsPath } from '../../core/lifecycle/lifecycle.service';
-
-/** What became of a model-bound request during the drain. */
-export type DrainOutcome = 'answered' | 'refused' | 'client_closed' | 'cut';
-export const DRAIN_OUTCOMES: readonly DrainOutcome[] = [
-  'answered',
-  'refused',
-  'client_closed',
-  'cut',
-];
 
 export type DrainCounts = Record<DrainOutcome, number> & {
   /** Keep-alive connections closed between requests. */

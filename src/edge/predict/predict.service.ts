@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { currentRequestSignal } from '../../core/request-scope';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
 import { encodeInstances } from '../../tensor/tensor-codec';
@@ -32,7 +33,7 @@ export class PredictService {
     this.models.checkBatchSize(params.instances.length);
     const images = this.images.findImages(model, params.instances);
     const inputs = images
-      ? await this.images.encodeRows(model, images)
+      ? await this.images.encodeRows(model, images, currentRequestSignal())
       : encodeInstances(model.signature.inputs, params.instances);
     const outputs = await this.models.infer(model, inputs);
     return { model: model.name, version: model.version, predictions: toRows(model, outputs) };

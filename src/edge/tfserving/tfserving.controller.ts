@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { clip } from '../../errors/client-text';
+import { currentRequestSignal } from '../../core/request-scope';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
 import { toNestedMap } from '../../tensor/tensor';
@@ -347,7 +348,10 @@ export class TfServingController {
     if (Array.isArray(instances)) this.models.checkBatchSize(instances.length);
     const images = Array.isArray(instances) ? this.images.findImages(model, instances) : undefined;
     const { columnar, tensors } = images
-      ? { columnar: false, tensors: await this.images.encodeRows(model, images) }
+      ? {
+          columnar: false,
+          tensors: await this.images.encodeRows(model, images, currentRequestSignal()),
+        }
       : encodePredictRequest(model, body);
     return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }

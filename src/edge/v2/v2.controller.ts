@@ -8,6 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { currentRequestSignal } from '../../core/request-scope';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
 import { INFERENCE_ERRORS } from '../errors/error-response.dto';
@@ -228,7 +229,7 @@ export class V2Controller {
   ): Promise<V2InferResponseDto | StreamableFile> {
     const model = this.models.resolve(name, version);
     const { body, inputs } = await readInferRequest(model, payload, (m, input, where) =>
-      this.images.encodeBytes(m, input, where),
+      this.images.encodeBytes(m, input, where, currentRequestSignal()),
     );
     const selected = selectOutputs(model, body);
     const binary = binaryOutputs(body, selected, payload.acceptsBinary);

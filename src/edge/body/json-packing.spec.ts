@@ -1,7 +1,12 @@
-import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from '../edge/body/json-parse';
-import { PackedBlock, packedArray, packedOf, unpackBlock } from './packed-array';
-import { encodeColumns, encodeInstances, encodeTensor, encodeV2Tensor } from './tensor-codec';
-import { TensorSpec } from './signature';
+import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from './json-parse';
+import { PackedBlock, packedArray, packedOf, unpackBlock } from '../../tensor/packed-array';
+import {
+  encodeColumns,
+  encodeInstances,
+  encodeTensor,
+  encodeV2Tensor,
+} from '../../tensor/tensor-codec';
+import { TensorSpec } from '../../tensor/signature';
 
 const image = (h: number, w: number, c: number, at = (i: number) => (i % 17) / 16) => {
   let i = 0;

@@ -1,11 +1,11 @@
 import { BadRequestException, INestApplication, NotFoundException } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { AppConfig, loadConfig } from '../../config/app-config';
-import { AppModule } from '../../app.module';
-import { ModelService } from '../../core/model.service';
-import { PredictController } from './predict.controller';
-import { PredictService } from './predict.service';
+import { AppConfig, loadConfig } from '../src/config/app-config';
+import { AppModule } from '../src/app.module';
+import { ModelService } from '../src/core/model.service';
+import { PredictController } from '../src/edge/predict/predict.controller';
+import { PredictService } from '../src/edge/predict/predict.service';
 
 /**
  * The pattern this project recommends for testing your own controllers: the real module graph,

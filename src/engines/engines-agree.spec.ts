@@ -1,12 +1,12 @@
 /**
  * @jest-environment ../test/utils/ort-environment.js
  */
-import { selectBackend } from '../tfjs/tfjs-backend';
+import { selectBackend } from './tfjs/tfjs-backend';
 import { join } from 'node:path';
-import { TfjsEngine } from '../tfjs/tfjs.engine';
-import { OnnxEngine } from './onnx.engine';
+import { TfjsEngine } from './tfjs/tfjs.engine';
+import { OnnxEngine } from './onnx/onnx.engine';
 
-const ROOT = join(__dirname, '..', '..', '..');
+const ROOT = join(__dirname, '..', '..');
 
 /** Deterministic inputs covering the range a model sees (no randomness: failures reproduce). */
 const ramp = (count: number, scale: number) =>
