@@ -9,7 +9,7 @@ import { InferencePool } from './inference/inference-pool';
 import { InferenceObserver } from './inference/inference-observer';
 import { toRows } from '../edge/predict/prediction-rows';
 import { ModelService } from './model.service';
-import { encodeInstances } from '../tensor/tensor-codec';
+import { encodeInstances } from '../edge/tfserving/request-formats';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 const SETOSA = [5.1, 3.5, 1.4, 0.2];

@@ -1,6 +1,8 @@
 import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from '../edge/body/json-parse';
 import { PackedBlock, packedArray, packedOf, unpackBlock } from './packed-array';
-import { encodeColumns, encodeInstances, encodeTensor, encodeV2Tensor } from './tensor-codec';
+import { encodeColumns, encodeInstances } from '../edge/tfserving/request-formats';
+import { encodeV2Tensor } from '../edge/v2/v2-codec';
+import { encodeTensor } from './packing';
 import { TensorSpec } from './signature';
 
 const image = (h: number, w: number, c: number, at = (i: number) => (i % 17) / 16) => {

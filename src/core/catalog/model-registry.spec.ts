@@ -14,7 +14,7 @@ import { InferencePool } from '../inference/inference-pool';
 import type { LoadReport } from '../inference/thread-protocol';
 import { ModelRegistry } from './model-registry';
 import { ModelLocation } from './model-repository';
-import { encodeInstances } from '../../tensor/tensor-codec';
+import { encodeInstances } from '../../edge/tfserving/request-formats';
 
 const SHIPPED = join(__dirname, '..', '..', '..', 'models');
 

@@ -1,5 +1,6 @@
-import { BadRequestException } from '@nestjs/common';
-import { encodeInstances, encodeTensor } from './tensor-codec';
+import { ServingError } from '../errors/serving-error';
+import { encodeInstances } from '../edge/tfserving/request-formats';
+import { encodeTensor } from './packing';
 import { TensorSpec } from './signature';
 
 const features: TensorSpec = { name: 'features', dtype: 'float32', shape: [-1, 4] };
@@ -77,7 +78,7 @@ describe('tensor codec', () => {
       [[1], /instances\[0\]: expected an array, got 1/],
       ['text', /instances: expected an array, got the string "text"/],
     ])('should reject %j with a message naming the place and the expectation', (value, message) => {
-      expect(() => encodeTensor(features, value, rows)).toThrow(BadRequestException);
+      expect(() => encodeTensor(features, value, rows)).toThrow(ServingError);
       expect(() => encodeTensor(features, value, rows)).toThrow(message);
     });
 
