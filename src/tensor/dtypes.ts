@@ -194,8 +194,10 @@ type Row = (typeof DTYPES)[number];
 /** Element types the server feeds to model inputs. */
 export type InputDtype = Extract<Row, { fed: true }>['dtype'];
 
+type Carried = Extract<Row, { fed: true } | { kind: 'bytes' }>;
+
 /** Element types a tensor may carry between the edge and an engine. */
-export type TensorDtype = InputDtype | 'string';
+export type TensorDtype = Carried['dtype'];
 
 /** A Map, not an object: a client's dtype "constructor" must not find Object's. */
 const BY_DTYPE: ReadonlyMap<string, DtypeRow> = new Map(DTYPES.map((row) => [row.dtype, row]));
@@ -206,6 +208,10 @@ export const dtypeRow = (dtype: string): DtypeRow | undefined => BY_DTYPE.get(dt
 /** TF.js models take float32, int32 and bool; ONNX models every dtype listed here. */
 export const INPUT_DTYPES: readonly InputDtype[] = DTYPES.filter(
   (row): row is Extract<Row, { fed: true }> => row.fed,
+).map((row) => row.dtype);
+
+export const TENSOR_DTYPES: readonly TensorDtype[] = DTYPES.filter(
+  (row): row is Carried => row.fed || row.kind === 'bytes',
 ).map((row) => row.dtype);
 
 export const isInputDtype = (dtype: string): dtype is InputDtype =>

@@ -30,7 +30,8 @@ export function owned<T extends NumericArray>(data: T): T {
 export function ownedBuffer(data: ArrayBufferView): ArrayBuffer | undefined {
   const { buffer } = data;
   const whole = data.byteOffset === 0 && data.byteLength === buffer.byteLength;
-  return whole && buffer instanceof ArrayBuffer && OWNED.has(buffer) ? buffer : undefined;
+  // Only ever holds ArrayBuffers this module allocated (never a SharedArrayBuffer).
+  return whole && OWNED.has(buffer) ? (buffer as ArrayBuffer) : undefined;
 }
 
 /** A zeroed typed array of the input's dtype: int64 as BigInt64Array, float16 as raw halves. */
