@@ -18,7 +18,10 @@
  * accepting, parsing, checking and copying an input costs the thread every request shares. With
  * BENCH_BEFORE_ROOT naming another checkout's build (e.g. a clone at an older commit, after
  * `npx nest build` there), both servers run side by side, measured form by form in turn, and the
- * main-thread CPU per request is compared: before and after a change, under the same load.
+ * main-thread CPU per request is compared: before and after a change, under the same load. The
+ * V2 binary input path alone (the V2 mapper's encodeInferRequest, then the transfer list and the
+ * move to a thread, as InferenceThread.run does) is also timed in this process for both builds'
+ * dist/ in alternating rounds: without HTTP, logging and inference around it, the copies show.
  *
  *   BENCH_SECONDS      seconds per measurement (default 8, after a 2 s warm-up)
  *   BENCH_CONNECTIONS  concurrent connections (default 1)
@@ -26,6 +29,7 @@
  */
 import autocannon from 'autocannon';
 import { join } from 'node:path';
+import type { Tensor } from '../src/tensor/tensor';
 import { RunningServer, ROOT, startModelServer } from './lib/server';
 import { threadCpuMs } from './lib/thread-cpu';
 
@@ -186,6 +190,86 @@ async function checkRefusedAfterDecoding(url: string, all: Form[]): Promise<void
   }
 }
 
+const CODEC_ROUNDS = 7;
+const CODEC_REQUESTS = 4000;
+
+type EncodeInferRequest = (
+  model: unknown,
+  body: unknown,
+  tail: { bytes: Buffer; headerless: boolean },
+) => Promise<Tensor[]>;
+
+/** A build's V2 input path: the mapper (decode, check, pack) and the transfer to a thread. */
+function inputPathOf(root: string) {
+  const { encodeInferRequest } = require(join(root, 'dist/edge/v2/v2.mapper.js')) as {
+    encodeInferRequest: EncodeInferRequest;
+  };
+  const { transferList } = require(join(root, 'dist/core/inference/transfer.js')) as {
+    transferList: (tensors: Tensor[]) => ArrayBuffer[];
+  };
+  const model = {
+    name: 'movenet-lightning',
+    signature: { inputs: [{ name: INPUT, dtype: 'int32', shape: SHAPE }], outputs: [] },
+  };
+  return async (body: unknown, tail: { bytes: Buffer; headerless: boolean }) => {
+    const inputs = await encodeInferRequest(model, body, tail);
+    const transfer = transferList(inputs);
+    // What postMessage does with its transfer list: the buffers move, their owners lose them.
+    structuredClone(
+      inputs.map((t) => t.data),
+      { transfer },
+    );
+  };
+}
+
+/** The header + bytes of one MoveNet image, the bytes at an offset that is (or is not) aligned. */
+function binaryRequest(aligned: boolean) {
+  const bytes = Buffer.from(new Int32Array(pixels).buffer);
+  const input = { name: INPUT, shape: SHAPE, datatype: 'INT32' };
+  let text = JSON.stringify({
+    inputs: [{ ...input, parameters: { binary_data_size: bytes.length } }],
+  });
+  while ((text.length % 4 === 0) !== aligned) text += ' ';
+  const body = Buffer.concat([Buffer.from(text), bytes]);
+  return { parsed: JSON.parse(text) as unknown, body, headerLength: text.length };
+}
+
+/** Main-thread CPU µs per request of each build's V2 input path, rounds alternating between them. */
+async function compareInputPath(): Promise<void> {
+  const paths = BUILDS.map((build) => inputPathOf(build.root));
+  const cases = [
+    { label: 'header + bytes, aligned', ...binaryRequest(true) },
+    { label: 'header + bytes, unaligned', ...binaryRequest(false) },
+  ];
+  console.log(
+    `\nV2 binary input path in-process (mapper + transfer list + move), main-thread CPU µs per MoveNet request, median of ${CODEC_ROUNDS} rounds of ${CODEC_REQUESTS}:`,
+  );
+  console.log(`${'case'.padEnd(28)} ${'before'.padStart(8)} ${'after'.padStart(8)} ratio`);
+  for (const { label, parsed, body, headerLength } of cases) {
+    const perRequest: number[][] = paths.map(() => []);
+    for (let round = 0; round < CODEC_ROUNDS + 1; round++) {
+      for (const [i, path] of paths.entries()) {
+        const start = threadCpuMs(process.pid);
+        // Neither build moves a buffer the body still holds: one body serves every request.
+        const tail = { bytes: body.subarray(headerLength), headerless: false };
+        for (let n = 0; n < CODEC_REQUESTS; n++) await path(parsed, tail);
+        // The first round warms the JIT up and is not counted.
+        if (round > 0)
+          perRequest[i].push(((threadCpuMs(process.pid) - start) * 1000) / CODEC_REQUESTS);
+      }
+    }
+    const [after, before] = perRequest.map(median);
+    console.log(
+      `${label.padEnd(28)} ${before.toFixed(0).padStart(8)} ${after.toFixed(0).padStart(8)} ${(after / before).toFixed(2)}`,
+    );
+  }
+  console.log(
+    'Not counted: reading the body (raw-body gathers it into one buffer: the same copy in both builds).',
+  );
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
 /** One server per build, on the MoveNet fixture of this checkout. */
 async function withServers<T>(
   env: Record<string, string>,
@@ -220,6 +304,7 @@ async function measureAll(servers: RunningServer[], all: Form[], expect413 = fal
 }
 
 async function main(): Promise<void> {
+  if (BUILDS.length > 1) await compareInputPath();
   const whole = await withServers({}, async (servers) => {
     for (const server of servers) await checkSameAnswers(server.url, forms());
     return measureAll(servers, forms());
