@@ -95,6 +95,12 @@ describe('the dtype table', () => {
     },
   );
 
+  it('should size the elements of TF.js weights (quantized ones included) and no string', () => {
+    const weights = ['float32', 'int32', 'bool', 'uint8', 'uint16', 'float16', 'complex64'];
+    expect(weights.map(bytesPerElement)).toEqual([4, 4, 1, 1, 2, 2, 8]);
+    expect(bytesPerElement('string')).toBeUndefined();
+  });
+
   it("should derive TensorFlow's DataType names and TF.js's dtypes", () => {
     for (const row of rows) expect(TF_DATA_TYPES[row.dtype]).toBe(row.tf);
     expect(TFJS_DTYPES).toEqual(

@@ -39,6 +39,8 @@ export interface DtypeRow {
   readonly array?: NumericArrayClass;
   /** Smallest and largest value it holds. */
   readonly range?: readonly [number, number];
+  /** Size of one element where no typed array holds it (complex64: two float32s). */
+  readonly bytes?: number;
 }
 
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -186,7 +188,7 @@ export const DTYPES = [
     tfjs: true,
     fed: false,
   },
-  { dtype: 'complex64', kind: 'complex', tf: 'DT_COMPLEX64', tfjs: true, fed: false },
+  { dtype: 'complex64', kind: 'complex', tf: 'DT_COMPLEX64', tfjs: true, fed: false, bytes: 8 },
 ] as const satisfies readonly DtypeRow[];
 
 type Row = (typeof DTYPES)[number];
@@ -222,6 +224,8 @@ export const TF_DATA_TYPES: Readonly<Record<string, string>> = Object.fromEntrie
   DTYPES.map((row) => [row.dtype, row.tf]),
 );
 
-/** Size in bytes of one element (undefined for string and complex64, which have no fixed size here). */
-export const bytesPerElement = (dtype: string): number | undefined =>
-  BY_DTYPE.get(dtype)?.array?.BYTES_PER_ELEMENT;
+/** Size in bytes of one element (undefined for string, whose elements have no fixed size). */
+export function bytesPerElement(dtype: string): number | undefined {
+  const row = BY_DTYPE.get(dtype);
+  return row?.array?.BYTES_PER_ELEMENT ?? row?.bytes;
+}
