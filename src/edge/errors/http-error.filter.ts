@@ -23,6 +23,8 @@ export interface HttpError {
 
 /** Maps anything thrown while serving a request to a status and a message meant for the client. */
 export function toHttpError(exception: unknown): HttpError | undefined {
+  if (exception instanceof ServingError && exception.code !== 'INTERNAL')
+    return { status: httpStatusOf(exception), message: clipMessage(exception.message) };
   if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
     return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
   }
