@@ -15,4 +15,4 @@ export type {
 } from './core/catalog/served-model';
 export type { ModelSignature, TensorSpec } from './tensor/signature';
 export type { Tensor, TensorDtype, TensorMap } from './tensor/tensor';
-export type { EncodedTensor } from './tensor/tensor-codec';
+export type { EncodedTensor } from './tensor/tensor';

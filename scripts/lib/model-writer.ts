@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync } from 'node:fs';
-import { TF_DATA_TYPES } from '../../src/tensor/signature';
+import { TF_DATA_TYPES } from '../../src/tensor/dtypes';
 import {
   DEFAULT_SHARD_BYTES,
   writeModelJson,

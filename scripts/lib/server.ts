@@ -59,9 +59,15 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
-/** Starts the built server (`node dist/main.js`) on a free loopback port. */
-export async function startModelServer(env: Record<string, string> = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
+/**
+ * Starts the built server (`node dist/main.js`) on a free loopback port; `root` names another
+ * checkout's build (a benchmark comparing two commits side by side).
+ */
+export async function startModelServer(
+  env: Record<string, string> = {},
+  root = ROOT,
+): Promise<RunningServer> {
+  const child = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
     env: {
       ...process.env,
       HOST: '127.0.0.1',

@@ -8,7 +8,7 @@ import { BatchEvent, BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
 import { InferenceObserver } from './inference/inference-observer';
 import { ModelService } from './model.service';
-import { encodeInstances } from '../tensor/tensor-codec';
+import { encodeTensor } from '../tensor/packing';
 import { toNestedMap } from '../tensor/tensor';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
@@ -31,7 +31,8 @@ async function predict(
   const model = service.resolve(params.model, params.version);
   const outputs = await service.infer(
     model,
-    encodeInstances(model.signature.inputs, params.instances),
+    // The shipped models this spec runs have one input each.
+    [encodeTensor(model.signature.inputs[0], params.instances, () => 'instances')],
   );
   const [rows] = Object.values(toNestedMap(outputs));
   return { model: model.name, version: model.version, predictions: rows };

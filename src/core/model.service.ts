@@ -28,7 +28,7 @@ import {
 import { modelSummary } from './catalog/model-summary';
 import { ModelWatcher } from './catalog/model-watcher';
 import { ServedModel } from './catalog/served-model';
-import { EncodedTensor } from '../tensor/tensor-codec';
+import type { EncodedTensor } from '../tensor/tensor';
 import { TensorMap } from '../tensor/tensor';
 
 /**

@@ -2,8 +2,8 @@ import { Injectable, Optional } from '@nestjs/common';
 import sharp from 'sharp';
 import { AppConfig } from '../config/app-config';
 import { ServingError } from '../errors/serving-error';
-import { EncodedTensor, encodeV2Values } from '../tensor/tensor-codec';
-import { Tensor } from '../tensor/tensor';
+import { allocate, packTyped } from '../tensor/storage';
+import { EncodedTensor, Tensor } from '../tensor/tensor';
 import { TensorSpec } from '../tensor/signature';
 import { decodeSlots } from './decode-slots';
 import { decodeImage, ImageHeader, readImageHeader } from './image-decoder';
@@ -120,9 +120,9 @@ export class ImageService {
   }
 
   /**
-   * Decodes a batch of images into the model's image input (one image per row). The tensor then
-   * goes through the codec like any other request's values (encodeV2Values): the codec stays
-   * the one place that checks a tensor against the signature.
+   * Decodes a batch of images into the model's image input (one image per row), shaped and typed
+   * as the input (its preprocessing was resolved from the signature). The values then go through
+   * tensor/storage's packTyped like any other typed values, taken as they are (no copy).
    */
   async encodeInput(
     model: ImageModel,
@@ -145,13 +145,12 @@ export class ImageService {
     }
     const pixels = await this.decodeAll(images, pre, where, signal);
     const tensor = toTensor(pixels, pre);
-    const spec = model.signature.inputs.find((s) => s.name === pre.input)!;
-    const datatype = tensor.dtype === 'int32' ? 'INT32' : 'FP32';
-    return encodeV2Values(
-      spec,
-      { shape: tensor.shape, datatype },
-      tensor.data as Float32Array | Int32Array,
-      `image input '${spec.name}'`,
+    return packTyped(
+      pre.input,
+      pre.dtype,
+      tensor.shape,
+      tensor,
+      (i) => `image input '${pre.input}': element ${i} (flat index)`,
     );
   }
 
@@ -269,10 +268,7 @@ function base64Elements(input: BytesInput, count: number, where: string): Buffer
 /** The neutral tensor of a batch of decoded images, laid out as the input wants it. */
 export function toTensor(pixels: Uint8Array[], pre: ImagePreprocessing): Tensor {
   const perImage = pre.height * pre.width * pre.channels;
-  const data =
-    pre.dtype === 'int32'
-      ? new Int32Array(pixels.length * perImage)
-      : new Float32Array(pixels.length * perImage);
+  const data = allocate(pre.dtype, pixels.length * perImage) as Float32Array | Int32Array;
   pixels.forEach((image, i) => packPixels(image, pre, data, i * perImage));
   const n = pixels.length;
   const shape =

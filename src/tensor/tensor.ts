@@ -1,3 +1,4 @@
+import type { InputDtype, TensorDtype } from './dtypes';
 import { fromFloat16Bits } from './float16';
 
 /**
@@ -5,9 +6,7 @@ import { fromFloat16Bits } from './float16';
  * into and out of the inference threads (typed arrays are transferable; nested arrays are not).
  */
 
-/** Element types a tensor may carry between the edge and an engine. */
-export type TensorDtype =
-  'float32' | 'float64' | 'float16' | 'int8' | 'int32' | 'int64' | 'uint8' | 'bool' | 'string';
+export type { TensorDtype };
 
 export type TypedData =
   Float32Array | Float64Array | Int8Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
@@ -18,6 +17,11 @@ export interface Tensor {
   dtype: TensorDtype;
   shape: number[];
   data: TypedData;
+}
+
+/** A request's input, checked against the model's signature: ready to run. */
+export interface EncodedTensor extends Tensor {
+  dtype: InputDtype;
 }
 
 export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

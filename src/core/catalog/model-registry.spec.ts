@@ -14,7 +14,13 @@ import { InferencePool } from '../inference/inference-pool';
 import type { LoadReport } from '../inference/thread-protocol';
 import { ModelRegistry } from './model-registry';
 import { ModelLocation } from './model-repository';
-import { encodeInstances } from '../../tensor/tensor-codec';
+import { encodeTensor } from '../../tensor/packing';
+import type { TensorSpec } from '../../tensor/signature';
+
+/** The single-input models this spec runs, fed their rows (the row format without its edge). */
+const encodeInstances = (inputs: TensorSpec[], rows: unknown[]) => [
+  encodeTensor(inputs[0], rows, () => 'instances'),
+];
 
 const SHIPPED = join(__dirname, '..', '..', '..', 'models');
 

@@ -1,4 +1,5 @@
 import { ServingError } from '../../errors/serving-error';
+import { owned } from '../../tensor/storage';
 import { elementCount, Tensor, TypedData } from '../../tensor/tensor';
 import type { InferenceThread } from './inference-thread';
 import type { RunReport } from './thread-protocol';
@@ -67,7 +68,7 @@ function concat(parts: Tensor[]): Tensor {
   const rows = parts.reduce((n, t) => n + t.shape[0], 0);
   const shape = [rows, ...first.shape.slice(1)];
   const Ctor = first.data.constructor as new (size: number) => TypedData;
-  const data = new Ctor(elementCount(shape));
+  const data = owned(new Ctor(elementCount(shape)));
   let offset = 0;
   for (const part of parts) {
     (data as Float32Array).set(part.data as Float32Array, offset);

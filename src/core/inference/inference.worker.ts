@@ -23,7 +23,7 @@ import {
 } from './thread-protocol';
 import { classifyRunFailure, isFatal } from './run-failure';
 import { lowerThreadPriority, nameThread } from './thread-priority';
-import { transferList } from './transfer';
+import { transferList, wholeBuffer } from './transfer';
 import { warmUp } from './warm-up';
 
 const options = workerData as ThreadOptions;
@@ -187,7 +187,7 @@ port.on('message', (request: ThreadRequest) => {
     try {
       const result = await handle(request);
       reply = { id: request.id, ok: true, result, stats: stats() };
-      if (request.op === 'run') transfer = transferList((result as RunReport).outputs);
+      if (request.op === 'run') transfer = transferList((result as RunReport).outputs, wholeBuffer);
     } catch (error) {
       const fatal = error instanceof EngineFailure && error.fatal;
       const data = error instanceof EngineFailure ? error.data : toData(error);

@@ -1,21 +1,28 @@
+import { ownedBuffer } from '../../tensor/storage';
 import type { Tensor, TypedData } from '../../tensor/tensor';
+
+/** The buffer behind `data` when it holds nothing else: an inference thread's own outputs. */
+export function wholeBuffer(data: ArrayBufferView): ArrayBuffer | undefined {
+  const { buffer } = data;
+  const whole = data.byteOffset === 0 && data.byteLength === buffer.byteLength;
+  return whole && buffer instanceof ArrayBuffer ? buffer : undefined;
+}
 
 /**
  * Makes every tensor own a compact buffer and returns those buffers for postMessage's transfer
- * list: moved between threads without a copy. A view into a larger buffer (a Node Buffer from
- * the pool, a slice of a body) is copied first: transferring it would detach the whole buffer,
- * and cloning it would copy all of it.
+ * list: moved between threads without a copy. Only a buffer `giveable` vouches for is moved; any
+ * other is copied first, once: a view into a larger buffer (a slice of a request body, a Node
+ * Buffer from the shared pool) would detach the whole buffer, and a buffer the HTTP layer still
+ * holds is not ours to take. On the main thread only what tensor/storage allocated qualifies.
  */
-export function transferList(tensors: Tensor[]): ArrayBuffer[] {
+export function transferList(
+  tensors: Tensor[],
+  giveable: (data: ArrayBufferView) => ArrayBuffer | undefined = ownedBuffer,
+): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const tensor of tensors) {
-    const { data } = tensor;
-    const compact =
-      data.byteOffset === 0 &&
-      data.byteLength === data.buffer.byteLength &&
-      data.buffer instanceof ArrayBuffer &&
-      !buffers.has(data.buffer);
-    if (!compact) tensor.data = data.slice() as TypedData;
+    const buffer = giveable(tensor.data);
+    if (!buffer || buffers.has(buffer)) tensor.data = tensor.data.slice() as TypedData;
     buffers.add(tensor.data.buffer as ArrayBuffer);
   }
   return [...buffers];

@@ -1,7 +1,8 @@
 import type { EngineModel } from '../../engines/engine';
-import { FREE_DIM, InputDtype, TensorSpec } from '../../tensor/signature';
+import type { InputDtype } from '../../tensor/dtypes';
+import { FREE_DIM, TensorSpec } from '../../tensor/signature';
 import { elementCount, Tensor } from '../../tensor/tensor';
-import { allocate } from '../../tensor/tensor-codec';
+import { allocate } from '../../tensor/storage';
 import { isFatal } from './run-failure';
 
 /** Zeros shaped like the signature with `batch` rows (a fixed batch dimension stays as it is). */

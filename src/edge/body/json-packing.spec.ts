@@ -1,11 +1,8 @@
 import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from './json-parse';
 import { PackedBlock, packedArray, packedOf, unpackBlock } from '../../tensor/packed-array';
-import {
-  encodeColumns,
-  encodeInstances,
-  encodeTensor,
-  encodeV2Tensor,
-} from '../../tensor/tensor-codec';
+import { encodeColumns, encodeInstances } from '../tfserving/request-formats';
+import { encodeV2Tensor } from '../v2/v2-codec';
+import { encodeTensor } from '../../tensor/packing';
 import { TensorSpec } from '../../tensor/signature';
 
 const image = (h: number, w: number, c: number, at = (i: number) => (i % 17) / 16) => {

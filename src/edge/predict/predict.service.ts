@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { currentRequestSignal } from '../../core/request-scope';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
-import { encodeInstances } from '../../tensor/tensor-codec';
+import { encodeInstances } from '../tfserving/request-formats';
 import { toRows } from './prediction-rows';
 
 export interface PredictParams {

@@ -2,7 +2,8 @@ import { BadRequestException } from '@nestjs/common';
 import { clip } from '../../errors/client-text';
 import { ServedModel } from '../../core/catalog/served-model';
 import { formatShape, FREE_DIM, TensorSpec } from '../../tensor/signature';
-import { checkInputNames, EncodedTensor, encodeTensor } from '../../tensor/tensor-codec';
+import { checkInputNames, encodeTensor } from '../../tensor/packing';
+import type { EncodedTensor } from '../../tensor/tensor';
 import { elementCount, Tensor, toNumbers } from '../../tensor/tensor';
 import { SIGNATURE_NAME } from './tfserving.mapper';
 

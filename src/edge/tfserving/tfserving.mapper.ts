@@ -2,8 +2,10 @@ import { BadRequestException } from '@nestjs/common';
 import { clip } from '../../errors/client-text';
 import { VersionStatus } from '../../core/catalog/model-registry';
 import { ServedModel } from '../../core/catalog/served-model';
-import { TensorSpec, TF_DATA_TYPES } from '../../tensor/signature';
-import { EncodedTensor, encodeColumns, encodeInstances } from '../../tensor/tensor-codec';
+import { TF_DATA_TYPES } from '../../tensor/dtypes';
+import { TensorSpec } from '../../tensor/signature';
+import type { EncodedTensor } from '../../tensor/tensor';
+import { encodeColumns, encodeInstances } from './request-formats';
 import {
   TfsMetadataResponseDto,
   TfsModelStatusResponseDto,

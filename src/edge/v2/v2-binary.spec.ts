@@ -1,8 +1,8 @@
-import { BadRequestException } from '@nestjs/common';
+import { ServingError } from '../../errors/serving-error';
+import { fromFloat16Bits } from '../../tensor/float16';
 import {
   decodeBytesElements,
   decodeNumeric,
-  halfToNumber,
   rawFormShape,
   tensorBytes,
   V2_BINARY_FRAMING,
@@ -11,24 +11,6 @@ import {
 const spec = (dtype: string, shape: number[]) => ({ name: 'x', dtype, shape });
 
 describe('V2 binary tensor data (byte level)', () => {
-  describe(halfToNumber.name, () => {
-    it.each([
-      [0x3c00, 1],
-      [0xc000, -2],
-      [0x3555, 0.333251953125],
-      [0x7bff, 65504],
-      [0x0001, 2 ** -24],
-      [0x7c00, Infinity],
-      [0xfc00, -Infinity],
-    ])('should read half 0x%s as %s', (half, value) => {
-      expect(halfToNumber(half)).toBe(value);
-    });
-
-    it('should read a NaN half as NaN', () => {
-      expect(halfToNumber(0x7e00)).toBeNaN();
-    });
-  });
-
   describe(decodeNumeric.name, () => {
     it('should read little-endian values whatever the byte offset of the slice', () => {
       const body = Buffer.alloc(1 + 8);
@@ -38,9 +20,10 @@ describe('V2 binary tensor data (byte level)', () => {
       expect(Array.from(values as Int32Array)).toEqual([-5, 70000]);
     });
 
-    it('should widen FP16 to numbers and keep INT64 as bigints', () => {
+    it('should keep FP16 as raw halves and INT64 as bigints', () => {
       const half = Buffer.from([0x00, 0x3c, 0x00, 0xc0]);
-      expect(Array.from(decodeNumeric(half, 'FP16', [2], 'x') as Float32Array)).toEqual([1, -2]);
+      const halves = decodeNumeric(half, 'FP16', [2], 'x') as Uint16Array;
+      expect(Array.from(halves, fromFloat16Bits)).toEqual([1, -2]);
       const wide = Buffer.alloc(8);
       wide.writeBigInt64LE(-3n);
       expect(Array.from(decodeNumeric(wide, 'INT64', [1], 'x') as BigInt64Array)).toEqual([-3n]);
@@ -91,7 +74,7 @@ describe('V2 binary tensor data (byte level)', () => {
     });
 
     it('should refuse free inner dimensions, partial rows and BYTES', () => {
-      expect(() => rawFormShape(spec('float32', [-1, -1]), 16)).toThrow(BadRequestException);
+      expect(() => rawFormShape(spec('float32', [-1, -1]), 16)).toThrow(ServingError);
       expect(() => rawFormShape(spec('int32', [-1, 3]), 13)).toThrow(/one row is 12 bytes/);
       expect(() => rawFormShape(spec('string', [-1]), 4)).toThrow(/cannot carry BYTES/);
     });

@@ -1,8 +1,9 @@
-import { BadRequestException } from '@nestjs/common';
+import { ServingError } from '../../errors/serving-error';
 import type { FramedBody } from '../body/json-body.middleware';
 import { FREE_DIM, formatShape, TensorSpec } from '../../tensor/signature';
-import { NumericValues, toV2Datatype } from '../../tensor/tensor-codec';
+import { NumericArray, owned } from '../../tensor/storage';
 import { Tensor } from '../../tensor/tensor';
+import { elementSize, toV2Datatype, V2_DATATYPE } from './v2-datatypes';
 
 /**
  * The byte level of the V2 binary tensor data extension (Triton's extension_binary_data.md):
@@ -19,34 +20,9 @@ export const V2_BINARY_FRAMING: FramedBody = {
   route: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer\/?$/,
 };
 
-type NumericArrayClass = {
-  new (buffer: ArrayBuffer): NumericValues;
-  BYTES_PER_ELEMENT: number;
-};
-
-/** A Map, not an object: a client's datatype "constructor" must not find Object's. */
-const ARRAY_OF = new Map<string, NumericArrayClass>([
-  ['BOOL', Uint8Array],
-  ['UINT8', Uint8Array],
-  ['UINT16', Uint16Array],
-  ['UINT32', Uint32Array],
-  ['UINT64', BigUint64Array],
-  ['INT8', Int8Array],
-  ['INT16', Int16Array],
-  ['INT32', Int32Array],
-  ['INT64', BigInt64Array],
-  ['FP16', Uint16Array],
-  ['FP32', Float32Array],
-  ['FP64', Float64Array],
-]);
-
-/** Size in bytes of one element of a fixed-size datatype (undefined for BYTES and unknown ones). */
-export const elementSize = (datatype: string): number | undefined =>
-  ARRAY_OF.get(datatype)?.BYTES_PER_ELEMENT;
-
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Copies bytes into a fresh (aligned) buffer, in host byte order. */
+/** Copies bytes into a fresh (aligned) buffer of their own, in host byte order. */
 function hostOrder(bytes: Uint8Array, width: number): ArrayBuffer {
   const copy = Buffer.from(new ArrayBuffer(bytes.length));
   copy.set(bytes);
@@ -56,45 +32,39 @@ function hostOrder(bytes: Uint8Array, width: number): ArrayBuffer {
   return copy.buffer as ArrayBuffer;
 }
 
-/** IEEE 754 half precision to a number (subnormals, infinities and NaN included). */
-export function halfToNumber(half: number): number {
-  const sign = half & 0x8000 ? -1 : 1;
-  const exponent = (half >> 10) & 0x1f;
-  const fraction = half & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-
 const byteCount = (count: number, datatype: string) =>
   `${count} element(s) of ${datatype} take ${count * elementSize(datatype)!} bytes`;
 
 /**
  * Decodes one input's bytes: the byte size must be a multiple of the datatype's size and match
- * the shape. FP16 is widened to numbers (TF.js has no half tensors).
+ * the shape. The values are a view of `bytes` where the host is little-endian and the offset is
+ * aligned for the datatype (a Float32Array needs a multiple of 4), else one copy in host order;
+ * FP16 stays raw halves. A view shares the body's buffer: tensor/storage's ownedBuffer knows it
+ * is not the codec's to transfer, so it is copied once when it leaves for an inference thread.
  */
 export function decodeNumeric(
   bytes: Uint8Array,
   datatype: string,
   shape: number[],
   where: string,
-): NumericValues {
-  const type = ARRAY_OF.get(datatype)!;
+): NumericArray {
+  const type = V2_DATATYPE.get(datatype)!.array!;
   const size = type.BYTES_PER_ELEMENT;
   if (bytes.length % size !== 0) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: binary_data_size ${bytes.length} is not a multiple of ${size}, the size of one ${datatype} element`,
     );
   }
   const count = shape.reduce((a, b) => a * b, 1);
   if (bytes.length !== count * size) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: binary_data_size ${bytes.length} does not match shape ${formatShape(shape)}: ${byteCount(count, datatype)}`,
     );
   }
-  const values = new type(hostOrder(bytes, size));
-  if (datatype !== 'FP16') return values;
-  return Float32Array.from(values as Uint16Array, halfToNumber);
+  const aligned = HOST_IS_LITTLE_ENDIAN && bytes.byteOffset % size === 0;
+  return aligned
+    ? new type(bytes.buffer as ArrayBuffer, bytes.byteOffset, count)
+    : owned(new type(hostOrder(bytes, size)));
 }
 
 /** BYTES: `count` elements, each a 4-byte little-endian length and that many bytes, exactly filling `bytes`. */
@@ -103,14 +73,14 @@ export function decodeBytesElements(bytes: Buffer, count: number, where: string)
   let offset = 0;
   while (offset < bytes.length) {
     if (offset + 4 > bytes.length) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: BYTES element ${elements.length} starts at byte ${offset} but only ${bytes.length - offset} byte(s) remain for its 4-byte length`,
       );
     }
     const length = bytes.readUInt32LE(offset);
     offset += 4;
     if (offset + length > bytes.length) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: BYTES element ${elements.length} declares ${length} bytes but only ${bytes.length - offset} remain in binary_data_size`,
       );
     }
@@ -118,7 +88,7 @@ export function decodeBytesElements(bytes: Buffer, count: number, where: string)
     offset += length;
   }
   if (elements.length !== count) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: binary_data_size holds ${elements.length} BYTES element(s) but the shape needs ${count}`,
     );
   }
@@ -138,41 +108,30 @@ export function rawFormShape(
   const size = elementSize(datatype);
   const expects = `input '${spec.name}' is ${datatype} ${formatShape(spec.shape)}`;
   if (size === undefined) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `The raw binary form (${INFERENCE_HEADER}: 0) cannot carry ${datatype}; ${expects}: send a JSON header with binary_data_size`,
     );
   }
   const rest = spec.shape.slice(1);
   if (spec.shape.length === 0 || rest.some((dim) => dim === FREE_DIM)) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `The raw binary form (${INFERENCE_HEADER}: 0) needs every dimension but the first fixed; ${expects}: send a JSON header giving the shape`,
     );
   }
   const rowBytes = rest.reduce((a, b) => a * b, 1) * size;
   if (byteLength === 0 || byteLength % rowBytes !== 0) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `The raw binary body of ${byteLength} bytes is not a whole number of rows: ${expects}, one row is ${rowBytes} bytes`,
     );
   }
   return { datatype, shape: [byteLength / rowBytes, ...rest] };
 }
 
-const DATATYPE_OF: Record<string, string> = {
-  float32: 'FP32',
-  float64: 'FP64',
-  float16: 'FP16',
-  int8: 'INT8',
-  int32: 'INT32',
-  int64: 'INT64',
-  uint8: 'UINT8',
-  bool: 'BOOL',
-};
-
 /** An output tensor as binary data: its V2 datatype and its little-endian bytes. */
 export function tensorBytes(tensor: Tensor): { datatype: string; bytes: Buffer } {
-  const datatype = DATATYPE_OF[tensor.dtype];
-  if (datatype === undefined) {
-    throw new BadRequestException(
+  const datatype = toV2Datatype(tensor.dtype);
+  if (elementSize(datatype) === undefined) {
+    throw ServingError.invalid(
       `output '${tensor.name}' is ${tensor.dtype}, which has no binary form here; ask for it as JSON`,
     );
   }

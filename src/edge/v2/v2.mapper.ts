@@ -3,26 +3,20 @@ import { randomUUID } from 'node:crypto';
 import { validateShallow } from '../body/app-validation.pipe';
 import { clip } from '../../errors/client-text';
 import { ServedModel } from '../../core/catalog/served-model';
+import { checkInputNames } from '../../tensor/packing';
 import { TensorSpec } from '../../tensor/signature';
-import {
-  checkInputNames,
-  checkV2Header,
-  EncodedTensor,
-  encodeV2Tensor,
-  encodeV2Values,
-  NumericValues,
-  toV2Datatype,
-} from '../../tensor/tensor-codec';
-import { Tensor, TensorMap, toNumbers } from '../../tensor/tensor';
+import type { NumericArray } from '../../tensor/storage';
+import { EncodedTensor, Tensor, TensorMap, toNumbers } from '../../tensor/tensor';
 import type { BinaryTail } from '../body/json-body.middleware';
 import {
   decodeBytesElements,
   decodeNumeric,
-  elementSize,
   INFERENCE_HEADER,
   rawFormShape,
   tensorBytes,
 } from './v2-binary';
+import { checkV2Header, encodeV2Tensor, encodeV2Values } from './v2-codec';
+import { elementSize, toV2Datatype } from './v2-datatypes';
 import {
   V2InferRequestDto,
   V2InferResponseDto,
@@ -84,7 +78,7 @@ export interface V2Payload {
 
 /** One request input with its binary data decoded: numbers, or BYTES elements kept as buffers. */
 export interface DecodedV2Input extends V2RequestInputDto {
-  values?: NumericValues;
+  values?: NumericArray;
   elements?: Buffer[];
 }
 

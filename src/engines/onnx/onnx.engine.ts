@@ -1,15 +1,18 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../tensor/signature';
+import { DTYPES } from '../../tensor/dtypes';
+import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
 
 /** The only provider the npm package ships without a download (GPU ones are optional installs). */
 const EXECUTION_PROVIDER = 'cpu';
 
-/** ONNX element types this server carries end to end; ONNX Runtime uses the same names. */
-const SUPPORTED: ReadonlySet<string> = new Set<string>(INPUT_DTYPES);
+/** ONNX element types this server carries end to end: those it feeds, by ONNX Runtime's names. */
+export const ONNX_DTYPES: ReadonlySet<string> = new Set<string>(
+  DTYPES.filter((row) => row.fed).map((row) => row.onnx),
+);
 
 export interface OnnxEngineOptions {
   /** Threads ONNX Runtime may use inside one run (its intra-op pool), per session. */
@@ -30,9 +33,9 @@ function toSpec(meta: ort.InferenceSession.ValueMetadata, role: string): TensorS
       `${role} '${meta.name}' is not a tensor (a sequence or map); only tensor inputs and outputs can be served (for skl2onnx classifiers export with options={'zipmap': False})`,
     );
   }
-  if (!SUPPORTED.has(meta.type)) {
+  if (!ONNX_DTYPES.has(meta.type)) {
     throw new Error(
-      `${role} '${meta.name}' has element type ${meta.type}; supported: ${[...SUPPORTED].join(', ')}`,
+      `${role} '${meta.name}' has element type ${meta.type}; supported: ${[...ONNX_DTYPES].join(', ')}`,
     );
   }
   return { name: meta.name, dtype: meta.type, shape: meta.shape.map(toDim) };

@@ -3,6 +3,7 @@ import { loadGraphModel, GraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel, LayersModel } from '@tensorflow/tfjs-layers';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { bytesPerElement } from '../../tensor/dtypes';
 
 export type ModelFormat = 'layers-model' | 'graph-model';
 export type TfjsModel = LayersModel | GraphModel;
@@ -14,20 +15,10 @@ export interface LoadedTfjsModel {
   modelTopology: unknown;
 }
 
-const BYTES_PER_ELEMENT: Record<string, number> = {
-  float32: 4,
-  int32: 4,
-  bool: 1,
-  uint8: 1,
-  uint16: 2,
-  float16: 2,
-  complex64: 8,
-};
-
 /** Bytes a weight occupies on disk, or undefined when it cannot be known up front (strings). */
 function storedBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
   const dtype = spec.quantization?.dtype ?? spec.dtype;
-  const size = BYTES_PER_ELEMENT[dtype];
+  const size = bytesPerElement(dtype);
   return size === undefined ? undefined : spec.shape.reduce((a, b) => a * b, 1) * size;
 }
 

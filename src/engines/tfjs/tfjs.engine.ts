@@ -2,18 +2,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import { FREE_DIM, ModelSignature, TensorSpec, TF_DATA_TYPES } from '../../tensor/signature';
+import { DTYPES } from '../../tensor/dtypes';
+import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
 import { withTopologyNames } from './layers-names';
 import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
 
 /** TF.js dtype of each TensorFlow DataType name found in a graph model's signature. */
-const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
-  Object.entries(TF_DATA_TYPES)
+export const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
+  DTYPES
     // TF.js has no 64-bit or 16-bit tensors: a DT_INT64 placeholder runs as int32, as TF.js reads it.
-    .filter(([dtype]) => ['float32', 'int32', 'bool', 'string', 'complex64'].includes(dtype))
-    .map(([tfjs, dt]) => [dt, tfjs]),
+    .filter((row) => row.tfjs)
+    .map((row) => [row.tf, row.dtype]),
 );
 
 /** An entry of a graph model's `signature` in model.json, as tensorflowjs_converter writes it. */

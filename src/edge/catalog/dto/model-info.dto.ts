@@ -1,10 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { TENSOR_DTYPES } from '../../../tensor/dtypes';
 
 export class TensorSpecDto {
   @ApiProperty({ example: 'features' })
   name: string;
 
-  @ApiProperty({ example: 'float32', description: 'TF.js dtype: float32, int32, bool or string' })
+  @ApiProperty({ example: 'float32', description: `Element type: ${TENSOR_DTYPES.join(', ')}` })
   dtype: string;
 
   @ApiProperty({

@@ -8,7 +8,9 @@ import {
   IsString,
   Min,
 } from 'class-validator';
+import { TENSOR_DTYPES } from '../../../tensor/dtypes';
 import { TensorPayload } from '../../body/app-validation.pipe';
+import { toV2Datatype } from '../v2-datatypes';
 
 export class V2ServerMetadataDto {
   @ApiProperty({ example: 'tfjs-model-server' })
@@ -43,7 +45,10 @@ export class V2TensorMetadataDto {
   @ApiProperty({ example: 'features' })
   name: string;
 
-  @ApiProperty({ example: 'FP32', description: 'BOOL, INT32, FP32 or BYTES (the TF.js dtypes)' })
+  @ApiProperty({
+    example: 'FP32',
+    description: `The datatype of the model's element type: ${TENSOR_DTYPES.map(toV2Datatype).join(', ')}`,
+  })
   datatype: string;
 
   @ApiProperty({

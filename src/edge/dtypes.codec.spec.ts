@@ -1,7 +1,11 @@
-import { fromFloat16Bits, toFloat16Bits } from './float16';
-import { TensorSpec, TF_DATA_TYPES } from './signature';
-import { encodeColumns, encodeTensor, encodeV2Tensor, toV2Datatype } from './tensor-codec';
-import { toNumbers } from './tensor';
+import { fromFloat16Bits, toFloat16Bits } from '../tensor/float16';
+import { encodeColumns } from './tfserving/request-formats';
+import { encodeV2Tensor } from './v2/v2-codec';
+import { toV2Datatype } from './v2/v2-datatypes';
+import { TF_DATA_TYPES } from '../tensor/dtypes';
+import { encodeTensor } from '../tensor/packing';
+import { TensorSpec } from '../tensor/signature';
+import { toNumbers } from '../tensor/tensor';
 
 const rows = (idx: readonly number[]) => `instances${idx.map((i) => `[${i}]`).join('')}`;
 const spec = (dtype: string, shape = [-1, 2]): TensorSpec => ({ name: 'x', dtype, shape });
@@ -119,6 +123,22 @@ describe('float16', () => {
   ])('should encode %p as 0x%s and decode it back', (value, bits) => {
     expect(toFloat16Bits(value)).toBe(bits);
     expect(Object.is(fromFloat16Bits(bits), value) || value === 1e6).toBe(true);
+  });
+
+  it.each([
+    [0x3c00, 1],
+    [0xc000, -2],
+    [0x3555, 0.333251953125],
+    [0x7bff, 65504],
+    [0x0001, 2 ** -24],
+    [0x7c00, Infinity],
+    [0xfc00, -Infinity],
+  ])('should read half 0x%s as %s', (half, value) => {
+    expect(fromFloat16Bits(half)).toBe(value);
+  });
+
+  it('should read a NaN half as NaN', () => {
+    expect(fromFloat16Bits(0x7e00)).toBeNaN();
   });
 
   it('should round half to even', () => {

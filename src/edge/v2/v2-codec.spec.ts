@@ -1,11 +1,7 @@
-import {
-  encodeColumns,
-  encodeV2Tensor,
-  encodeV2Values,
-  toV2Datatype,
-  V2TensorInput,
-} from './tensor-codec';
-import { TensorSpec } from './signature';
+import { TensorSpec } from '../../tensor/signature';
+import { encodeColumns } from '../tfserving/request-formats';
+import { encodeV2Tensor, encodeV2Values, V2TensorInput } from './v2-codec';
+import { toV2Datatype } from './v2-datatypes';
 
 const features: TensorSpec = { name: 'features', dtype: 'float32', shape: [-1, 4] };
 const ids: TensorSpec = { name: 'ids', dtype: 'int32', shape: [-1, 2] };

@@ -1,5 +1,5 @@
-import { BadRequestException } from '@nestjs/common';
-import { encodeInstances, encodeTensor } from './tensor-codec';
+import { ServingError } from '../errors/serving-error';
+import { encodeTensor } from './packing';
 import { TensorSpec } from './signature';
 
 const features: TensorSpec = { name: 'features', dtype: 'float32', shape: [-1, 4] };
@@ -77,7 +77,7 @@ describe('tensor codec', () => {
       [[1], /instances\[0\]: expected an array, got 1/],
       ['text', /instances: expected an array, got the string "text"/],
     ])('should reject %j with a message naming the place and the expectation', (value, message) => {
-      expect(() => encodeTensor(features, value, rows)).toThrow(BadRequestException);
+      expect(() => encodeTensor(features, value, rows)).toThrow(ServingError);
       expect(() => encodeTensor(features, value, rows)).toThrow(message);
     });
 
@@ -120,52 +120,6 @@ describe('tensor codec', () => {
     it('should refuse inputs whose dtype cannot come from JSON', () => {
       expect(() => encodeTensor({ name: 's', dtype: 'string', shape: [-1] }, ['a'], rows)).toThrow(
         /input 's' has dtype string/,
-      );
-    });
-  });
-
-  describe(encodeInstances.name, () => {
-    const inputs: TensorSpec[] = [
-      { name: 'a', dtype: 'float32', shape: [-1, 2] },
-      { name: 'b', dtype: 'int32', shape: [-1] },
-    ];
-
-    it('should split named instances into one tensor per input, in signature order', () => {
-      const encoded = encodeInstances(inputs, [
-        { a: [1, 2], b: 3 },
-        { b: 4, a: [5, 6] },
-      ]);
-      expect(
-        encoded.map((e) => [e.name, e.shape, Array.from(e.data as ArrayLike<number>)]),
-      ).toEqual([
-        ['a', [2, 2], [1, 2, 5, 6]],
-        ['b', [2], [3, 4]],
-      ]);
-    });
-
-    it('should accept a single-input instance keyed by its input name', () => {
-      const [encoded] = encodeInstances([features], [{ features: [1, 2, 3, 4] }]);
-      expect(encoded.shape).toEqual([1, 4]);
-    });
-
-    it('should name the path inside a named instance', () => {
-      expect(() =>
-        encodeInstances(inputs, [
-          { a: [1, 2], b: 1 },
-          { a: [1, 'x'], b: 1 },
-        ]),
-      ).toThrow(/instances\[1\]\.a\[1\]: expected a number/);
-    });
-
-    it('should reject missing and unknown input names, listing the expected ones', () => {
-      expect(() => encodeInstances(inputs, [{ a: [1, 2] }])).toThrow(
-        /instances\[0\]: missing input\(s\) b; the model's inputs are a, b/,
-      );
-      expect(() => encodeInstances(inputs, [{ a: [1, 2], b: 1, c: 2 }])).toThrow(
-        /unknown input\(s\) c/,
-      );
-      expect(() => encodeInstances(inputs, [[1, 2]])).toThrow(
-        /instances\[0\]: expected an object keyed by input name \(a, b\)/,
       );
     });
   });
