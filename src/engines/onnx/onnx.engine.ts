@@ -4,17 +4,13 @@ import * as ort from 'onnxruntime-node';
 import { FREE_DIM, INPUT_DTYPES, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats } from '../engine';
+import { ONNX_PLATFORM, onnxEngine, OnnxEngineOptions } from './onnx.descriptor';
 
 /** The only provider the npm package ships without a download (GPU ones are optional installs). */
 const EXECUTION_PROVIDER = 'cpu';
 
 /** ONNX element types this server carries end to end; ONNX Runtime uses the same names. */
 const SUPPORTED: ReadonlySet<string> = new Set<string>(INPUT_DTYPES);
-
-export interface OnnxEngineOptions {
-  /** Threads ONNX Runtime may use inside one run (its intra-op pool), per session. */
-  intraOpThreads: number;
-}
 
 /**
  * A symbolic dimension (`batch`, `p2o.DynamicDimension.0`, `N`) is free; ONNX Runtime reports
@@ -67,7 +63,7 @@ function fromOrt(name: string, value: ort.Tensor): Tensor {
 
 /** One ONNX model in this inference thread: one ONNX Runtime session, no per-request state. */
 class OnnxEngineModel implements EngineModel {
-  readonly platform = 'onnxruntime_onnx';
+  readonly platform = ONNX_PLATFORM;
   readonly backend = `onnxruntime-${EXECUTION_PROVIDER}`;
   readonly signature: ModelSignature;
   private readonly outputNames: string[];
@@ -103,15 +99,14 @@ class OnnxEngineModel implements EngineModel {
   }
 }
 
-/** ONNX models: a version folder holding `model.onnx`, run by ONNX Runtime's CPU provider. */
+/** ONNX models run by ONNX Runtime's CPU provider, one session per version. */
 export class OnnxEngine implements Engine {
-  readonly file = 'model.onnx';
   private readonly live = new Set<OnnxEngineModel>();
 
   constructor(private readonly options: OnnxEngineOptions) {}
 
   async load(dir: string): Promise<EngineModel> {
-    const file = join(dir, this.file);
+    const file = join(dir, onnxEngine.file);
     const { size } = await stat(file);
     let session: ort.InferenceSession;
     try {

@@ -9,6 +9,7 @@ import {
   Min,
 } from 'class-validator';
 import { TensorPayload } from '../../body/app-validation.pipe';
+import { platformNames } from '../../../engines/registry';
 
 export class V2ServerMetadataDto {
   @ApiProperty({ example: 'tfjs-model-server' })
@@ -67,7 +68,7 @@ export class V2ModelMetadataDto {
 
   @ApiProperty({
     example: 'tensorflowjs_layers',
-    enum: ['tensorflowjs_layers', 'tensorflowjs_graph'],
+    enum: platformNames(),
   })
   platform: string;
 
