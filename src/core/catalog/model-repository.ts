@@ -29,7 +29,10 @@ export interface RepositoryScan {
 }
 
 /** "model.json or model.onnx": what a version folder must hold, as messages say it. */
-const fileNames = (engines: readonly EngineDescriptor[]) => modelFiles(engines).join(' or ');
+function fileNames(engines: readonly EngineDescriptor[]): string {
+  const files = modelFiles(engines);
+  return files.length > 1 ? `${files.slice(0, -1).join(', ')} or ${files.at(-1)}` : files.join('');
+}
 /** A version folder's name, and the only spelling of a version a request may use. */
 export const VERSION_DIR = /^[1-9]\d*$/;
 

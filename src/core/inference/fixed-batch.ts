@@ -38,7 +38,8 @@ export function rowsProblem(
   if (batch === undefined) return undefined;
   const chunk = fixedBatch ?? batch;
   if (batch % chunk !== 0 || (fixedBatch !== undefined && batch === 0)) {
-    return `${model} has a fixed batch size of ${chunk}; send a multiple of ${chunk} instances (got ${batch})`;
+    const multiple = batch === 0 ? 'a positive multiple' : 'a multiple';
+    return `${model} has a fixed batch size of ${chunk}; send ${multiple} of ${chunk} instances (got ${batch})`;
   }
   const rows = inputs.map((input) => input.shape[0]);
   if ((paired || chunk !== batch) && rows.some((n) => n !== batch)) {
