@@ -8,7 +8,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../src/config/app-config';
 import { InferencePool } from '../src/core/inference/inference-pool';
+import { engineOptions } from '../src/engines/registry';
 import { ROOT } from './lib/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -16,7 +18,8 @@ const MOVENET = join(ROOT, 'test', 'fixtures', 'converted', 'movenet-lightning',
 
 /** Runs per second with `threads` threads, each kept busy by one loop. */
 async function runsPerSecond(threads: number): Promise<number> {
-  const pool = new InferencePool({ threads, backend: 'wasm', ortIntraOpThreads: 1 });
+  const config = loadConfig({ TFJS_BACKEND: 'wasm', ORT_INTRA_OP_THREADS: '1' });
+  const pool = new InferencePool({ threads, engines: engineOptions(config) });
   try {
     await pool.start();
     await pool.load('movenet/1', MOVENET);

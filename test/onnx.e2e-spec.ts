@@ -5,7 +5,13 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import request from 'supertest';
-import { copyShipped, makeRepository, removeRepository } from './utils/fixtures';
+import {
+  copyShipped,
+  fixedBatchOnnx,
+  fixedBatchScalarOnnx,
+  makeRepository,
+  removeRepository,
+} from './utils/fixtures';
 import { closeApp, createTestApp } from './utils/test-app';
 
 // Each app starts inference threads that load TF.js and ONNX Runtime: seconds on a busy machine.
@@ -240,6 +246,70 @@ describe('A third-party ONNX model: Silero VAD (e2e)', () => {
       .expect(400);
     expect(body.error).toMatch(
       /inputs\[1\].*data\[0\] \(flat index\): 1152921504606847000 is outside the range a JSON number holds exactly for int64/,
+    );
+  });
+});
+
+describe('ONNX models with a fixed batch dimension (e2e)', () => {
+  let app: NestExpressApplication;
+  let root: string;
+  const http = () => request(app.getHttpServer());
+  const rows = [
+    [1, 2, 3, 4],
+    [-0.5, 0.25, 8, 1.5],
+    [0, 0, 0, 0],
+  ];
+
+  beforeAll(async () => {
+    root = await makeRepository({ 'fixed/1': fixedBatchOnnx, 'total/1': fixedBatchScalarOnnx });
+    app = await createTestApp({ MODEL_DIR: root });
+  });
+  afterAll(async () => {
+    await closeApp(app);
+    removeRepository(root);
+  });
+
+  it('should answer 3 instances with exactly the rows of 3 single requests', async () => {
+    const alone: number[][] = [];
+    for (const row of rows) {
+      const { body } = await http()
+        .post('/predict')
+        .send({ model: 'fixed', instances: [row] })
+        .expect(200);
+      alone.push(...(body.predictions as number[][]));
+    }
+    // x W + b worked out by hand: the single requests are right, and so differ from each other.
+    expectClose(alone, [
+      [2.5, 18.5, 6],
+      [21, 9.25, 2.25],
+      [0.5, -1, 2],
+    ]);
+    const together = await http()
+      .post('/predict')
+      .send({ model: 'fixed', instances: rows })
+      .expect(200);
+    expect(together.body.predictions).toEqual(alone);
+    const tfs = await http().post('/v1/models/fixed:predict').send({ instances: rows }).expect(200);
+    expect(tfs.body.predictions).toEqual(alone);
+    const v2 = await http()
+      .post('/v2/models/fixed/infer')
+      .send({ inputs: [{ name: 'x', shape: [3, 4], datatype: 'FP32', data: rows.flat() }] })
+      .expect(200);
+    expect(v2.body.outputs[0]).toMatchObject({ name: 'y', shape: [3, 3], data: alone.flat() });
+  });
+
+  it('should refuse several rows, not guess, when an output does not start with the fixed batch', async () => {
+    const one = await http()
+      .post('/predict')
+      .send({ model: 'total', instances: [rows[0]] })
+      .expect(200);
+    expect(one.body.predictions).toEqual([10]);
+    const { body } = await http()
+      .post('/predict')
+      .send({ model: 'total', instances: rows })
+      .expect(400);
+    expect(body.message).toMatch(
+      /model 'total' version 1 has a fixed batch size of 1, but its output 'total' is \[\] for 1 row\(s\).*send 1 instance\(s\) per request/,
     );
   });
 });

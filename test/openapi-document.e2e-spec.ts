@@ -1,6 +1,7 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { STATUS_CODES } from 'node:http';
 import request from 'supertest';
+import { modelFormats, platformNames } from '../src/engines/registry';
 import { closeApp, createTestApp } from './utils/test-app';
 
 type Schema = {
@@ -10,6 +11,7 @@ type Schema = {
   oneOf?: Schema[];
   properties?: Record<string, Schema>;
   additionalProperties?: Schema;
+  enum?: string[];
 };
 type Answer = { content?: Record<string, { schema?: Schema; example?: unknown }> };
 type Operation = { responses: Record<string, Answer> };
@@ -137,5 +139,13 @@ describe('OpenAPI document: error examples and request schemas (e2e)', () => {
       expect(resolve(named.additionalProperties!)).toBe(tensor);
       expect(image.properties!.b64.type).toBe('string');
     }
+  });
+
+  it('should list the formats and platforms of every registered engine, ONNX included', () => {
+    const version = schemas.ModelVersionDto.properties!;
+    expect(version.format.enum).toEqual(modelFormats());
+    expect(version.platform.enum).toEqual(platformNames());
+    expect(schemas.V2ModelMetadataDto.properties!.platform.enum).toEqual(platformNames());
+    expect(platformNames()).toContain('onnxruntime_onnx');
   });
 });

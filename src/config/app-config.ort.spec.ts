@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, ortIntraOpThreads } from './app-config';
+import { ConfigError, loadConfig } from './app-config';
+import { ortIntraOpThreads } from './ort-threads';
 
 describe(ortIntraOpThreads.name, () => {
   it('should share the cores among the inference threads by default, at least 1 each', () => {

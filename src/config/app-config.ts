@@ -264,18 +264,6 @@ export class AppConfig {
 }
 
 /**
- * Intra-op threads for every ONNX Runtime session. Each inference thread runs one batch at a
- * time, so at full load N threads x M intra-op threads are busy at once; the automatic value
- * keeps N x M within the cores, because more threads than cores only adds context switches and
- * cache thrashing (no oversubscription). ORT_INTRA_OP_THREADS overrides it (e.g. 1 thread x N
- * intra-op for the lowest latency of one heavy model at low load).
- */
-export function ortIntraOpThreads(config: AppConfig, cores = usableCores().cores): number {
-  if (config.ORT_INTRA_OP_THREADS > 0) return config.ORT_INTRA_OP_THREADS;
-  return Math.max(1, Math.floor(cores / config.INFERENCE_THREADS));
-}
-
-/**
  * Most uploads at once: MAX_UPLOADS, else a few times MAX_INFLIGHT, so that the clients a full
  * MAX_INFLIGHT can serve next are already sending their bodies. No MAX_INFLIGHT, no default bound.
  */

@@ -10,12 +10,14 @@ import {
 } from '@nestjs/common';
 import { clip } from '../errors/client-text';
 import { ServingError } from '../errors/serving-error';
-import { AppConfig, ortIntraOpThreads } from '../config/app-config';
+import { AppConfig } from '../config/app-config';
 import { usableCores } from '../config/cpu-quota';
+import { engineOptions } from '../engines/registry';
+import { rowsProblem } from './inference/fixed-batch';
 import { BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
 import { currentRequestSignal } from './request-scope';
-import { InferenceObserver, ModelRuntimeStats } from './inference/inference-observer';
+import { engineTotals, InferenceObserver, ModelRuntimeStats } from './inference/inference-observer';
 import { ModelRegistry, STRICT_RESTART_FAILS, VersionStatus } from './catalog/model-registry';
 import {
   applyVersionPolicy,
@@ -142,8 +144,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     const config = this.config;
     this.pool = new InferencePool({
       threads: config.INFERENCE_THREADS,
-      backend: config.TFJS_BACKEND,
-      ortIntraOpThreads: ortIntraOpThreads(config),
+      engines: engineOptions(config),
     });
     this.registry = new ModelRegistry(this.pool);
     this.scheduler = new BatchScheduler(
@@ -420,8 +421,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     }
     const queues = [...byVersion.values()];
     return {
-      numTensors: threads.reduce((n, t) => n + t.tensors, 0),
-      numBytes: threads.reduce((n, t) => n + t.bytes, 0),
+      engines: engineTotals(threads),
       threads,
       threadReplacements: this.pool.replacements,
       queues,
@@ -433,23 +433,12 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
 /**
- * Row checks made before queueing: a fixed batch dimension takes multiples of itself, and a
- * layers model (or a chunked run) pairs its inputs row by row. TF.js checks neither: on wasm a
- * shorter input is read past its end and garbage comes back.
+ * Row checks made before queueing (the fixed-batch rule the threads run by, see fixed-batch.ts),
+ * and a layers model pairs its inputs row by row. TF.js checks neither: on wasm a shorter input
+ * is read past its end and garbage comes back.
  */
 function checkRows(model: ServedModel, inputs: EncodedTensor[]): void {
-  const batch = inputs[0]?.shape[0];
-  if (batch === undefined) return;
-  const chunk = model.fixedBatch ?? batch;
-  if (batch % chunk !== 0) {
-    throw new BadRequestException(
-      `model '${model.name}' has a fixed batch size of ${chunk}; send a multiple of ${chunk} instances (got ${batch})`,
-    );
-  }
-  const rows = inputs.map((input) => input.shape[0]);
-  if ((model.format === 'layers-model' || chunk !== batch) && rows.some((n) => n !== batch)) {
-    throw new BadRequestException(
-      `model '${model.name}' pairs its inputs row by row; every input needs the same 0-th dimension, got ${inputs.map((input, i) => `${input.name}: ${rows[i]}`).join(', ')}`,
-    );
-  }
+  const paired = model.format === 'layers-model';
+  const problem = rowsProblem(`model '${model.name}'`, model.fixedBatch, inputs, paired);
+  if (problem) throw new BadRequestException(problem);
 }

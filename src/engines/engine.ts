@@ -1,3 +1,4 @@
+import type { AppConfig } from '../config/app-config';
 import type { ModelSignature } from '../tensor/signature';
 import type { Tensor } from '../tensor/tensor';
 
@@ -26,11 +27,41 @@ export interface EngineStats {
 }
 
 export interface Engine {
-  /** The file in a version folder that selects this engine (model.json, model.onnx). */
-  readonly file: string;
+  /**
+   * What runs this engine's models when the configuration chooses it per thread (the TF.js
+   * backend: wasm, cpu, tensorflow); each thread reports it once started.
+   */
+  readonly backend?: string;
   /** Loads the model in `dir`; throws with the engine's own message when it cannot. */
   load(dir: string): Promise<EngineModel>;
   stats(): EngineStats;
+}
+
+/**
+ * One engine as the rest of the server knows it: each engine folder exports exactly one, and
+ * registry.ts lists them. The repository scan, the catalog's formats and platforms, the threads'
+ * options and the per-engine metrics are all derived from these, so an engine is added by its
+ * folder and one line in registry.ts. A descriptor is loaded by the main thread too: its runtime
+ * is imported in `create()`, never at the top of the descriptor's file.
+ */
+export interface EngineDescriptor<Options = unknown> {
+  /** Stable short name: the key of its options in the threads, the `engine` label of its metrics. */
+  readonly id: string;
+  /** The file in a version folder that selects this engine (model.json, model.onnx). */
+  readonly file: string;
+  /** V2 `platform` of each kind of model it runs, with the `format` GET /models reports for it. */
+  readonly platforms: Readonly<Record<string, string>>;
+  /** Its settings from the validated configuration: plain data, handed to every thread. */
+  options(config: AppConfig): Options;
+  /** Builds the engine inside an inference thread, importing its runtime there. */
+  create(options: Options): Promise<Engine>;
+  /**
+   * Created as each thread starts rather than at its first model: a runtime that cannot start
+   * then fails the boot, before any model loads, and the thread reports its backend.
+   */
+  readonly startsWithThread?: boolean;
+  /** How the boot log names what runs a version, e.g. "TF.js graph-model on wasm". */
+  label(format: string, backend: string): string;
 }
 
 /**

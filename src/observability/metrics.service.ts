@@ -22,6 +22,8 @@ import {
 } from '../core/inference/inference-observer';
 import { ServingError } from '../errors/serving-error';
 import { THREAD_STATES } from '../core/inference/thread-state';
+import { ENGINES } from '../engines/registry';
+import { tfjsEngine } from '../engines/tfjs/tfjs.descriptor';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
 import { annotateRequestModel } from '../core/request-scope';
 import { answeredStatus, RequestInfo } from './request-context';
@@ -203,6 +205,27 @@ export class MetricsService
         busyRatios().forEach((ratio, thread) => this.set({ thread: String(thread) }, ratio));
       },
     });
+    const engineStats = (id: string) => stats()?.engines[id] ?? { tensors: 0, bytes: 0 };
+    // Every engine of the registry has a series, 0 until a thread creates it.
+    new Gauge({
+      name: 'engine_objects',
+      help: 'What each engine holds, summed over the inference threads: TF.js tensors, ONNX Runtime sessions (a number that grows under steady load is a leak)',
+      labelNames: ['engine'],
+      registers: [this.registry],
+      collect() {
+        for (const { id } of ENGINES) this.set({ engine: id }, engineStats(id).tensors);
+      },
+    });
+    new Gauge({
+      name: 'engine_bytes',
+      help: 'Bytes each engine holds, summed over the inference threads: TF.js tensor bytes, ONNX model file bytes per session',
+      labelNames: ['engine'],
+      registers: [this.registry],
+      collect() {
+        for (const { id } of ENGINES) this.set({ engine: id }, engineStats(id).bytes);
+      },
+    });
+    // The names dashboards already use; TF.js alone (ONNX Runtime is under engine_objects).
     new Gauge({
       name: 'inference_threads',
       help: 'Inference threads by state: starting, loading (a replacement reloading the served versions), idle, busy, closing, exited (one that could not start and was given up)',
@@ -228,7 +251,7 @@ export class MetricsService
       help: 'Tensors allocated by TF.js, summed over the inference threads (a number that grows under steady load is a leak)',
       registers: [this.registry],
       collect() {
-        this.set(stats()?.numTensors ?? 0);
+        this.set(engineStats(tfjsEngine.id).tensors);
       },
     });
     new Gauge({
@@ -236,7 +259,7 @@ export class MetricsService
       help: 'Bytes held by TF.js tensors, summed over the inference threads',
       registers: [this.registry],
       collect() {
-        this.set(stats()?.numBytes ?? 0);
+        this.set(engineStats(tfjsEngine.id).bytes);
       },
     });
     new Gauge({

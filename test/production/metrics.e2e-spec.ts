@@ -1,6 +1,9 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
-import { closeApp, createTestApp } from '../utils/test-app';
+import { ENGINES } from '../../src/engines/registry';
+import { closeApp, createTestApp, SHIPPED_MODELS } from '../utils/test-app';
 import { metricValue } from './utils/http';
 
 describe('GET /metrics (e2e, shipped models)', () => {
@@ -142,6 +145,27 @@ describe('GET /metrics (e2e, shipped models)', () => {
     const after = await scrape();
     expect(metricValue(after, 'tfjs_num_tensors')).toBe(tensors);
     expect(metricValue(after, 'tfjs_num_bytes')).toBe(metricValue(idle, 'tfjs_num_bytes'));
+  });
+
+  it('should report each engine of the registry on its own: TF.js tensors, ONNX Runtime sessions', async () => {
+    const text = await scrape();
+    for (const { id } of ENGINES) {
+      expect(metricValue(text, 'engine_objects', { engine: id })).toBeGreaterThan(0);
+    }
+    // tfjs_num_* count TF.js alone, no longer the ONNX sessions beside it.
+    expect(metricValue(text, 'engine_objects', { engine: 'tfjs' })).toBe(
+      metricValue(text, 'tfjs_num_tensors'),
+    );
+    expect(metricValue(text, 'engine_bytes', { engine: 'tfjs' })).toBe(
+      metricValue(text, 'tfjs_num_bytes'),
+    );
+    // Every thread holds one session per ONNX version, counted at its model file's size.
+    const threads = text.split('\n').filter((l) => l.startsWith('inference_thread_busy_ratio{'));
+    const onnxFiles = ['iris-onnx/1', 'linear-onnx/1'].map((v) => join(SHIPPED_MODELS, v));
+    const fileBytes = onnxFiles.reduce((n, dir) => n + statSync(join(dir, 'model.onnx')).size, 0);
+    expect(threads.length).toBeGreaterThan(0);
+    expect(metricValue(text, 'engine_objects', { engine: 'onnx' })).toBe(2 * threads.length);
+    expect(metricValue(text, 'engine_bytes', { engine: 'onnx' })).toBe(fileBytes * threads.length);
   });
 
   it('should expose the default Node process metrics (heap, RSS, event-loop lag)', async () => {

@@ -259,3 +259,42 @@ export const gatherOnnx: ModelWriter = (dir) => {
     ],
   });
 };
+
+/** The weights of `fixedBatchOnnx`: y = x W + b, with x [1,4] and y [1,3]. */
+const FIXED_ONNX_W = Float32Array.from([1, 0, 2, 0, 1, -1, 3, 0.5, 0, -2, 4, 1]);
+const FIXED_ONNX_B = Float32Array.from([0.5, -1, 2]);
+
+/**
+ * ONNX with a fixed batch of 1, as `torch.onnx.export` writes a model without dynamic_axes:
+ * x float32 [1,4] -> MatMul(W [4,3]) -> Add(b [3]) -> y [1,3]. ONNX Runtime refuses any other
+ * batch ("Got invalid dimensions for input"), so more rows can only run in chunks.
+ */
+export const fixedBatchOnnx: ModelWriter = (dir) =>
+  writeOnnxModel(join(dir, 'model.onnx'), {
+    name: 'fixed-batch-linear',
+    doc: 'y = x W + b for exactly one row',
+    inputs: [{ name: 'x', type: 'float32', shape: [1, 4] }],
+    outputs: [{ name: 'y', type: 'float32', shape: [1, 3] }],
+    initializers: [
+      { name: 'W', dims: [4, 3], data: FIXED_ONNX_W },
+      { name: 'b', dims: [3], data: FIXED_ONNX_B },
+    ],
+    nodes: [
+      { op: 'MatMul', inputs: ['x', 'W'], outputs: ['xw'] },
+      { op: 'Add', inputs: ['xw', 'b'], outputs: ['y'] },
+    ],
+  });
+
+/**
+ * ONNX with a fixed batch of 1 whose output drops the batch: x [1,4] -> ReduceSum over every
+ * axis -> a scalar. One row is answered; the outputs of several chunks cannot be joined.
+ */
+export const fixedBatchScalarOnnx: ModelWriter = (dir) =>
+  writeOnnxModel(join(dir, 'model.onnx'), {
+    name: 'fixed-batch-total',
+    doc: 'the sum of one row, as a scalar',
+    inputs: [{ name: 'x', type: 'float32', shape: [1, 4] }],
+    outputs: [{ name: 'total', type: 'float32', shape: [] }],
+    initializers: [],
+    nodes: [{ op: 'ReduceSum', inputs: ['x'], outputs: ['total'], attributes: { keepdims: 0 } }],
+  });

@@ -10,6 +10,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../../config/app-config';
+import { engineOptions } from '../../engines/registry';
 import { InferencePool } from '../inference/inference-pool';
 import type { LoadReport } from '../inference/thread-protocol';
 import { ModelRegistry } from './model-registry';
@@ -48,7 +50,8 @@ describe(ModelRegistry.name, () => {
 
   beforeAll(async () => {
     // One real inference thread on the cpu backend: explicit, unit tests need no wasm.
-    pool = new InferencePool({ threads: 1, backend: 'cpu', ortIntraOpThreads: 1 });
+    const config = loadConfig({ TFJS_BACKEND: 'cpu', ORT_INTRA_OP_THREADS: '1' });
+    pool = new InferencePool({ threads: 1, engines: engineOptions(config) });
     await pool.start();
   });
   afterAll(() => pool.close());

@@ -2,6 +2,8 @@ import { Logger } from '@nestjs/common';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EngineDescriptor } from '../../engines/engine';
+import { ENGINES } from '../../engines/registry';
 import { RepositoryError, scanModels, scanRepository } from './model-repository';
 
 describe(scanRepository.name, () => {
@@ -130,5 +132,36 @@ describe(scanRepository.name, () => {
     const boot = scanRepository(root, 'all');
     await expect(boot).rejects.toThrow(RepositoryError);
     await expect(boot).rejects.toThrow(/^4 model folders hold no usable model:\n {2}cannot follow/);
+  });
+});
+
+describe('the repository scan with a third engine', () => {
+  const fakeEngine: EngineDescriptor = {
+    id: 'fake',
+    file: 'model.fake',
+    platforms: { fakeruntime_fake: 'fake-format' },
+    options: () => ({}),
+    create: () => Promise.reject(new Error('never created by a scan')),
+    label: () => 'Fake Runtime',
+  };
+  let root: string;
+  beforeEach(() => (root = mkdtempSync(join(tmpdir(), 'repo-spec-'))));
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('should find the file of an engine added to the list it is given, and name it when missing', async () => {
+    mkdirSync(join(root, 'mine', '1'), { recursive: true });
+    writeFileSync(join(root, 'mine', '1', 'model.fake'), '');
+    mkdirSync(join(root, 'empty'));
+    const engines = [...ENGINES, fakeEngine];
+    const scan = await scanModels(root, engines);
+    expect(scan.locations).toEqual([{ name: 'mine', version: 1, dir: join(root, 'mine', '1') }]);
+    expect(scan.problems).toEqual([
+      {
+        name: 'empty',
+        message: `Model folder ${join(root, 'empty')} has no model.json, model.onnx or model.fake and no version folder (<positive integer>/model.json, model.onnx or model.fake)`,
+      },
+    ]);
+    // The production list does not know the file: the folder holds no model for it.
+    expect((await scanModels(root)).locations).toEqual([]);
   });
 });

@@ -2,12 +2,14 @@ import { Logger } from '@nestjs/common';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VersionPolicy } from '../../config/app-config';
+import type { EngineDescriptor } from '../../engines/engine';
+import { ENGINES, modelFiles } from '../../engines/registry';
 
 /** One loadable model version found in the repository. */
 export interface ModelLocation {
   name: string;
   version: number;
-  /** Absolute directory holding model.json or model.onnx (and, optionally, metadata.json). */
+  /** Absolute directory holding an engine's model file, e.g. model.json (and maybe metadata.json). */
   dir: string;
 }
 
@@ -26,9 +28,11 @@ export interface RepositoryScan {
   problems: FolderProblem[];
 }
 
-/** The files that make a folder a model version, one per engine (TF.js, ONNX Runtime). */
-const MODEL_FILES = ['model.json', 'model.onnx'];
-const MODEL_FILE = MODEL_FILES.join(' or ');
+/** "model.json or model.onnx": what a version folder must hold, as messages say it. */
+function fileNames(engines: readonly EngineDescriptor[]): string {
+  const files = modelFiles(engines);
+  return files.length > 1 ? `${files.slice(0, -1).join(', ')} or ${files.at(-1)}` : files.join('');
+}
 /** A version folder's name, and the only spelling of a version a request may use. */
 export const VERSION_DIR = /^[1-9]\d*$/;
 
@@ -79,8 +83,8 @@ async function subdirectories(dir: string): Promise<Folder[]> {
  * Whether a version folder holds a model file. A model file that exists but cannot be read
  * (a dangling symlink, an I/O error) is an error, not "no model": the folder is broken, not empty.
  */
-async function holdsModel(dir: string): Promise<boolean> {
-  for (const file of MODEL_FILES) {
+async function holdsModel(dir: string, engines: readonly EngineDescriptor[]): Promise<boolean> {
+  for (const file of modelFiles(engines)) {
     const path = join(dir, file);
     const found = await stat(path).then(
       () => true,
@@ -120,7 +124,11 @@ function warnNotVersions(name: string, modelDir: string, entries: string[]): voi
 }
 
 /** Versions of one model folder: `<name>/<version>/model.json`, or `<name>/model.json` as version 1. */
-async function versionsOf(name: string, modelDir: string): Promise<ModelLocation[]> {
+async function versionsOf(
+  name: string,
+  modelDir: string,
+  engines: readonly EngineDescriptor[],
+): Promise<ModelLocation[]> {
   const folders = await subdirectories(modelDir).catch((error: unknown) => {
     throw new Error(`cannot read model folder ${modelDir}: ${reason(error)}`);
   });
@@ -131,21 +139,23 @@ async function versionsOf(name: string, modelDir: string): Promise<ModelLocation
   const located: ModelLocation[] = [];
   for (const version of entries.filter((entry) => VERSION_DIR.test(entry))) {
     const dir = join(modelDir, version);
-    if (await holdsModel(dir)) located.push({ name, version: Number(version), dir });
+    if (await holdsModel(dir, engines)) located.push({ name, version: Number(version), dir });
   }
   if (located.length > 0) return located;
-  if (await holdsModel(modelDir)) return [{ name, version: 1, dir: modelDir }];
+  if (await holdsModel(modelDir, engines)) return [{ name, version: 1, dir: modelDir }];
+  const files = fileNames(engines);
   throw new Error(
-    `Model folder ${modelDir} has no ${MODEL_FILE} and no version folder (<positive integer>/${MODEL_FILE})`,
+    `Model folder ${modelDir} has no ${files} and no version folder (<positive integer>/${files})`,
   );
 }
 
 /**
- * Scans `<root>/<name>/[<version>/]model.json`, each model folder on its own: a folder that is
- * empty or unreadable is reported in `problems` and the other models are still found. Throws
- * only when MODEL_DIR itself is missing, unreadable or holds no model folder at all.
+ * Scans `<root>/<name>/[<version>/]model.json` (or another engine's file), each model folder on
+ * its own: a folder that is empty or unreadable is reported in `problems` and the other models
+ * are still found. Throws only when MODEL_DIR itself is missing, unreadable or holds no model
+ * folder at all.
  */
-export async function scanModels(root: string): Promise<RepositoryScan> {
+export async function scanModels(root: string, engines = ENGINES): Promise<RepositoryScan> {
   const dir = resolve(root);
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) {
@@ -156,7 +166,7 @@ export async function scanModels(root: string): Promise<RepositoryScan> {
   });
   if (models.length === 0) {
     throw new RepositoryError(
-      `MODEL_DIR ${dir} holds no model; expected <name>/<version>/${MODEL_FILE} folders`,
+      `MODEL_DIR ${dir} holds no model; expected <name>/<version>/${fileNames(engines)} folders`,
     );
   }
   const scan: RepositoryScan = { locations: [], problems: [] };
@@ -166,7 +176,7 @@ export async function scanModels(root: string): Promise<RepositoryScan> {
       continue;
     }
     try {
-      scan.locations.push(...(await versionsOf(name, join(dir, name))));
+      scan.locations.push(...(await versionsOf(name, join(dir, name), engines)));
     } catch (error) {
       scan.problems.push({ name, message: reason(error) });
     }

@@ -1,8 +1,10 @@
+import { engineOfPlatform } from '../../engines/registry';
 import type { ServedModel } from './served-model';
 
 /** The engine that runs a version, as an operator reads it (TF.js names its backend too). */
-function engineOf(model: ServedModel, tfjsBackend: string): string {
-  return model.format === 'onnx' ? 'ONNX Runtime' : `TF.js ${model.format} on ${tfjsBackend}`;
+function engineOf(model: ServedModel, threadBackend: string): string {
+  const engine = engineOfPlatform(model.platform);
+  return engine?.label(model.format, model.backend ?? threadBackend) ?? model.platform;
 }
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
@@ -12,7 +14,7 @@ const ms = (value: number) => `${value.toFixed(1)} ms`;
  * spent loading and warming them (summed over the versions). A repository with many versions per
  * model then still boots in a screenful; each version's own line is logged at debug.
  */
-export function modelSummary(models: readonly ServedModel[], tfjsBackend: string): string[] {
+export function modelSummary(models: readonly ServedModel[], threadBackend: string): string[] {
   const byName = new Map<string, ServedModel[]>();
   for (const model of models) {
     if (model.state !== 'AVAILABLE') continue;
@@ -21,7 +23,7 @@ export function modelSummary(models: readonly ServedModel[], tfjsBackend: string
   return [...byName.keys()].sort().map((name) => {
     const versions = byName.get(name)!.sort((a, b) => a.version - b.version);
     const numbers = versions.map((model) => model.version).join(', ');
-    const engines = [...new Set(versions.map((model) => engineOf(model, tfjsBackend)))];
+    const engines = [...new Set(versions.map((model) => engineOf(model, threadBackend)))];
     const load = versions.reduce((sum, model) => sum + model.loadTimeMs, 0);
     const warm = versions.reduce((sum, model) => sum + model.warmupTimeMs, 0);
     const label = versions.length === 1 ? 'version' : 'versions';

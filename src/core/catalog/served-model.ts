@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { formatOfPlatform } from '../../engines/registry';
 import { checkImageMetadata } from '../../image/image-spec';
+import { fixedBatchOf } from '../inference/fixed-batch';
 import type { LoadReport } from '../inference/thread-protocol';
 import { formatShape, ModelSignature } from '../../tensor/signature';
 
@@ -13,17 +15,11 @@ export interface ModelMetadata {
   [key: string]: unknown;
 }
 
+/** How a model is stored, as GET /models reports it: one per engine platform (engines/registry.ts). */
+export type ModelFormat = string;
+
 /** Lifecycle states, named as TF Serving names them. */
 export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
-
-/** How a model is stored, as GET /models reports it. */
-export type ModelFormat = 'layers-model' | 'graph-model' | 'onnx';
-
-const FORMAT_OF_PLATFORM: Record<string, ModelFormat> = {
-  tensorflowjs_layers: 'layers-model',
-  tensorflowjs_graph: 'graph-model',
-  onnxruntime_onnx: 'onnx',
-};
 
 /** Where the weights live: every inference thread loads (and later frees) its own copy. */
 export interface ModelHost {
@@ -98,7 +94,8 @@ export class ServedModel {
   }
 
   get format(): ModelFormat {
-    return FORMAT_OF_PLATFORM[this.platform];
+    // An engine reports only the platforms its descriptor lists; the fallback is never the answer.
+    return formatOfPlatform(this.platform) ?? this.platform;
   }
 
   get labels(): string[] | undefined {
@@ -120,8 +117,7 @@ export class ServedModel {
       this.loadTimeMs = report.loadMs;
       this.warmupTimeMs = report.warmupMs;
       this.batchable = report.batchMajor && this.metadata.batching !== false;
-      const first = this.signature.inputs[0]?.shape[0];
-      this.fixedBatch = first > 0 ? first : undefined;
+      this.fixedBatch = fixedBatchOf(this.signature);
       this.checkLabels();
     } catch (error) {
       await host.unload(this.key);

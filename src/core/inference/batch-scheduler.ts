@@ -1,7 +1,7 @@
 import { ServingError } from '../../errors/serving-error';
-import { owned } from '../../tensor/storage';
-import { elementCount, Tensor, TypedData } from '../../tensor/tensor';
+import type { Tensor } from '../../tensor/tensor';
 import type { InferenceThread } from './inference-thread';
+import { concatRows, sliceRows } from './tensor-rows';
 import type { RunReport } from './thread-protocol';
 
 export interface BatchOptions {
@@ -61,29 +61,6 @@ interface Job {
 function rowsOf(inputs: Tensor[]): number | undefined {
   const rows = inputs[0]?.shape[0];
   return inputs.every((t) => t.shape.length > 0 && t.shape[0] === rows) ? rows : undefined;
-}
-
-function concat(parts: Tensor[]): Tensor {
-  const [first] = parts;
-  const rows = parts.reduce((n, t) => n + t.shape[0], 0);
-  const shape = [rows, ...first.shape.slice(1)];
-  const Ctor = first.data.constructor as new (size: number) => TypedData;
-  const data = owned(new Ctor(elementCount(shape)));
-  let offset = 0;
-  for (const part of parts) {
-    (data as Float32Array).set(part.data as Float32Array, offset);
-    offset += part.data.length;
-  }
-  return { ...first, shape, data };
-}
-
-function sliceRows(tensor: Tensor, start: number, rows: number): Tensor {
-  const size = elementCount(tensor.shape.slice(1));
-  return {
-    ...tensor,
-    shape: [rows, ...tensor.shape.slice(1)],
-    data: tensor.data.subarray(start * size, (start + rows) * size) as TypedData,
-  };
 }
 
 /**
@@ -258,7 +235,7 @@ export class BatchScheduler {
     const inputs =
       batch.length === 1
         ? batch[0].inputs
-        : batch[0].inputs.map((_, i) => concat(batch.map((job) => job.inputs[i])));
+        : batch[0].inputs.map((_, i) => concatRows(batch.map((job) => job.inputs[i])));
     const rows = batch.reduce((n, job) => n + job.rows, 0);
     this.onBatch({
       model: target.name,

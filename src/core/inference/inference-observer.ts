@@ -1,5 +1,7 @@
+import type { EngineStats } from '../../engines/engine';
 import type { BatchEvent } from './batch-scheduler';
 import type { ThreadSnapshot } from './inference-pool';
+import type { ThreadStats } from './thread-protocol';
 
 /**
  * What the model layer reports about each inference. Defined here, implemented by the metrics
@@ -23,12 +25,24 @@ export interface InferenceEvent {
 
 /** A snapshot of the model layer for gauges read at scrape time. */
 export interface ModelRuntimeStats {
-  /** Summed over the inference threads. */
-  numTensors: number;
-  numBytes: number;
+  /** What each engine holds, by engine id, summed over the inference threads. */
+  engines: Record<string, EngineStats>;
   threads: ThreadSnapshot[];
   /** Threads started to replace one that died or could not boot, since the process started. */
   threadReplacements: number;
   queues: { name: string; version: number; requests: number }[];
   models: { name: string; version: number; state: string; loadSeconds: number }[];
+}
+
+/** Each engine's memory summed over the threads, by engine id (engines no thread created are absent). */
+export function engineTotals(threads: readonly ThreadStats[]): Record<string, EngineStats> {
+  const totals: Record<string, EngineStats> = {};
+  for (const thread of threads) {
+    for (const [id, { tensors, bytes }] of Object.entries(thread.byEngine ?? {})) {
+      const total = (totals[id] ??= { tensors: 0, bytes: 0 });
+      total.tensors += tensors;
+      total.bytes += bytes;
+    }
+  }
+  return totals;
 }

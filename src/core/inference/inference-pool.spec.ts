@@ -114,7 +114,7 @@ describe(InferencePool.name, () => {
         (index, options, onExit) =>
           new MockThread(index, options, onExit as never) as unknown as InferenceThread,
       );
-    pool = new InferencePool({ threads: 2, backend: 'wasm', ortIntraOpThreads: 1, restart });
+    pool = new InferencePool({ threads: 2, engines: {}, restart });
     await pool.start();
   });
   afterEach(async () => {

@@ -6,12 +6,11 @@
  */
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Engine, EngineModel } from '../../engines/engine';
-import { EngineEntry, engineFileFor } from '../../engines/engines';
-import { selectBackend } from '../../engines/tfjs/tfjs-backend';
-import { TfjsEngine } from '../../engines/tfjs/tfjs.engine';
+import type { Engine, EngineDescriptor, EngineModel } from '../../engines/engine';
+import { engineClaiming, ENGINES } from '../../engines/registry';
 import { ServingError, type ServingErrorData } from '../../errors/serving-error';
 import type { Tensor } from '../../tensor/tensor';
+import { runFixedBatch } from './fixed-batch';
 import {
   LoadReport,
   RunReport,
@@ -29,18 +28,7 @@ import { warmUp } from './warm-up';
 const options = workerData as ThreadOptions;
 const port = parentPort!;
 
-/** Engines by model file; the TF.js one is created at thread start (its backend is chosen there). */
-const ENGINES: EngineEntry[] = [
-  { file: 'model.json', create: async () => new TfjsEngine() },
-  // Imported on first use: a thread serving only TF.js models never loads ONNX Runtime.
-  {
-    file: 'model.onnx',
-    create: async () =>
-      new (await import('../../engines/onnx/onnx.engine')).OnnxEngine({
-        intraOpThreads: options.ortIntraOpThreads,
-      }),
-  },
-];
+/** The engines this thread has created, by id: at start, or at the first model that needs one. */
 const engines = new Map<string, Engine>();
 const models = new Map<string, EngineModel>();
 /** Why this thread's runtime can no longer be trusted; set once, never cleared. */
@@ -56,22 +44,22 @@ class EngineFailure extends Error {
   }
 }
 
-async function engineFor(entry: EngineEntry): Promise<Engine> {
-  let engine = engines.get(entry.file);
+async function engineFor(descriptor: EngineDescriptor): Promise<Engine> {
+  let engine = engines.get(descriptor.id);
   if (!engine) {
-    engine = await entry.create();
-    engines.set(entry.file, engine);
+    engine = await descriptor.create(options.engines[descriptor.id]);
+    engines.set(descriptor.id, engine);
   }
   return engine;
 }
 
 /** Loads and warms a version; an error names the model file and keeps the engine's own message. */
 async function load(key: string, dir: string): Promise<LoadReport> {
-  const entry = await engineFileFor(dir, ENGINES);
+  const descriptor = await engineClaiming(dir);
   try {
-    return await loadWith(entry, key, dir);
+    return await loadWith(descriptor, key, dir);
   } catch (error) {
-    const message = `${join(dir, entry.file)}: ${(error as Error).message}`;
+    const message = `${join(dir, descriptor.file)}: ${(error as Error).message}`;
     // A trap or failed allocation while loading or warming poisons the thread as a run does.
     if (!isFatal(error)) throw new Error(message);
     poisoned = message;
@@ -79,9 +67,13 @@ async function load(key: string, dir: string): Promise<LoadReport> {
   }
 }
 
-async function loadWith(entry: EngineEntry, key: string, dir: string): Promise<LoadReport> {
+async function loadWith(
+  descriptor: EngineDescriptor,
+  key: string,
+  dir: string,
+): Promise<LoadReport> {
   const started = performance.now();
-  const model = await (await engineFor(entry)).load(dir);
+  const model = await (await engineFor(descriptor)).load(dir);
   const loadMs = performance.now() - started;
   try {
     const { batchMajor } = await warmUp(model);
@@ -113,7 +105,7 @@ async function run(key: string, inputs: Tensor[]): Promise<RunReport> {
   if (!model) throw ServingError.unavailable(`${key} is not loaded in this thread`);
   const started = performance.now();
   try {
-    const outputs = await model.run(inputs);
+    const outputs = await runFixedBatch(model, inputs, `model ${modelLabel(key)}`);
     return { outputs, seconds: (performance.now() - started) / 1000 };
   } catch (error) {
     const names = model.signature.inputs.map((spec) => spec.name);
@@ -145,11 +137,12 @@ function safeStats(): ThreadStats {
 }
 
 function stats(): ThreadStats {
-  const total = { tensors: 0, bytes: 0 };
-  for (const engine of engines.values()) {
+  const total: Required<ThreadStats> = { tensors: 0, bytes: 0, byEngine: {} };
+  for (const [id, engine] of engines) {
     const { tensors, bytes } = engine.stats();
     total.tensors += tensors;
     total.bytes += bytes;
+    total.byEngine[id] = { tensors, bytes };
   }
   return total;
 }
@@ -200,8 +193,10 @@ port.on('message', (request: ThreadRequest) => {
 async function start(): Promise<void> {
   lowerThreadPriority();
   nameThread('inference');
-  const backend = await selectBackend(options.backend);
-  engines.set('model.json', new TfjsEngine());
+  for (const descriptor of ENGINES.filter((engine) => engine.startsWithThread)) {
+    await engineFor(descriptor);
+  }
+  const backend = [...engines.values()].find((engine) => engine.backend)?.backend ?? '';
   const hello: ThreadHello = { hello: true, backend };
   port.postMessage(hello);
 }

@@ -1,4 +1,4 @@
-import type { TfjsBackendChoice } from '../../config/app-config';
+import type { EngineStats } from '../../engines/engine';
 import type { ServingErrorData } from '../../errors/serving-error';
 import type { ModelSignature } from '../../tensor/signature';
 import type { Tensor } from '../../tensor/tensor';
@@ -11,9 +11,8 @@ import type { Tensor } from '../../tensor/tensor';
 
 /** Given to every thread at start (workerData). */
 export interface ThreadOptions {
-  backend: TfjsBackendChoice;
-  /** ONNX Runtime intra-op threads per session. */
-  ortIntraOpThreads: number;
+  /** Each engine's own settings by engine id, as its descriptor reads them (engineOptions). */
+  engines: Record<string, unknown>;
 }
 
 export type ThreadRequest =
@@ -55,4 +54,6 @@ export interface RunReport {
 export interface ThreadStats {
   tensors: number;
   bytes: number;
+  /** The same by engine id, for engines this thread has created. */
+  byEngine?: Record<string, EngineStats>;
 }

@@ -37,7 +37,6 @@ describe(OnnxEngine.name, () => {
 
   it('should read the signature from the session, symbolic dimensions as -1', async () => {
     const model = await engine.load(IRIS);
-    expect(engine.file).toBe('model.onnx');
     expect(model.platform).toBe('onnxruntime_onnx');
     expect(model.signature).toEqual({
       inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 4] }],

@@ -5,6 +5,7 @@ import { DTYPES } from '../../tensor/dtypes';
 import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
+import { ONNX_PLATFORM, onnxEngine, OnnxEngineOptions } from './onnx.descriptor';
 
 /** The only provider the npm package ships without a download (GPU ones are optional installs). */
 const EXECUTION_PROVIDER = 'cpu';
@@ -13,11 +14,6 @@ const EXECUTION_PROVIDER = 'cpu';
 export const ONNX_DTYPES: ReadonlySet<string> = new Set<string>(
   DTYPES.filter((row) => row.fed).map((row) => row.onnx),
 );
-
-export interface OnnxEngineOptions {
-  /** Threads ONNX Runtime may use inside one run (its intra-op pool), per session. */
-  intraOpThreads: number;
-}
 
 /**
  * A symbolic dimension (`batch`, `p2o.DynamicDimension.0`, `N`) is free; ONNX Runtime reports
@@ -70,7 +66,7 @@ function fromOrt(name: string, value: ort.Tensor): Tensor {
 
 /** One ONNX model in this inference thread: one ONNX Runtime session, no per-request state. */
 class OnnxEngineModel implements EngineModel {
-  readonly platform = 'onnxruntime_onnx';
+  readonly platform = ONNX_PLATFORM;
   readonly backend = `onnxruntime-${EXECUTION_PROVIDER}`;
   readonly signature: ModelSignature;
   private readonly outputNames: string[];
@@ -107,15 +103,14 @@ class OnnxEngineModel implements EngineModel {
   }
 }
 
-/** ONNX models: a version folder holding `model.onnx`, run by ONNX Runtime's CPU provider. */
+/** ONNX models run by ONNX Runtime's CPU provider, one session per version. */
 export class OnnxEngine implements Engine {
-  readonly file = 'model.onnx';
   private readonly live = new Set<OnnxEngineModel>();
 
   constructor(private readonly options: OnnxEngineOptions) {}
 
   async load(dir: string): Promise<EngineModel> {
-    const file = join(dir, this.file);
+    const file = join(dir, onnxEngine.file);
     const { size } = await stat(file);
     let session: ort.InferenceSession;
     try {

@@ -8,6 +8,7 @@ import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
 import { withTopologyNames } from './layers-names';
 import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
+import { TFJS_PLATFORMS } from './tfjs.descriptor';
 
 /** TF.js dtype of each TensorFlow DataType name found in a graph model's signature. */
 export const TFJS_DTYPES: Record<string, string> = Object.fromEntries(
@@ -83,8 +84,6 @@ class TfjsEngineModel implements EngineModel {
   // The backend is chosen once per thread, before any model loads.
   readonly backend = tf.getBackend();
   readonly signature: ModelSignature;
-  /** A fixed batch dimension (e.g. [1,192,192,3]) makes larger batches run in chunks of that size. */
-  private readonly fixedBatch?: number;
   /** Names the model's execute() takes for its outputs, in signature order (fixed at load). */
   private readonly outputNodes: string[];
   private graphNeedsAsync = false;
@@ -94,7 +93,7 @@ class TfjsEngineModel implements EngineModel {
     private model: TfjsModel | undefined,
     topology: LoadedTfjsModel['modelTopology'],
   ) {
-    this.platform = format === 'graph-model' ? 'tensorflowjs_graph' : 'tensorflowjs_layers';
+    this.platform = TFJS_PLATFORMS[format];
     const read = readSignature(format, model!);
     // Names from model.json, not from TF.js's process-wide counters (stable across loads).
     this.signature = format === 'layers-model' ? withTopologyNames(read, topology) : read;
@@ -103,31 +102,16 @@ class TfjsEngineModel implements EngineModel {
       format === 'layers-model'
         ? (model as LayersModel).outputs.map((o) => o.name)
         : this.signature.outputs.map((spec) => spec.name);
-    const first = this.signature.inputs[0]?.shape[0];
-    this.fixedBatch = first > 0 ? first : undefined;
   }
 
+  /** Runs the batch whole: a fixed batch dimension is chunked above the engines (fixed-batch.ts). */
   async run(inputs: Tensor[]): Promise<Tensor[]> {
-    const batch = inputs[0].shape[0];
-    const chunk = this.fixedBatch ?? batch;
     const tensors = inputs.map((input) =>
       tf.tensor(input.data as Float32Array, input.shape, input.dtype as tf.DataType),
     );
     const created: tf.Tensor[] = [...tensors];
     try {
-      let outputs: tf.Tensor[];
-      if (chunk === batch) {
-        outputs = await this.execute(tensors);
-      } else {
-        const parts: tf.Tensor[][] = [];
-        for (let start = 0; start < batch; start += chunk) {
-          const slices = tensors.map((t) => tf.slice(t, start, chunk));
-          created.push(...slices);
-          parts.push(await this.execute(slices));
-          created.push(...parts.at(-1)!);
-        }
-        outputs = parts[0].map((_, i) => tf.concat(parts.map((part) => part[i])));
-      }
+      const outputs = await this.execute(tensors);
       created.push(...outputs);
       return await Promise.all(
         outputs.map(async (t, i) => ({
@@ -174,9 +158,11 @@ class TfjsEngineModel implements EngineModel {
   }
 }
 
-/** TensorFlow.js models: a version folder with model.json (layers or graph) and its weight shards. */
+/** TensorFlow.js models on the backend this thread chose (see tfjsEngine in tfjs.descriptor.ts). */
 export class TfjsEngine implements Engine {
-  readonly file = 'model.json';
+  get backend(): string {
+    return tf.getBackend();
+  }
 
   async load(dir: string): Promise<EngineModel> {
     const { format, model, modelTopology } = await loadTfjsModel(dir);

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TENSOR_DTYPES } from '../../../tensor/dtypes';
+import { modelFormats, platformNames } from '../../../engines/registry';
 
 export class TensorSpecDto {
   @ApiProperty({ example: 'features' })
@@ -26,11 +27,12 @@ export class ModelVersionDto {
   })
   state: string;
 
-  @ApiProperty({ example: 'layers-model', enum: ['layers-model', 'graph-model', 'onnx'] })
+  @ApiProperty({ example: 'layers-model', enum: modelFormats() })
   format: string;
 
   @ApiProperty({
     example: 'tensorflowjs_layers',
+    enum: platformNames(),
     description: 'The engine, named as V2 metadata names it',
   })
   platform: string;

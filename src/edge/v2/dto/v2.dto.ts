@@ -11,6 +11,7 @@ import {
 import { TENSOR_DTYPES } from '../../../tensor/dtypes';
 import { TensorPayload } from '../../body/app-validation.pipe';
 import { toV2Datatype } from '../v2-datatypes';
+import { platformNames } from '../../../engines/registry';
 
 export class V2ServerMetadataDto {
   @ApiProperty({ example: 'tfjs-model-server' })
@@ -72,7 +73,7 @@ export class V2ModelMetadataDto {
 
   @ApiProperty({
     example: 'tensorflowjs_layers',
-    enum: ['tensorflowjs_layers', 'tensorflowjs_graph'],
+    enum: platformNames(),
   })
   platform: string;
 
