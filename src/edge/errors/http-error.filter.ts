@@ -13,6 +13,8 @@ import { InferenceError, STATUS_OF_CODE } from '../../core/inference/inference-e
 import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
 import { isProtocolPath } from './protocol-error';
 import { clipMessage } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
+import { httpStatusOf } from './http-status';
 
 export interface HttpError {
   status: number;
@@ -21,6 +23,9 @@ export interface HttpError {
 
 /** Maps anything thrown while serving a request to a status and a message meant for the client. */
 export function toHttpError(exception: unknown): HttpError | undefined {
+  if (exception instanceof ServingError && exception.code !== 'INTERNAL') {
+    return { status: httpStatusOf(exception), message: clipMessage(exception.message) };
+  }
   if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
     return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
   }
