@@ -90,6 +90,6 @@ export async function runCheck(config: AppConfig): Promise<number> {
     process.stdout.write(`Model repository ${dir}\nFAILED  ${(error as Error).message}\n`);
     return 1;
   } finally {
-    await lifecycle.onModuleDestroy();
+    await lifecycle.shutdown();
   }
 }

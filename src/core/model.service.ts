@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ImageService } from '../image/image.service';
 import { encodeInstances, EncodedTensor } from '../tensor/tensor-codec';
 import { TensorMap } from '../tensor/tensor';
@@ -33,16 +33,27 @@ export interface PredictResult {
  * concern is a provider of its own behind it: the catalog (which models, which one a request
  * means), the lifecycle (boot, hot reload, readiness, shutdown) and inference (admission,
  * batching onto the threads, observers). Tests replace those, or the pool, scheduler and
- * registry under them, with overrideProvider.
+ * registry under them, with overrideProvider; a test that replaces ModelService itself loads
+ * nothing, since the boot is this service's onModuleInit.
  */
 @Injectable()
-export class ModelService {
+export class ModelService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly catalog: ModelCatalog,
     private readonly lifecycle: ModelLifecycle,
     private readonly inference: InferenceService,
     private readonly images: ImageService,
   ) {}
+
+  /** Loads and warms every model in every inference thread; Nest awaits it before listening. */
+  onModuleInit(): Promise<void> {
+    return this.lifecycle.boot();
+  }
+
+  /** Ends the watcher, the models and the inference threads (app.close()). */
+  onModuleDestroy(): Promise<void> {
+    return this.lifecycle.shutdown();
+  }
 
   /** The TF.js backend the inference threads run (wasm, tensorflow or cpu). */
   get backend(): string {

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { usableCores } from '../../config/cpu-quota';
 import { ModelCatalog } from '../catalog/model-catalog';
@@ -35,12 +35,13 @@ export interface RepositoryReport {
 
 /**
  * The life of the served models: starts the inference threads and loads and warms every model
- * in each of them in onModuleInit (Nest awaits it before the HTTP port opens), reloads the
- * repository while serving (MODEL_POLL_SECONDS), says whether the process is ready, and frees
- * everything on shutdown. The main thread never reads model files while serving a request.
+ * in each of them at boot (ModelService.onModuleInit, which Nest awaits before the HTTP port
+ * opens), reloads the repository while serving (MODEL_POLL_SECONDS), says whether the process is
+ * ready, and frees everything on shutdown. The main thread never reads model files while serving
+ * a request.
  */
 @Injectable()
-export class ModelLifecycle implements OnModuleInit, OnModuleDestroy {
+export class ModelLifecycle {
   private readonly logger = new Logger('ModelService');
   private watcher?: ModelWatcher;
   private lastScanError?: string;
@@ -57,7 +58,7 @@ export class ModelLifecycle implements OnModuleInit, OnModuleDestroy {
     private readonly catalog: ModelCatalog,
   ) {}
 
-  async onModuleInit(): Promise<void> {
+  async boot(): Promise<void> {
     const report = await this.loadRepository(this.config.STRICT_STARTUP);
     const failures = [...report.problems, ...report.failed].map((failure) => failure.error);
     try {
@@ -144,7 +145,7 @@ export class ModelLifecycle implements OnModuleInit, OnModuleDestroy {
     return report;
   }
 
-  async onModuleDestroy(): Promise<void> {
+  async shutdown(): Promise<void> {
     this.ready = false;
     await this.watcher?.stop();
     this.registry.clear();
