@@ -1,6 +1,8 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { InferenceEvent, InferenceObserver } from '../../src/core/inference/inference-observer';
+import { ModelService } from '../../src/core/model.service';
+import { ServingError } from '../../src/errors/serving-error';
 import { listenOnLoopback } from '../production/utils/http';
 import { copyShipped, makeRepository, removeRepository } from '../utils/fixtures';
 import { closeApp, createTestApp } from '../utils/test-app';
@@ -163,5 +165,19 @@ describe('A host app importing ModelServingModule.forRoot (e2e)', () => {
       expect.objectContaining({ model: 'iris', version: 2, instances: 1, ok: true }),
       expect.objectContaining({ model: 'iris', version: 2, instances: 1, ok: true }),
     ]);
+  });
+
+  it('should take a version in ModelService.predict, and refuse one that is not a version with a ServingError', async () => {
+    const models = host!.get(ModelService);
+    await expect(models.predict('iris', [SETOSA], { version: 2 })).resolves.toMatchObject({
+      version: 2,
+      predictions: [{ label: 'setosa' }],
+    });
+    const refusal = models.predict('iris', [SETOSA], { version: '2e0' });
+    await expect(refusal).rejects.toBeInstanceOf(ServingError);
+    await expect(refusal).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/^Version '2e0' is not a version/),
+    });
   });
 });
