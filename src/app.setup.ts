@@ -37,14 +37,14 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
   });
-  // Metrics and the request log come first so that requests refused early are counted and logged;
-  // the guard bounds uploads and starts the timeouts before any body byte is read; admission to
-  // inference (MAX_INFLIGHT) waits until the body is parsed (AdmissionGuard).
   // This whole app is the model server: every request, even one no route takes, gets its error bodies.
   app.use((req: Request, _res: Response, next: NextFunction) => {
     claimRequest(req);
     next();
   });
+  // Metrics and the request log come first so that requests refused early are counted and logged;
+  // the guard bounds uploads and starts the timeouts before any body byte is read; admission to
+  // inference (MAX_INFLIGHT) waits until the body is parsed (AdmissionGuard).
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(httpLogger(config));
   // Before the guard, so shed 503s carry the same security headers as every other answer.

@@ -23,17 +23,13 @@ import { ObservabilityModule } from './observability/observability.module';
 
 export type { ModelServingOptions } from './config/app-config';
 
-export const {
-  ConfigurableModuleClass,
-  MODULE_OPTIONS_TOKEN: MODEL_SERVING_OPTIONS,
-  OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<ModelServingOptions>()
-  .setClassMethodName('forRoot')
-  // Global: the feature modules inside read its configuration, and a host injects ModelService
-  // anywhere without importing the module again.
-  .setExtras({}, (definition) => ({ ...definition, global: true }))
-  .build();
+export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN: MODEL_SERVING_OPTIONS } =
+  new ConfigurableModuleBuilder<ModelServingOptions>()
+    .setClassMethodName('forRoot')
+    // Global: the feature modules inside read its configuration, and a host injects ModelService
+    // anywhere without importing the module again.
+    .setExtras({}, (definition) => ({ ...definition, global: true }))
+    .build();
 
 /** The paths of the module's routes: its middleware and error bodies apply to these only. */
 const CONTROLLERS: Type[] = [
