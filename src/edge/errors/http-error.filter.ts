@@ -1,17 +1,18 @@
 import {
   ArgumentsHost,
   Catch,
-  ExceptionFilter,
   HttpException,
   HttpStatus,
   Logger,
   NotFoundException,
 } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { InferenceError, STATUS_OF_CODE } from '../../errors/inference-error';
 import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
 import { isProtocolPath } from './protocol-error';
+import { isClaimed } from './serving-request';
 import { clipMessage } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { httpStatusOf } from './http-status';
@@ -23,8 +24,9 @@ export interface HttpError {
 
 /** Maps anything thrown while serving a request to a status and a message meant for the client. */
 export function toHttpError(exception: unknown): HttpError | undefined {
-  if (exception instanceof ServingError && exception.code !== 'INTERNAL')
+  if (exception instanceof ServingError && exception.code !== 'INTERNAL') {
     return { status: httpStatusOf(exception), message: clipMessage(exception.message) };
+  }
   if (exception instanceof InferenceError && exception.code !== 'INTERNAL') {
     return { status: STATUS_OF_CODE[exception.code], message: clipMessage(exception.message) };
   }
@@ -55,11 +57,12 @@ export function toHttpError(exception: unknown): HttpError | undefined {
  * the predict route's, which takes POST.
  */
 function methodNotAllowed(exception: unknown, request: Request, response: Response) {
-  if (!(exception instanceof HttpException)) return undefined;
+  const status = toHttpError(exception)?.status;
+  if (status === undefined) return undefined;
   const allowed = allowedMethods(request);
   if (allowed.length === 0 || allowed.includes(request.method)) return undefined;
   const misrouted = hasMatchedEndpoint(request)
-    ? exception.getStatus() < 500
+    ? status < 500
     : exception instanceof NotFoundException;
   if (!misrouted) return undefined;
   response.setHeader('Allow', allowed.join(', '));
@@ -70,18 +73,23 @@ function methodNotAllowed(exception: unknown, request: Request, response: Respon
 }
 
 /**
- * The app-wide exception filter (registered as APP_FILTER, so tests see production behaviour):
- * client errors keep their status and message; anything else is logged and answered with a
- * generic 500 that leaks no internals.
+ * The model server's exception filter (registered as APP_FILTER, so tests see production
+ * behaviour, and so it also sees errors raised before routing): on the server's requests, client
+ * errors keep their status and message and anything else is logged and answered with a generic
+ * 500 that leaks no internals. A host app's own requests (not claimed) get Nest's default.
  */
 @Catch()
-export class HttpErrorFilter implements ExceptionFilter {
+export class HttpErrorFilter extends BaseExceptionFilter {
   private readonly logger = new Logger(HttpErrorFilter.name);
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
+    if (host.getType() !== 'http' || !isClaimed(request)) {
+      super.catch(exception, host);
+      return;
+    }
     let error =
       (response.headersSent ? undefined : methodNotAllowed(exception, request, response)) ??
       toHttpError(exception);

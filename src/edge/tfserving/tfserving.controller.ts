@@ -1,4 +1,14 @@
-import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  UsePipes,
+} from '@nestjs/common';
+import { AppValidationPipe } from '../body/app-validation.pipe';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { clip } from '../../errors/client-text';
 import { currentRequestSignal } from '../../core/request-scope';
@@ -125,6 +135,8 @@ const STATUS_OK = ApiOkResponse({
  * translates formats, ModelService picks the version and runs it. Errors are {"error": "..."}.
  */
 @ApiTags('TensorFlow Serving REST API (v1)')
+// The module's validation on its own routes only: a host's routes keep theirs.
+@UsePipes(AppValidationPipe)
 @Controller('v1/models')
 export class TfServingController {
   constructor(

@@ -5,7 +5,7 @@ import { ServedModel } from '../../core/catalog/served-model';
 import { TF_DATA_TYPES } from '../../tensor/dtypes';
 import { TensorSpec } from '../../tensor/signature';
 import type { EncodedTensor } from '../../tensor/tensor';
-import { encodeColumns, encodeInstances } from './request-formats';
+import { encodeColumns, encodeInstances } from '../../core/request-formats';
 import {
   TfsMetadataResponseDto,
   TfsModelStatusResponseDto,
