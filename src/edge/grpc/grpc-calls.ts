@@ -29,6 +29,8 @@ class Served {
   readonly abort = new AbortController();
   /** The error the server answered with by itself (deadline), once it has. */
   answered?: CallError;
+  /** Why the call ended before its answer (the client cancelled it, or its deadline passed). */
+  endedAs?: 'CANCELLED' | 'DEADLINE_EXCEEDED';
   /** Gives the MAX_INFLIGHT slot back, once taken. */
   release: () => void = () => undefined;
   timer?: NodeJS.Timeout;
@@ -47,7 +49,7 @@ class Served {
     this.finished = true;
     clearTimeout(this.timer);
     this.release();
-    this.onFinish(code);
+    this.onFinish(this.endedAs ?? code);
   }
 }
 
@@ -221,13 +223,14 @@ export class GrpcCalls {
   private cancel(served: Served): void {
     if (served.abort.signal.aborted) return;
     const deadline = served.deadline instanceof Date ? served.deadline.getTime() : served.deadline;
-    const late = Date.now() >= deadline;
+    served.endedAs = Date.now() >= deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED';
+    // Counted when the handler settles (at once for a queued inference, which the abort drops),
+    // so the call keeps the model label ModelService.infer gives it.
     served.abort.abort(
-      late
+      served.endedAs === 'DEADLINE_EXCEEDED'
         ? new InferenceError('DEADLINE_EXCEEDED', "The client's deadline passed")
         : new InferenceError('CANCELLED', 'The client cancelled the call'),
     );
-    served.finish(late ? 'DEADLINE_EXCEEDED' : 'CANCELLED');
   }
 
   private callError(error: unknown, path: string): CallError {
