@@ -78,6 +78,13 @@ const methodOf = (path: string) => path.replace(/^\//, '');
 export class GrpcCalls {
   private readonly logger = new Logger('gRPC');
   private readonly requestLog: PinoLogger;
+  /** Ends each open ModelStreamInfer-like stream once its pending messages are answered. */
+  private readonly streams = new Set<() => void>();
+
+  /** Shutdown: every open stream ends (OK) once the messages it already sent are answered. */
+  endStreams(): void {
+    this.streams.forEach((end) => end());
+  }
 
   constructor(
     private readonly config: AppConfig,
@@ -130,14 +137,23 @@ export class GrpcCalls {
       let ended = false;
       const endWhenDone = () => {
         if (!ended || pending > 0) return;
+        this.streams.delete(drain);
         if (!stream.cancelled) stream.end();
         leave();
       };
+      const drain = () => {
+        ended = true;
+        endWhenDone();
+      };
+      this.streams.add(drain);
       stream.once('cancelled', () => {
+        this.streams.delete(drain);
         open.forEach((served) => this.cancel(served));
         leave();
       });
       stream.on('data', (request: Req) => {
+        // Once ended by the drain, what a client still sends is not taken.
+        if (ended) return;
         pending++;
         const served = this.start(stream.getPath(), stream.metadata, stream.getDeadline(), false);
         open.add(served);
@@ -163,10 +179,7 @@ export class GrpcCalls {
           endWhenDone();
         });
       });
-      stream.once('end', () => {
-        ended = true;
-        endWhenDone();
-      });
+      stream.once('end', drain);
     };
   }
 
