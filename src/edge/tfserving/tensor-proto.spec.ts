@@ -1,7 +1,7 @@
 import { ServingError } from '../../errors/serving-error';
 import { toFloat16Bits } from '../../tensor/float16';
 import { packedOf } from '../../tensor/packed-array';
-import { encodeColumns } from '../../tensor/tensor-codec';
+import type { ServedModel } from '../../core/catalog/served-model';
 import {
   decodeTensorProto,
   MAX_RANK,
@@ -9,6 +9,7 @@ import {
   toColumnValue,
   toTensorProto,
 } from './tensor-proto';
+import { encodePredictRequest } from './tfserving.mapper';
 
 const shape = (...dims: (number | string)[]) => ({ dim: dims.map((size) => ({ size })) });
 
@@ -192,14 +193,20 @@ describe('decodeTensorProto', () => {
 });
 
 describe('toColumnValue', () => {
-  const spec = { name: 'x', dtype: 'float32', shape: [-1, 2] };
+  const model = {
+    name: 'm',
+    signature: { inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 2] }], outputs: [] },
+  } as unknown as ServedModel;
+  /** What TF Serving REST's :predict makes of {"inputs": {"x": value}}. */
+  const encodeColumns = (value: unknown) =>
+    encodePredictRequest(model, { inputs: { x: value } }).tensors;
 
   it('should pack numbers so the codec copies them without building arrays', () => {
     const value = toColumnValue(
       decode({ dtype: 'DT_FLOAT', tensor_shape: shape(2, 2), float_val: [1, 2, 3, 4] }),
     );
     expect(packedOf(value)).toEqual({ shape: [2, 2], data: Float64Array.of(1, 2, 3, 4) });
-    const [tensor] = encodeColumns([spec], { x: value });
+    const [tensor] = encodeColumns(value);
     expect(tensor).toEqual({
       name: 'x',
       dtype: 'float32',
@@ -212,10 +219,10 @@ describe('toColumnValue', () => {
     const wrongWidth = toColumnValue(
       decode({ dtype: 'DT_FLOAT', tensor_shape: shape(1, 3), float_val: [1, 2, 3] }),
     );
-    expect(() => encodeColumns([spec], { x: wrongWidth })).toThrow(
+    expect(() => encodeColumns(wrongWidth)).toThrow(
       "inputs.x[0]: expected 2 elements, got 3; input 'x' expects shape [-1,2] (float32)",
     );
-    expect(() => encodeColumns([spec], { x: [[1, 2, 3]] })).toThrow(
+    expect(() => encodeColumns([[1, 2, 3]])).toThrow(
       "inputs.x[0]: expected 2 elements, got 3; input 'x' expects shape [-1,2] (float32)",
     );
     const strings = toColumnValue(
@@ -225,15 +232,13 @@ describe('toColumnValue', () => {
         string_val: [Buffer.from('a'), Buffer.from('b')],
       }),
     );
-    expect(() => encodeColumns([spec], { x: strings })).toThrow(
+    expect(() => encodeColumns(strings)).toThrow(
       'inputs.x[0][0]: expected a number (float32), got the string "a"',
     );
     const nan = toColumnValue(
       decode({ dtype: 'DT_FLOAT', tensor_shape: shape(1, 2), float_val: [1, NaN] }),
     );
-    expect(() => encodeColumns([spec], { x: nan })).toThrow(
-      'inputs.x[0][1]: expected a finite number, got NaN',
-    );
+    expect(() => encodeColumns(nan)).toThrow('inputs.x[0][1]: expected a finite number, got NaN');
   });
 
   it('should give a scalar bare and an empty tensor as empty arrays', () => {

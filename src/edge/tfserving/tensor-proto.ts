@@ -3,7 +3,7 @@ import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { fromFloat16Bits } from '../../tensor/float16';
 import { packedArray } from '../../tensor/packed-array';
-import { formatShape, TF_DATA_TYPES } from '../../tensor/signature';
+import { formatShape } from '../../tensor/signature';
 import { elementCount, Tensor } from '../../tensor/tensor';
 
 /**
@@ -306,24 +306,33 @@ const shapeProto = (shape: number[]): TensorShapeMessage => ({
  * int64 as decimal strings so every bit survives, float16 as its bit patterns in half_val.
  */
 export function toTensorProto(tensor: Tensor): TensorProtoMessage {
-  const dtype = TF_DATA_TYPES[tensor.dtype];
-  const proto: TensorProtoMessage = { dtype, tensor_shape: shapeProto(tensor.shape) };
+  const tensor_shape = shapeProto(tensor.shape);
   const data = tensor.data;
   switch (tensor.dtype) {
     case 'float32':
-      return { ...proto, float_val: Array.from(data as Float32Array) };
+      return { dtype: 'DT_FLOAT', tensor_shape, float_val: Array.from(data as Float32Array) };
     case 'float64':
-      return { ...proto, double_val: Array.from(data as Float64Array) };
+      return { dtype: 'DT_DOUBLE', tensor_shape, double_val: Array.from(data as Float64Array) };
     case 'float16':
-      return { ...proto, half_val: Array.from(data as Uint16Array) };
+      return { dtype: 'DT_HALF', tensor_shape, half_val: Array.from(data as Uint16Array) };
     case 'int8':
+      return { dtype: 'DT_INT8', tensor_shape, int_val: Array.from(data as Int8Array) };
     case 'int32':
+      return { dtype: 'DT_INT32', tensor_shape, int_val: Array.from(data as Int32Array) };
     case 'uint8':
-      return { ...proto, int_val: Array.from(data as Int32Array) };
+      return { dtype: 'DT_UINT8', tensor_shape, int_val: Array.from(data as Uint8Array) };
     case 'int64':
-      return { ...proto, int64_val: Array.from(data as BigInt64Array, String) };
+      return {
+        dtype: 'DT_INT64',
+        tensor_shape,
+        int64_val: Array.from(data as BigInt64Array, String),
+      };
     case 'bool':
-      return { ...proto, bool_val: Array.from(data as Uint8Array, (b) => b !== 0) };
+      return {
+        dtype: 'DT_BOOL',
+        tensor_shape,
+        bool_val: Array.from(data as Uint8Array, (b) => b !== 0),
+      };
     default:
       throw ServingError.internal(
         `output '${tensor.name}' has dtype ${tensor.dtype}, which this server cannot write as a TensorProto`,

@@ -1,6 +1,5 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { clip } from '../../errors/client-text';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
 import { toNestedMap } from '../../tensor/tensor';
@@ -15,17 +14,10 @@ import {
   TfsPredictResponseDto,
   TfsRegressResponseDto,
 } from './dto/tfserving.dto';
-import {
-  checkExamplesVerb,
-  ClassifyResponse,
-  encodeExamples,
-  ExamplesVerb,
-  RegressResponse,
-  toClassifyResponse,
-  toRegressResponse,
-} from './tfserving.examples';
+import { runExamples } from './tfserving.examples';
 import {
   encodePredictRequest,
+  labelNotFound,
   toMetadata,
   toModelStatus,
   toPredictResponse,
@@ -246,7 +238,7 @@ export class TfServingController {
   @EXAMPLES_BAD
   @NOT_FOUND
   classify(@Param('name') name: string, @Body() body: TfsExamplesRequestDto) {
-    return this.runExamples(name, undefined, 'classify', body);
+    return runExamples(this.models, this.models.resolve(name), 'classify', body);
   }
 
   @Post(':name/versions/:version\\:classify')
@@ -263,7 +255,7 @@ export class TfServingController {
     @Param('version') version: string,
     @Body() body: TfsExamplesRequestDto,
   ) {
-    return this.runExamples(name, version, 'classify', body);
+    return runExamples(this.models, this.models.resolve(name, version), 'classify', body);
   }
 
   @Post(':name\\:regress')
@@ -277,7 +269,7 @@ export class TfServingController {
   @EXAMPLES_BAD
   @NOT_FOUND
   regress(@Param('name') name: string, @Body() body: TfsExamplesRequestDto) {
-    return this.runExamples(name, undefined, 'regress', body);
+    return runExamples(this.models, this.models.resolve(name), 'regress', body);
   }
 
   @Post(':name/versions/:version\\:regress')
@@ -294,7 +286,7 @@ export class TfServingController {
     @Param('version') version: string,
     @Body() body: TfsExamplesRequestDto,
   ) {
-    return this.runExamples(name, version, 'regress', body);
+    return runExamples(this.models, this.models.resolve(name, version), 'regress', body);
   }
 
   @Post(':name/labels/:label\\:classify')
@@ -319,23 +311,6 @@ export class TfServingController {
     throw this.labelNotFound(name, label);
   }
 
-  /** Classify and regress: check the model can answer, read the examples, run, shape the answer. */
-  private async runExamples(
-    name: string,
-    version: string | undefined,
-    verb: ExamplesVerb,
-    body: TfsExamplesRequestDto,
-  ): Promise<ClassifyResponse | RegressResponse> {
-    const model = this.models.resolve(name, version);
-    checkExamplesVerb(model, verb);
-    // Before any example is read: 300,000 of them cost a second to check and pack for a 413.
-    if (Array.isArray(body.examples)) this.models.checkBatchSize(body.examples.length);
-    const tensors = encodeExamples(model, verb, body);
-    const outputs = await this.models.infer(model, tensors);
-    const output = outputs[model.signature.outputs[0].name];
-    return verb === 'classify' ? toClassifyResponse(model, output) : toRegressResponse(output);
-  }
-
   private async run(
     name: string,
     version: string | undefined,
@@ -352,11 +327,7 @@ export class TfServingController {
     return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }
 
-  /** TF Serving labels come from its model config file; this server has none to assign. */
   private labelNotFound(name: string, label: string): NotFoundException {
-    const versions = this.models.versionsOf(name).map((m) => m.version);
-    return new NotFoundException(
-      `Unrecognized servable version label: '${clip(label)}' for model '${clip(name)}'; this server assigns no version labels, use /versions/{version} (loaded: ${versions.join(', ')})`,
-    );
+    return labelNotFound(name, label, this.models.versionsOf(name), 'use /versions/{version}');
   }
 }
