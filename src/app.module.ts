@@ -6,6 +6,7 @@ import { HttpErrorFilter } from './edge/errors/http-error.filter';
 import { JsonParsePool } from './edge/body/json-parse-pool';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { GrpcModule } from './edge/grpc/grpc.module';
 import { HealthModule } from './edge/health/health.module';
 import { LifecycleModule } from './core/lifecycle/lifecycle.module';
 import { ObservabilityModule } from './observability/observability.module';
@@ -23,6 +24,7 @@ import { V2Module } from './edge/v2/v2.module';
     HealthModule,
     TfServingModule,
     V2Module,
+    GrpcModule,
   ],
   providers: [
     // App-level providers rather than app.useGlobal*(), so every test module gets them too.

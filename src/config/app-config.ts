@@ -53,6 +53,13 @@ export class AppConfig {
   @Max(65535, { message: 'ADMIN_PORT must be at most 65535' })
   ADMIN_PORT = 0;
 
+  /** Port (on HOST) of the gRPC listener (V2 GRPCInferenceService, health, reflection); 8001 is Triton's; 0 = off. */
+  @Transform(toInt)
+  @IsInt({ message: 'GRPC_PORT must be an integer (0 = off)' })
+  @Min(0, { message: 'GRPC_PORT must be >= 0 (0 = off)' })
+  @Max(65535, { message: 'GRPC_PORT must be at most 65535' })
+  GRPC_PORT = 8001;
+
   @IsString()
   @MinLength(1)
   MODEL_DIR = './models';
@@ -302,6 +309,16 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     throw new ConfigError(
       `Invalid configuration: ADMIN_PORT must differ from PORT (both ${config.PORT}); 0 turns it off`,
     );
+  }
+  for (const [name, port] of [
+    ['PORT', config.PORT],
+    ['ADMIN_PORT', config.ADMIN_PORT],
+  ] as const) {
+    if (config.GRPC_PORT > 0 && config.GRPC_PORT === port) {
+      throw new ConfigError(
+        `Invalid configuration: GRPC_PORT must differ from ${name} (both ${port}); 0 turns it off`,
+      );
+    }
   }
   return config;
 }

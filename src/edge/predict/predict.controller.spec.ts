@@ -24,7 +24,7 @@ describe(PredictController.name, () => {
       .overrideProvider(ModelService)
       .useValue(models)
       .overrideProvider(AppConfig)
-      .useValue(loadConfig({}))
+      .useValue(loadConfig({ GRPC_PORT: '0' }))
       .compile();
     app = moduleRef.createNestApplication();
     await app.init();
