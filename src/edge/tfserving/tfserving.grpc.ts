@@ -1,4 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Options, PackageDefinition } from '@grpc/proto-loader';
+import { join } from 'node:path';
+import { GrpcListener } from '../grpc/grpc-listener';
+import { grpcStatusOf, toServingError } from '../grpc/grpc-status';
+import { loadProtos, PROTOS_DIR } from '../grpc/protos';
 import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { ServedModel } from '../../core/catalog/served-model';
@@ -25,6 +31,34 @@ import {
  * are REST's answers in their proto form. Messages are as @grpc/proto-loader gives them with
  * TF_SERVING_LOADER_OPTIONS.
  */
+
+export const PREDICTION_SERVICE = 'tensorflow.serving.PredictionService';
+export const MODEL_SERVICE = 'tensorflow.serving.ModelService';
+
+/**
+ * int64 as decimal strings (every bit of an int64 tensor value, of a version; shapes are read
+ * from them exactly), and unset fields left out, so a oneof or a tensor field not sent reads as
+ * absent rather than as its default.
+ */
+export const TF_SERVING_LOADER_OPTIONS: Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+};
+
+/** The TF Serving protos: tensorflow_serving/apis and the tensorflow protos they import. */
+export function tfServingDefinition(): PackageDefinition {
+  return loadProtos(
+    [
+      'tensorflow_serving/apis/prediction_service.proto',
+      'tensorflow_serving/apis/model_service.proto',
+    ],
+    join(PROTOS_DIR, 'tfserving'),
+    TF_SERVING_LOADER_OPTIONS,
+  );
+}
 
 /** tensorflow.serving.ModelSpec; `version_choice` names the oneof member set, if any. */
 export interface ModelSpecMessage {
@@ -124,8 +158,64 @@ const modelSpecOf = (model: ServedModel, signature: string): ModelSpecMessage =>
 });
 
 @Injectable()
-export class TfServingGrpcService {
-  constructor(private readonly models: ModelService) {}
+export class TfServingGrpcService implements OnModuleInit {
+  private readonly logger = new Logger('gRPC');
+
+  constructor(
+    private readonly models: ModelService,
+    private readonly listener: GrpcListener,
+  ) {}
+
+  /** Serves PredictionService and ModelService on the gRPC listener (when GRPC_PORT is set). */
+  onModuleInit(): void {
+    if (!this.listener.enabled) return;
+    const packageDefinition = tfServingDefinition();
+    this.listener.register({
+      name: PREDICTION_SERVICE,
+      packageDefinition,
+      handlers: {
+        Predict: this.unary((request: PredictRequestMessage) => this.predict(request)),
+        Classify: this.unary((request: ExamplesRequestMessage) => this.classify(request)),
+        Regress: this.unary((request: ExamplesRequestMessage) => this.regress(request)),
+        GetModelMetadata: this.unary((request: GetModelMetadataRequestMessage) =>
+          this.getModelMetadata(request),
+        ),
+        MultiInference: this.unary(() => {
+          throw new ServingError(
+            'UNIMPLEMENTED',
+            'MultiInference is not implemented by this server; call Classify or Regress',
+          );
+        }),
+      },
+    });
+    this.listener.register({
+      name: MODEL_SERVICE,
+      packageDefinition,
+      handlers: {
+        GetModelStatus: this.unary((request: { model_spec?: ModelSpecMessage }) =>
+          this.getModelStatus(request),
+        ),
+      },
+    });
+  }
+
+  /** A grpc-js unary handler: the answer, or the error as its gRPC status and client message. */
+  private unary<Request>(
+    answer: (request: Request) => object | Promise<object>,
+  ): UntypedServiceImplementation[string] {
+    return (call: ServerUnaryCall<Request, object>, callback: sendUnaryData<object>) => {
+      Promise.resolve()
+        .then(() => answer(call.request))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => {
+            const status = toServingError(error);
+            if (!status.expected) this.logger.error(error);
+            callback({ code: grpcStatusOf(status), details: status.message });
+          },
+        );
+    };
+  }
 
   /** The model a ModelSpec names: a name is required; a version, if set, is REST's /versions/{v}. */
   resolve(spec: ModelSpecMessage | null | undefined): ServedModel {
