@@ -2,6 +2,7 @@ import { status, type Client } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { loadProtos, PROTOS_DIR } from '../../src/edge/grpc/protos';
+import { dirname, join } from 'node:path';
 import {
   MODEL_SERVICE,
   PREDICTION_SERVICE,
@@ -9,7 +10,7 @@ import {
 } from '../../src/edge/tfserving/tfserving.grpc';
 import { toFloat16Bits } from '../../src/tensor/float16';
 import { makeProtocolRepository, removeRepository } from '../protocols/protocol-fixtures';
-import { failure, freePort, grpcClient, unary } from '../utils/grpc';
+import { failure, freePort, grpcClient, healthDefinition, unary } from '../utils/grpc';
 import { closeApp, createTestApp } from '../utils/test-app';
 
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
@@ -61,6 +62,7 @@ const shapeOf = (tensor: TensorProto) => tensor.tensor_shape.dim.map((d) => Numb
 describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () => {
   let app: NestExpressApplication;
   let root: string;
+  let port: number;
   let prediction: Client;
   let models: Client;
   const rest = () => request(app.getHttpServer());
@@ -74,7 +76,7 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
 
   beforeAll(async () => {
     root = await makeProtocolRepository();
-    const port = await freePort();
+    port = await freePort();
     app = await createTestApp({
       MODEL_DIR: root,
       MODEL_VERSION_POLICY: 'all',
@@ -327,6 +329,56 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
       expect(
         await unary(models, 'GetModelStatus', spec('iris', { version: { value: '1' } })),
       ).toEqual(one.body);
+    });
+  });
+
+  describe('on the listener', () => {
+    it('should report both services SERVING to grpc.health.v1.Health', async () => {
+      const health = grpcClient(healthDefinition(), 'grpc.health.v1.Health', port);
+      try {
+        for (const service of [PREDICTION_SERVICE, MODEL_SERVICE]) {
+          expect(await unary(health, 'Check', { service })).toEqual({ status: 'SERVING' });
+        }
+      } finally {
+        health.close();
+      }
+    });
+
+    it('should list both services through server reflection, with their protos', async () => {
+      const proto = join(
+        dirname(require.resolve('@grpc/reflection')),
+        '..',
+        'proto',
+        'grpc/reflection/v1/reflection.proto',
+      );
+      const reflection = grpcClient(
+        loadProtos([proto], dirname(proto)),
+        'grpc.reflection.v1.ServerReflection',
+        port,
+      );
+      const ask = (request: object) =>
+        new Promise<
+          Record<string, { service?: { name: string }[]; file_descriptor_proto?: Buffer[] }>
+        >((resolve, reject) => {
+          const call = (
+            reflection as unknown as Record<string, () => NodeJS.ReadWriteStream>
+          ).ServerReflectionInfo.call(reflection);
+          call.on('data', resolve);
+          call.on('error', reject);
+          call.write(request as never);
+          call.end();
+        });
+      try {
+        const listed = await ask({ list_services: '' });
+        const names = listed.list_services_response.service!.map((s) => s.name);
+        expect(names).toEqual(expect.arrayContaining([PREDICTION_SERVICE, MODEL_SERVICE]));
+        const files = await ask({ file_containing_symbol: 'tensorflow.serving.PredictRequest' });
+        const descriptors = files.file_descriptor_response.file_descriptor_proto!;
+        // proto-loader describes one file per package; the one asked for holds the message.
+        expect(descriptors.some((d) => d.toString('latin1').includes('PredictRequest'))).toBe(true);
+      } finally {
+        reflection.close();
+      }
     });
   });
 
