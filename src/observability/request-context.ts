@@ -40,6 +40,11 @@ export function runWithRequestInfo(res: Response, next: () => void): void {
   storage.run(requestInfoOf(res), next);
 }
 
+/** Runs `fn` with `info` as the current request's (for requests that have no Express response: gRPC calls). */
+export function runWithInfo<T>(info: RequestInfo, fn: () => T): T {
+  return storage.run(info, fn);
+}
+
 /** Records which model served the current request (no-op outside a request, e.g. warm-up). */
 export function annotateRequestModel(model: string, version: number | string): void {
   const info = storage.getStore();

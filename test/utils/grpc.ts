@@ -3,13 +3,15 @@ import {
   loadPackageDefinition,
   Metadata,
   type CallOptions,
+  type ClientDuplexStream,
   type Client,
   type ServiceError,
 } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { protoPath as HEALTH_PROTO } from 'grpc-health-check';
-import { dirname } from 'node:path';
-import { loadProtos, PROTOS_DIR } from '../../src/edge/grpc/protos';
+import { dirname, join } from 'node:path';
+import { loadProtos } from '../../src/edge/grpc/protos';
+import { loadInferenceProtos } from '../../src/edge/grpc/v2-grpc.service';
 
 export { freePort } from '../../scripts/lib/server';
 
@@ -36,8 +38,14 @@ export function grpcClient(definition: PackageDefinition, service: string, port:
 export const healthDefinition = (): PackageDefinition =>
   loadProtos([HEALTH_PROTO], dirname(HEALTH_PROTO));
 
-export const inferenceDefinition = (): PackageDefinition =>
-  loadProtos(['triton/grpc_service.proto'], `${PROTOS_DIR}/triton`);
+/** Server reflection's own proto, as @grpc/reflection ships it. */
+export const reflectionDefinition = (): PackageDefinition =>
+  loadProtos(
+    ['grpc/reflection/v1/reflection.proto'],
+    join(dirname(require.resolve('@grpc/reflection')), '..', 'proto'),
+  );
+
+export const inferenceDefinition = loadInferenceProtos;
 
 /** Calls a unary method and resolves its answer, or rejects with the ServiceError. */
 export function unary<T = Record<string, unknown>>(
@@ -60,6 +68,15 @@ export function unary<T = Record<string, unknown>>(
       error ? reject(error) : resolve(answer),
     ),
   );
+}
+
+/** Opens a bidirectional stream of `method`. */
+export function duplex<Res>(client: Client, method: string): ClientDuplexStream<object, Res> {
+  const open = (
+    client as unknown as Record<string, (() => ClientDuplexStream<object, Res>) | undefined>
+  )[method];
+  if (typeof open !== 'function') throw new Error(`no method ${method} on the client`);
+  return open.call(client);
 }
 
 /** The ServiceError a call ends with (fails the test if it succeeds). */

@@ -49,6 +49,7 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private server?: Server;
   private boundPort = 0;
+  private draining = false;
 
   constructor(private readonly config: AppConfig) {}
 
@@ -60,6 +61,11 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
   /** The bound port once listening (0 before, or when off). */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Listening and not draining: what ServerReady adds to the models' readiness. */
+  get serving(): boolean {
+    return this.server !== undefined && !this.draining;
   }
 
   /** Adds a service; call before the app bootstraps (from onModuleInit). */
@@ -103,6 +109,7 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Health turns NOT_SERVING for every service (Watch streams are told at once); calls still run. */
   beginDrain(): void {
+    this.draining = true;
     this.setHealth('NOT_SERVING');
   }
 
