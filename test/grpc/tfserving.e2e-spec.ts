@@ -2,7 +2,6 @@ import { status, type Client } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { loadProtos, PROTOS_DIR } from '../../src/edge/grpc/protos';
-import { dirname, join } from 'node:path';
 import {
   MODEL_SERVICE,
   PREDICTION_SERVICE,
@@ -10,7 +9,15 @@ import {
 } from '../../src/edge/tfserving/tfserving.grpc';
 import { toFloat16Bits } from '../../src/tensor/float16';
 import { makeProtocolRepository, removeRepository } from '../protocols/protocol-fixtures';
-import { failure, freePort, grpcClient, healthDefinition, unary } from '../utils/grpc';
+import {
+  duplex,
+  failure,
+  freePort,
+  grpcClient,
+  healthDefinition,
+  reflectionDefinition,
+  unary,
+} from '../utils/grpc';
 import { closeApp, createTestApp } from '../utils/test-app';
 
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
@@ -345,27 +352,21 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
     });
 
     it('should list both services through server reflection, with their protos', async () => {
-      const proto = join(
-        dirname(require.resolve('@grpc/reflection')),
-        '..',
-        'proto',
-        'grpc/reflection/v1/reflection.proto',
-      );
       const reflection = grpcClient(
-        loadProtos([proto], dirname(proto)),
+        reflectionDefinition(),
         'grpc.reflection.v1.ServerReflection',
         port,
       );
+      type Reflected = Record<
+        string,
+        { service?: { name: string }[]; file_descriptor_proto?: Buffer[] }
+      >;
       const ask = (request: object) =>
-        new Promise<
-          Record<string, { service?: { name: string }[]; file_descriptor_proto?: Buffer[] }>
-        >((resolve, reject) => {
-          const call = (
-            reflection as unknown as Record<string, () => NodeJS.ReadWriteStream>
-          ).ServerReflectionInfo.call(reflection);
+        new Promise<Reflected>((resolve, reject) => {
+          const call = duplex<Reflected>(reflection, 'ServerReflectionInfo');
           call.on('data', resolve);
           call.on('error', reject);
-          call.write(request as never);
+          call.write(request);
           call.end();
         });
       try {
@@ -379,6 +380,18 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
       } finally {
         reflection.close();
       }
+    });
+
+    it('should count each call in grpc_requests_total by method, model and code', async () => {
+      await predict({ ...spec('linear'), inputs: { x: floats([1, 1], [2]) } });
+      await failure(unary(models, 'GetModelStatus', spec('nope')));
+      const metrics = (await rest().get('/metrics').expect(200)).text;
+      expect(metrics).toMatch(
+        /grpc_requests_total\{method="tensorflow\.serving\.PredictionService\/Predict",model="linear",version="1",code="OK"\} [1-9]/,
+      );
+      expect(metrics).toMatch(
+        /grpc_requests_total\{method="tensorflow\.serving\.ModelService\/GetModelStatus",model="",version="",code="NOT_FOUND"\} [1-9]/,
+      );
     });
   });
 

@@ -1,9 +1,8 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { Options, PackageDefinition } from '@grpc/proto-loader';
 import { join } from 'node:path';
+import { GrpcCalls } from '../grpc/grpc-calls';
 import { GrpcListener } from '../grpc/grpc-listener';
-import { grpcStatusOf, toServingError } from '../grpc/grpc-status';
 import { loadProtos, PROTOS_DIR } from '../grpc/protos';
 import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
@@ -159,14 +158,16 @@ const modelSpecOf = (model: ServedModel, signature: string): ModelSpecMessage =>
 
 @Injectable()
 export class TfServingGrpcService implements OnModuleInit {
-  private readonly logger = new Logger('gRPC');
-
   constructor(
     private readonly models: ModelService,
     private readonly listener: GrpcListener,
+    private readonly calls: GrpcCalls,
   ) {}
 
-  /** Serves PredictionService and ModelService on the gRPC listener (when GRPC_PORT is set). */
+  /**
+   * Serves PredictionService and ModelService on the gRPC listener (when GRPC_PORT is set), every
+   * call admitted, timed, counted and logged by GrpcCalls, which maps what is thrown to a status.
+   */
   onModuleInit(): void {
     if (!this.listener.enabled) return;
     const packageDefinition = tfServingDefinition();
@@ -174,13 +175,13 @@ export class TfServingGrpcService implements OnModuleInit {
       name: PREDICTION_SERVICE,
       packageDefinition,
       handlers: {
-        Predict: this.unary((request: PredictRequestMessage) => this.predict(request)),
-        Classify: this.unary((request: ExamplesRequestMessage) => this.classify(request)),
-        Regress: this.unary((request: ExamplesRequestMessage) => this.regress(request)),
-        GetModelMetadata: this.unary((request: GetModelMetadataRequestMessage) =>
+        Predict: this.calls.unary((request: PredictRequestMessage) => this.predict(request)),
+        Classify: this.calls.unary((request: ExamplesRequestMessage) => this.classify(request)),
+        Regress: this.calls.unary((request: ExamplesRequestMessage) => this.regress(request)),
+        GetModelMetadata: this.calls.unary((request: GetModelMetadataRequestMessage) =>
           this.getModelMetadata(request),
         ),
-        MultiInference: this.unary(() => {
+        MultiInference: this.calls.unary(() => {
           throw new ServingError(
             'UNIMPLEMENTED',
             'MultiInference is not implemented by this server; call Classify or Regress',
@@ -192,29 +193,11 @@ export class TfServingGrpcService implements OnModuleInit {
       name: MODEL_SERVICE,
       packageDefinition,
       handlers: {
-        GetModelStatus: this.unary((request: { model_spec?: ModelSpecMessage }) =>
+        GetModelStatus: this.calls.unary((request: { model_spec?: ModelSpecMessage }) =>
           this.getModelStatus(request),
         ),
       },
     });
-  }
-
-  /** A grpc-js unary handler: the answer, or the error as its gRPC status and client message. */
-  private unary<Request>(
-    answer: (request: Request) => object | Promise<object>,
-  ): UntypedServiceImplementation[string] {
-    return (call: ServerUnaryCall<Request, object>, callback: sendUnaryData<object>) => {
-      Promise.resolve()
-        .then(() => answer(call.request))
-        .then(
-          (response) => callback(null, response),
-          (error: unknown) => {
-            const status = toServingError(error);
-            if (!status.expected) this.logger.error(error);
-            callback({ code: grpcStatusOf(status), details: status.message });
-          },
-        );
-    };
   }
 
   /** The model a ModelSpec names: a name is required; a version, if set, is REST's /versions/{v}. */
