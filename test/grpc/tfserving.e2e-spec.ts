@@ -1,5 +1,7 @@
 import { status, type Client } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
 import { loadProtos, PROTOS_DIR } from '../../src/edge/grpc/protos';
 import {
@@ -20,6 +22,7 @@ import {
 } from '../utils/grpc';
 import { closeApp, createTestApp } from '../utils/test-app';
 
+const DIGIT_7 = readFileSync(join(__dirname, '..', 'fixtures', 'digits', '7.png'));
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
 const VIRGINICA = [6.7, 3.1, 5.6, 2.4];
 
@@ -196,6 +199,29 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
         inputs: { x: { dtype: 'DT_DOUBLE', tensor_shape: dims(1), double_val: [5] } },
       });
       expect(double.outputs.y.float_val).toEqual([5.5]);
+    });
+
+    it('should take encoded images as a DT_STRING tensor, as REST takes {"b64"} rows', async () => {
+      const { body } = await rest()
+        .post('/v1/models/digits:predict')
+        .send({ instances: [{ b64: DIGIT_7.toString('base64') }] })
+        .expect(200);
+      const answer = await predict({
+        ...spec('digits'),
+        inputs: { image: { dtype: 'DT_STRING', tensor_shape: dims(1), string_val: [DIGIT_7] } },
+      });
+      const [name] = Object.keys(answer.outputs);
+      expect(shapeOf(answer.outputs[name])).toEqual([1, 10]);
+      expect(answer.outputs[name].float_val).toEqual(body.predictions.flat());
+      const corrupt = Buffer.concat([DIGIT_7.subarray(0, 50), Buffer.alloc(30, 1)]);
+      const error = await failure(
+        predict({
+          ...spec('digits'),
+          inputs: { image: { dtype: 'DT_STRING', tensor_shape: dims(1), string_val: [corrupt] } },
+        }),
+      );
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
+      expect(error.details).toMatch(/^inputs\.image\[0\]: the PNG image could not be decoded/);
     });
 
     it('should answer only the outputs output_filter names', async () => {

@@ -3,6 +3,7 @@ import { toFloat16Bits } from '../../tensor/float16';
 import { packedOf } from '../../tensor/packed-array';
 import type { ServedModel } from '../../core/catalog/served-model';
 import {
+  decodeStringBytes,
   decodeTensorProto,
   MAX_RANK,
   TensorProtoMessage,
@@ -304,5 +305,24 @@ describe('toTensorProto', () => {
       data: Float32Array.of(1, 2.5, -3),
     });
     expect(decode(proto).values).toEqual(Float64Array.of(1, 2.5, -3));
+  });
+});
+
+describe('decodeStringBytes', () => {
+  it('should give the raw bytes of each element of a [n] DT_STRING tensor', () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0xff]);
+    const proto = {
+      dtype: 'DT_STRING',
+      tensor_shape: shape(2),
+      string_val: [png, Buffer.from('x')],
+    };
+    expect(decodeStringBytes(proto, 'inputs.image')).toEqual([png, Buffer.from('x')]);
+  });
+
+  it('should refuse any other shape, naming the one expected', () => {
+    const proto = { dtype: 'DT_STRING', tensor_shape: shape(1, 1), string_val: [Buffer.from('x')] };
+    expect(() => decodeStringBytes(proto, 'inputs.image')).toThrow(
+      'inputs.image: encoded images travel as a DT_STRING tensor of shape [n], one file per element; got shape [1,1] with 1 string_val',
+    );
   });
 });

@@ -271,6 +271,25 @@ export function decodeTensorProto(proto: TensorProtoMessage, where: string): Dec
   };
 }
 
+/**
+ * The elements of a DT_STRING tensor of shape [n] as raw bytes: TF Serving's way to send encoded
+ * image files, one per element (tf.make_tensor_proto([jpeg_bytes])).
+ */
+export function decodeStringBytes(proto: TensorProtoMessage, where: string): Buffer[] {
+  const shape = readShape(proto.tensor_shape, where);
+  const values = proto.string_val ?? [];
+  const others = VALUE_FIELDS.filter((field) => field !== 'string_val' && hasValues(proto[field]));
+  if (others.length > 0) {
+    throw invalid(`${where}: DT_STRING values go in string_val, but ${others.join(', ')} is set`);
+  }
+  if (shape.length !== 1 || shape[0] !== values.length || values.length === 0) {
+    throw invalid(
+      `${where}: encoded images travel as a DT_STRING tensor of shape [n], one file per element; got shape ${formatShape(shape)} with ${values.length} string_val`,
+    );
+  }
+  return values.map((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
 /** Nested arrays of `values` shaped like `shape` (a bare value for rank 0). */
 function nest(values: ArrayLike<unknown>, shape: number[]): unknown {
   if (shape.length === 0) return values[0];

@@ -1,5 +1,5 @@
 import type { ServedModel } from '../../core/catalog/served-model';
-import { selectOutputs, toExamplesBody } from './tfserving.grpc';
+import { FeatureMessage, selectOutputs, toExamplesBody } from './tfserving.grpc';
 
 const model = {
   name: 'sensors',
@@ -32,7 +32,7 @@ describe('selectOutputs', () => {
 });
 
 describe('toExamplesBody', () => {
-  const example = (feature: object) => ({ features: { feature } });
+  const example = (feature: Record<string, FeatureMessage>) => ({ features: { feature } });
 
   it("should give REST's examples: floats as they are, int64 as numbers, bytes as strings", () => {
     const body = toExamplesBody(

@@ -8,7 +8,10 @@ import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { ServedModel } from '../../core/catalog/served-model';
 import { ModelService } from '../../core/model.service';
+import { ImageService } from '../../image/image.service';
+import type { EncodedTensor } from '../../tensor/tensor-codec';
 import {
+  decodeStringBytes,
   decodeTensorProto,
   TensorProtoMessage,
   toColumnValue,
@@ -160,6 +163,7 @@ const modelSpecOf = (model: ServedModel, signature: string): ModelSpecMessage =>
 export class TfServingGrpcService implements OnModuleInit {
   constructor(
     private readonly models: ModelService,
+    private readonly images: ImageService,
     private readonly listener: GrpcListener,
     private readonly calls: GrpcCalls,
   ) {}
@@ -210,17 +214,45 @@ export class TfServingGrpcService implements OnModuleInit {
   async predict(request: PredictRequestMessage): Promise<PredictResponseMessage> {
     const model = this.resolve(request.model_spec);
     const wanted = selectOutputs(model, request.output_filter ?? []);
-    const inputs: Record<string, unknown> = {};
-    for (const [name, proto] of Object.entries(request.inputs ?? {})) {
-      inputs[name] = toColumnValue(decodeTensorProto(proto, `inputs.${clip(name)}`));
-    }
-    const signature = request.model_spec?.signature_name;
-    const { tensors } = encodePredictRequest(model, { signature_name: signature, inputs });
+    const tensors =
+      (await this.encodeImages(model, request.inputs ?? {})) ?? this.encodeInputs(model, request);
     const outputs = await this.models.infer(model, tensors);
     return {
       model_spec: modelSpecOf(model, SIGNATURE_NAME),
       outputs: Object.fromEntries(wanted.map((name) => [name, toTensorProto(outputs[name])])),
     };
+  }
+
+  /** As REST's columnar format, each TensorProto read into the value "inputs" would carry. */
+  private encodeInputs(model: ServedModel, request: PredictRequestMessage): EncodedTensor[] {
+    const inputs: Record<string, unknown> = {};
+    for (const [name, proto] of Object.entries(request.inputs ?? {})) {
+      inputs[name] = toColumnValue(decodeTensorProto(proto, `inputs.${clip(name)}`));
+    }
+    const signature = request.model_spec?.signature_name;
+    return encodePredictRequest(model, { signature_name: signature, inputs }).tensors;
+  }
+
+  /**
+   * A model whose metadata.json declares an image block takes its image input as encoded files
+   * in a DT_STRING tensor, as REST takes them as {"b64": ...} rows. Undefined for anything else.
+   */
+  private async encodeImages(
+    model: ServedModel,
+    inputs: Record<string, TensorProtoMessage>,
+  ): Promise<EncodedTensor[] | undefined> {
+    const entries = Object.entries(inputs);
+    if (model.metadata.image === undefined || entries.length !== 1) return undefined;
+    const [[name, proto]] = entries;
+    if (proto.dtype !== 'DT_STRING') return undefined;
+    const where = `inputs.${clip(name)}`;
+    const others = model.signature.inputs.filter((spec) => spec.name !== name);
+    if (others.length > 0) {
+      throw ServingError.invalid(
+        `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
+      );
+    }
+    return [await this.images.encodeInput(model, name, decodeStringBytes(proto, where), where)];
   }
 
   async classify(request: ExamplesRequestMessage): Promise<ClassificationResponseMessage> {
