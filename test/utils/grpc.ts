@@ -4,6 +4,7 @@ import {
   Metadata,
   type CallOptions,
   type ClientDuplexStream,
+  type ClientUnaryCall,
   type Client,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -68,6 +69,22 @@ export function unary<T = Record<string, unknown>>(
       error ? reject(error) : resolve(answer),
     ),
   );
+}
+
+/** Starts a unary call that the test can cancel; `result` resolves its error (undefined if none). */
+export function cancellable(
+  client: Client,
+  method: string,
+  request: object,
+): { call: ClientUnaryCall; result: Promise<ServiceError | undefined> } {
+  type Start = (request: object, callback: (error: ServiceError | null) => void) => ClientUnaryCall;
+  const start = (client as unknown as Record<string, Start | undefined>)[method];
+  if (typeof start !== 'function') throw new Error(`no method ${method} on the client`);
+  let call!: ClientUnaryCall;
+  const result = new Promise<ServiceError | undefined>((resolve) => {
+    call = start.call(client, request, (error) => resolve(error ?? undefined));
+  });
+  return { call, result };
 }
 
 /** Opens a bidirectional stream of `method`. */

@@ -29,6 +29,8 @@ class Served {
   readonly abort = new AbortController();
   /** The error the server answered with by itself (deadline), once it has. */
   answered?: CallError;
+  /** Why the call ended before its answer (the client cancelled it, or its deadline passed). */
+  endedAs?: 'CANCELLED' | 'DEADLINE_EXCEEDED';
   /** Gives the MAX_INFLIGHT slot back, once taken. */
   release: () => void = () => undefined;
   timer?: NodeJS.Timeout;
@@ -47,7 +49,7 @@ class Served {
     this.finished = true;
     clearTimeout(this.timer);
     this.release();
-    this.onFinish(code);
+    this.onFinish(this.endedAs ?? code);
   }
 }
 
@@ -76,6 +78,13 @@ const methodOf = (path: string) => path.replace(/^\//, '');
 export class GrpcCalls {
   private readonly logger = new Logger('gRPC');
   private readonly requestLog: PinoLogger;
+  /** Ends each open ModelStreamInfer-like stream once its pending messages are answered. */
+  private readonly streams = new Set<() => void>();
+
+  /** Shutdown: every open stream ends (OK) once the messages it already sent are answered. */
+  endStreams(): void {
+    this.streams.forEach((end) => end());
+  }
 
   constructor(
     private readonly config: AppConfig,
@@ -128,14 +137,23 @@ export class GrpcCalls {
       let ended = false;
       const endWhenDone = () => {
         if (!ended || pending > 0) return;
+        this.streams.delete(drain);
         if (!stream.cancelled) stream.end();
         leave();
       };
+      const drain = () => {
+        ended = true;
+        endWhenDone();
+      };
+      this.streams.add(drain);
       stream.once('cancelled', () => {
+        this.streams.delete(drain);
         open.forEach((served) => this.cancel(served));
         leave();
       });
       stream.on('data', (request: Req) => {
+        // Once ended by the drain, what a client still sends is not taken.
+        if (ended) return;
         pending++;
         const served = this.start(stream.getPath(), stream.metadata, stream.getDeadline(), false);
         open.add(served);
@@ -161,10 +179,7 @@ export class GrpcCalls {
           endWhenDone();
         });
       });
-      stream.once('end', () => {
-        ended = true;
-        endWhenDone();
-      });
+      stream.once('end', drain);
     };
   }
 
@@ -221,13 +236,14 @@ export class GrpcCalls {
   private cancel(served: Served): void {
     if (served.abort.signal.aborted) return;
     const deadline = served.deadline instanceof Date ? served.deadline.getTime() : served.deadline;
-    const late = Date.now() >= deadline;
+    served.endedAs = Date.now() >= deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED';
+    // Counted when the handler settles (at once for a queued inference, which the abort drops),
+    // so the call keeps the model label ModelService.infer gives it.
     served.abort.abort(
-      late
+      served.endedAs === 'DEADLINE_EXCEEDED'
         ? new InferenceError('DEADLINE_EXCEEDED', "The client's deadline passed")
         : new InferenceError('CANCELLED', 'The client cancelled the call'),
     );
-    served.finish(late ? 'DEADLINE_EXCEEDED' : 'CANCELLED');
   }
 
   private callError(error: unknown, path: string): CallError {

@@ -3,14 +3,22 @@ import {
   Server,
   ServerCredentials,
   type ChannelOptions,
+  type handleServerStreamingCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import bytes from 'bytes';
-import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-check';
+import {
+  HealthImplementation,
+  protoPath as HEALTH_PROTO,
+  service as healthService,
+} from 'grpc-health-check';
 import { dirname } from 'node:path';
 import { AppConfig } from '../../config/app-config';
+import { GrpcCalls } from './grpc-calls';
 import { loadProtos, serviceOf } from './protos';
 
 /** A gRPC service to serve on the listener: its definition (for reflection too) and its handlers. */
@@ -47,11 +55,16 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger('gRPC');
   private readonly services: GrpcServiceRegistration[] = [];
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly watches = new Set<ServerWritableStream<unknown, unknown>>();
   private server?: Server;
   private boundPort = 0;
   private draining = false;
+  private healthStatus = 'NOT_SERVING';
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly calls: GrpcCalls,
+  ) {}
 
   /** Whether GRPC_PORT asks for a listener. */
   get enabled(): boolean {
@@ -86,7 +99,7 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
     });
     const healthDefinition = loadProtos([HEALTH_PROTO], dirname(HEALTH_PROTO));
     let described: PackageDefinition = healthDefinition;
-    this.health.addToServer(server);
+    this.addHealth(server);
     for (const service of this.services) {
       server.addService(serviceOf(service.packageDefinition, service.name), service.handlers);
       described = { ...described, ...service.packageDefinition };
@@ -115,7 +128,9 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
 
   /**
    * Stops accepting (new connections are refused, open ones get GOAWAY) and waits for the calls
-   * in flight, for at most `budgetMs`; then cuts what is left. Resolves whether all finished.
+   * and stream messages in flight, for at most `budgetMs`; then closes what is left: streams
+   * with nothing to answer (health Watch, an idle ModelStreamInfer) would otherwise hold the
+   * exit for the whole budget. Resolves whether every call was answered in time.
    */
   async shutdown(budgetMs: number): Promise<boolean> {
     const server = this.server;
@@ -123,13 +138,18 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
     this.beginDrain();
     let timer: NodeJS.Timeout | undefined;
     const finished = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
+    // Streams that would never end by themselves: health Watch, and ModelStreamInfer streams
+    // once their pending messages are answered.
+    this.watches.forEach((watch) => watch.end());
+    this.calls.endStreams();
     const cut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), budgetMs);
     });
-    const drained = await Promise.race([finished, cut]);
+    const answered = await Promise.race([finished, cut]);
     clearTimeout(timer);
-    if (!drained) server.forceShutdown();
-    return drained;
+    if (!answered) server.forceShutdown();
+    this.server = undefined;
+    return answered;
   }
 
   onApplicationShutdown(): void {
@@ -139,7 +159,29 @@ export class GrpcListener implements OnApplicationBootstrap, OnApplicationShutdo
     this.server = undefined;
   }
 
+  /** grpc-health-check's service, its Watch streams kept so that shutdown can end them. */
+  private addHealth(server: Server): void {
+    let handlers: UntypedServiceImplementation = {};
+    this.health.addToServer({
+      addService: (_definition: unknown, implementation: UntypedServiceImplementation) => {
+        handlers = implementation;
+      },
+    } as unknown as Server);
+    const watch = handlers.watch as handleServerStreamingCall<unknown, unknown>;
+    server.addService(healthService as unknown as ServiceDefinition, {
+      ...handlers,
+      watch: (call: ServerWritableStream<unknown, unknown>) => {
+        this.watches.add(call);
+        call.once('cancelled', () => this.watches.delete(call));
+        watch(call);
+      },
+    });
+  }
+
   private setHealth(status: 'SERVING' | 'NOT_SERVING'): void {
+    // Watch streams are sent every status set, changed or not.
+    if (status === this.healthStatus) return;
+    this.healthStatus = status;
     this.health.setStatus('', status);
     for (const service of this.services) this.health.setStatus(service.name, status);
   }
