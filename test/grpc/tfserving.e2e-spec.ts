@@ -493,6 +493,17 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
       );
     });
 
+    it("should answer RESOURCE_EXHAUSTED past MAX_BATCH rows, with REST's message", async () => {
+      const rows = Array.from({ length: 1025 }, (_, i) => i);
+      const error = await failure(
+        predict({ ...spec('half_plus_three'), inputs: { x: floats([rows.length], rows) } }),
+      );
+      expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(error.details).toBe(
+        await restError('/v1/models/half_plus_three:predict', { inputs: rows }, 413),
+      );
+    });
+
     it('should refuse a -1 dimension, a short tensor_content and an unknown output', async () => {
       const minusOne = await failure(
         predict({ ...spec('iris'), inputs: { features: floats([-1, 4], SETOSA) } }),
