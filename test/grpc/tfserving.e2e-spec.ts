@@ -127,19 +127,28 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
       expect(answer.outputs.y.float_val).toEqual([3.5, 4, 5.5]);
     });
 
-    it("should answer iris with REST's columnar outputs, typed or as tensor_content", async () => {
-      const { body } = await rest()
-        .post('/v1/models/iris:predict')
-        .send({ inputs: [SETOSA, VIRGINICA] })
-        .expect(200);
-      for (const tensor of [floats, floatContent]) {
-        const answer = await predict({
-          ...spec('iris'),
-          inputs: { features: tensor([2, 4], [...SETOSA, ...VIRGINICA]) },
-        });
-        const [name] = Object.keys(answer.outputs);
-        expect(shapeOf(answer.outputs[name])).toEqual([2, 3]);
-        expect(answer.outputs[name].float_val).toEqual((body.outputs as number[][]).flat());
+    it('should answer the shipped iris models (layers, graph, ONNX) as REST, typed or as tensor_content', async () => {
+      for (const model of ['iris', 'iris-graph', 'iris-onnx']) {
+        const metadata = await rest().get(`/v1/models/${model}/metadata`).expect(200);
+        const [input] = Object.keys(
+          metadata.body.metadata.signature_def.signature_def.serving_default.inputs,
+        );
+        const { body } = await rest()
+          .post(`/v1/models/${model}:predict`)
+          .send({ inputs: { [input]: [SETOSA, VIRGINICA] } })
+          .expect(200);
+        const restOutputs = (
+          Array.isArray(body.outputs) ? body.outputs : Object.values(body.outputs)[0]
+        ) as number[][];
+        for (const tensor of [floats, floatContent]) {
+          const answer = await predict({
+            ...spec(model),
+            inputs: { [input]: tensor([2, 4], [...SETOSA, ...VIRGINICA]) },
+          });
+          const [name] = Object.keys(answer.outputs);
+          expect(shapeOf(answer.outputs[name])).toEqual([2, 3]);
+          expect(answer.outputs[name].float_val).toEqual(restOutputs.flat());
+        }
       }
     });
 
