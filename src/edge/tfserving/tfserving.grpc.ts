@@ -234,24 +234,19 @@ export class TfServingGrpcService implements OnModuleInit {
   }
 
   /**
-   * A model whose metadata.json declares an image block takes its image input as encoded files
-   * in a DT_STRING tensor, as REST takes them as {"b64": ...} rows. Undefined for anything else.
+   * A model whose metadata.json declares an image block, and takes nothing else, takes its image
+   * input as encoded files in a DT_STRING tensor, as REST takes {"b64": ...} rows (ImageService
+   * decodes both). Undefined for anything else, which the codec then reads as values.
    */
   private async encodeImages(
     model: ServedModel,
     inputs: Record<string, TensorProtoMessage>,
   ): Promise<EncodedTensor[] | undefined> {
     const entries = Object.entries(inputs);
-    if (model.metadata.image === undefined || entries.length !== 1) return undefined;
+    const imageOnly = model.metadata.image !== undefined && model.signature.inputs.length === 1;
+    if (!imageOnly || entries.length !== 1 || entries[0][1].dtype !== 'DT_STRING') return undefined;
     const [[name, proto]] = entries;
-    if (proto.dtype !== 'DT_STRING') return undefined;
     const where = `inputs.${clip(name)}`;
-    const others = model.signature.inputs.filter((spec) => spec.name !== name);
-    if (others.length > 0) {
-      throw ServingError.invalid(
-        `model '${model.name}' also takes ${others.map((s) => `'${s.name}'`).join(', ')}, which an image cannot give; send all its inputs as tensors`,
-      );
-    }
     return [await this.images.encodeInput(model, name, decodeStringBytes(proto, where), where)];
   }
 
