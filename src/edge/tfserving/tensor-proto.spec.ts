@@ -168,6 +168,9 @@ describe('decodeTensorProto', () => {
       refusal({ dtype: 'DT_STRING', tensor_shape: shape(1), tensor_content: Buffer.from('abcd') })
         .message,
     ).toBe('inputs.x: DT_STRING values go in string_val; tensor_content is not read for DT_STRING');
+    expect(refusal({ dtype: 'DT_STRING', tensor_shape: shape(1), float_val: [1] }).message).toBe(
+      'inputs.x: DT_STRING values go in string_val, but float_val is set',
+    );
   });
 
   it('should refuse a dtype it cannot read, and an unset one, listing those it can', () => {

@@ -240,9 +240,8 @@ export function decodeTensorProto(proto: TensorProtoMessage, where: string): Dec
   }
   const [field] = set;
   if (field !== undefined && field !== 'tensor_content' && field !== layout.field) {
-    throw invalid(
-      `${where}: ${dtype} values go in ${layout.field} or tensor_content, but ${field} is set`,
-    );
+    const fields = layout.bytes ? `${layout.field} or tensor_content` : layout.field;
+    throw invalid(`${where}: ${dtype} values go in ${fields}, but ${field} is set`);
   }
   if (field === 'tensor_content') {
     const raw = fromContent(dtype, layout, proto.tensor_content!, count, shape, where);
