@@ -166,4 +166,14 @@ describe('gRPC admission (MAX_INFLIGHT, REQUEST_TIMEOUT_MS, deadlines, cancellat
       await waitFor(async () => (await counted(code)) === 1, 20_000);
     }
   }, 240_000);
+
+  it('should refuse a message larger than BODY_LIMIT with RESOURCE_EXHAUSTED, and serve on', async () => {
+    const { client } = await start({ BODY_LIMIT: '4kb' });
+    const rows = 4; // 4 x 512 floats: 8 kB of raw contents
+    const error = await failure(unary(client, 'ModelInfer', slowRequest(rows)));
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(error.details).toMatch(/larger than max \(\d+ vs 4096\)/);
+    const answer = await unary<InferAnswer>(client, 'ModelInfer', slowRequest(1, 2));
+    expect(answer.raw_output_contents[0].readFloatLE(0)).toBe(2 * SLOW_WIDTH);
+  }, 90_000);
 });

@@ -81,17 +81,17 @@ export class GrpcCalls {
   /** Ends each open ModelStreamInfer-like stream once its pending messages are answered. */
   private readonly streams = new Set<() => void>();
 
-  /** Shutdown: every open stream ends (OK) once the messages it already sent are answered. */
-  endStreams(): void {
-    this.streams.forEach((end) => end());
-  }
-
   constructor(
     private readonly config: AppConfig,
     private readonly lifecycle: LifecycleService,
     private readonly metrics: MetricsService,
   ) {
     this.requestLog = rootLogger(config);
+  }
+
+  /** Shutdown: every open stream ends (OK) once the messages it already sent are answered. */
+  endStreams(): void {
+    this.streams.forEach((end) => end());
   }
 
   /** A unary handler: `handle` answers the request; what it throws becomes the call's status. */
@@ -165,7 +165,7 @@ export class GrpcCalls {
             });
           const shed = this.admit(served, fail);
           if (shed) return fail(shed);
-          runWithInfo(served.info, () => handle(request)).then(
+          runWithInfo(served.info, () => Promise.resolve().then(() => handle(request))).then(
             (response) => resolve({ response, code: 'OK' }),
             (error: unknown) => fail(served.answered ?? this.callError(error, stream.getPath())),
           );
