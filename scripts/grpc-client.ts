@@ -5,8 +5,9 @@
  *   npx ts-node -T scripts/grpc-client.ts HOST:PORT METHOD [JSON]
  *
  * METHOD is an inference.GRPCInferenceService method (ServerReady, ModelMetadata, ModelInfer,
- * ...), `health` (grpc.health.v1.Health/Check, JSON {"service": ...}) or `list` (the services,
- * through server reflection). JSON is the request message with the .proto's field names; bytes
+ * ...), a TF Serving method as Service/Method (tensorflow.serving.PredictionService/Predict,
+ * tensorflow.serving.ModelService/GetModelStatus, ...), `health` (grpc.health.v1.Health/Check,
+ * JSON {"service": ...}) or `list` (the services, through server reflection). JSON is the request message with the .proto's field names; bytes
  * fields (raw_input_contents) are base64 strings. The answer is printed as one JSON line, each
  * raw output decoded into `data` beside its metadata.
  */
@@ -18,6 +19,7 @@ import {
   type ServiceClientConstructor,
   type ServiceError,
 } from '@grpc/grpc-js';
+import type { Options } from '@grpc/proto-loader';
 import { protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import { dirname, join } from 'node:path';
 import { loadProtos, PROTOS_DIR } from '../src/edge/grpc/protos';
@@ -32,8 +34,23 @@ const READERS: Record<string, [number, (bytes: Buffer, at: number) => number | b
   BOOL: [1, (b, at) => b.readUInt8(at) === 1],
 };
 
-function client(address: string, file: string, dir: string, service: string): Client {
-  let node: GrpcObject | ServiceClientConstructor = loadPackageDefinition(loadProtos([file], dir));
+/** TF Serving's services: int64 as strings, unset fields left out, Any unpacked (json). */
+const TF_SERVING_FILES: Record<string, string> = {
+  'tensorflow.serving.PredictionService': 'tensorflow_serving/apis/prediction_service.proto',
+  'tensorflow.serving.ModelService': 'tensorflow_serving/apis/model_service.proto',
+};
+const TF_SERVING_OPTIONS: Options = { keepCase: true, longs: String, enums: String, json: true };
+
+function client(
+  address: string,
+  file: string,
+  dir: string,
+  service: string,
+  options?: Options,
+): Client {
+  let node: GrpcObject | ServiceClientConstructor = loadPackageDefinition(
+    loadProtos([file], dir, options),
+  );
   for (const part of service.split('.')) node = (node as GrpcObject)[part] as GrpcObject;
   const Service = node as unknown as ServiceClientConstructor;
   return new Service(address, credentials.createInsecure());
@@ -105,6 +122,24 @@ async function main(): Promise<void> {
     stream.end();
     reflection.close();
     console.log(JSON.stringify(answer.list_services_response.service.map((s) => s.name).sort()));
+    return;
+  }
+  const [service, rpc] = method.split('/');
+  if (rpc !== undefined) {
+    const file = TF_SERVING_FILES[service];
+    if (!file) throw new Error(`unknown service ${service}`);
+    const tfServing = client(
+      address,
+      file,
+      join(PROTOS_DIR, 'tfserving'),
+      service,
+      TF_SERVING_OPTIONS,
+    );
+    try {
+      console.log(JSON.stringify(await call(tfServing, rpc, request)));
+    } finally {
+      tfServing.close();
+    }
     return;
   }
   const target =

@@ -51,7 +51,7 @@ describe('gRPC listener of the production entry (node dist/main.js)', () => {
   it('should say where gRPC listens and log every call as HTTP requests are', async () => {
     const { server, port, inference } = await start();
     expect(server.output()).toContain(
-      `gRPC listening on 127.0.0.1:${port} (inference.GRPCInferenceService, grpc.health.v1.Health, reflection)`,
+      `gRPC listening on 127.0.0.1:${port} (inference.GRPCInferenceService, tensorflow.serving.PredictionService, tensorflow.serving.ModelService, grpc.health.v1.Health, reflection)`,
     );
     await unary(inference, 'ServerLive', {});
     await failure(unary(inference, 'ModelMetadata', { name: 'nope' }));
