@@ -108,6 +108,7 @@ async function startServer(
       PATH: process.env.PATH,
       HOST: '127.0.0.1',
       PORT: String(port),
+      GRPC_PORT: '0',
       MODEL_DIR: join(ROOT, 'models'),
       MODEL_VERSION_POLICY: 'all',
       LOG_LEVEL: 'warn',

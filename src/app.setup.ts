@@ -4,10 +4,10 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
-import { jsonBody } from './edge/body/json-body.middleware';
+import { servingBody } from './edge/body/serving-body';
+import { claimRequest } from './edge/errors/serving-request';
 import { JsonParsePool } from './edge/body/json-parse-pool';
 import { TENSOR_SCHEMAS } from './edge/openapi/tensor-schemas';
-import { V2_BINARY_FRAMING } from './edge/v2/v2-binary';
 import { AppConfig, maxUploads } from './config/app-config';
 import { AdmissionGuard } from './edge/admission/admission.guard';
 import { LifecycleService } from './core/lifecycle/lifecycle.service';
@@ -18,7 +18,6 @@ import { withoutNestChatter } from './observability/boot-logger';
 import { httpLogger } from './observability/http-logger';
 import { httpMetrics } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
-import { runWithRequestInfo } from './observability/request-context';
 
 /**
  * Options for creating the app, in main.ts and in the tests alike. Nest's own body parser is off
@@ -37,6 +36,11 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   applyServerTimeouts(app.getHttpServer(), {
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  });
+  // This whole app is the model server: every request, even one no route takes, gets its error bodies.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    claimRequest(req);
+    next();
   });
   // Metrics and the request log come first so that requests refused early are counted and logged;
   // the guard bounds uploads and starts the timeouts before any body byte is read; admission to
@@ -66,25 +70,10 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       exposedHeaders: ['X-Request-Id', 'Retry-After', 'Inference-Header-Content-Length'],
     });
   }
-  // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Bodies are
-  // JSON whatever their Content-Type, but V2 binary tensor data and multipart on /predict.
-  const parsePool = config.JSON_PARSE_THREADS > 0 ? app.get(JsonParsePool) : undefined;
-  app.use(
-    ...jsonBody({
-      limit: config.BODY_LIMIT,
-      limits: {
-        maxDepth: config.JSON_MAX_DEPTH,
-        maxElements: config.JSON_MAX_ELEMENTS,
-        maxKeys: config.JSON_MAX_KEYS,
-        maxValues: config.JSON_MAX_VALUES,
-      },
-      framed: V2_BINARY_FRAMING,
-      multipartPaths: ['/predict'],
-      parsePool,
-    }),
-  );
-  // After the body parser: from here on ModelService.infer can label the request with its model.
-  app.use((_req: Request, res: Response, next: NextFunction) => runWithRequestInfo(res, next));
+  // Express's 100 kB default refuses a 224x224x3 float image sent as JSON (~2 MB). Installed here
+  // for every path, as it always was: the module installs it again for its own routes only,
+  // which the requests read here skip.
+  app.use(servingBody(config, app.get(JsonParsePool), () => true));
   // Responses are computed per request and never revalidated: hashing each for an ETag is waste.
   app.set('etag', false);
   // Signals are handled by installGracefulShutdown (main.ts), not enableShutdownHooks: see there.

@@ -1,7 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
-import { ModelService, RepositoryReport } from './core/model.service';
+import { ModelCatalog } from './core/catalog/model-catalog';
+import { ModelRegistry } from './core/catalog/model-registry';
+import { createInferencePool } from './core/inference/inference.service';
+import { ModelLifecycle, RepositoryReport } from './core/lifecycle/model-lifecycle';
 import { bootLogger, PinoBootLogger } from './observability/boot-logger';
 
 /**
@@ -64,18 +67,21 @@ export function formatReport(
 }
 
 /**
- * Loads and warms every version a start would serve, with the server's own ModelService (same
+ * Loads and warms every version a start would serve, with the server's own lifecycle (same
  * scan, engines, threads and warm-up), prints a table, frees everything and returns the exit
- * code: 0 when all load, 1 otherwise. It opens no port: nothing but ModelService is built.
+ * code: 0 when all load, 1 otherwise. It opens no port: nothing but the model core is built.
  */
 export async function runCheck(config: AppConfig): Promise<number> {
   // Warnings only by default: the table is the output; LOG_LEVEL=info adds the load lines.
   Logger.overrideLogger(new PinoBootLogger(bootLogger(process.env.LOG_LEVEL ?? 'warn')));
   const dir = resolve(config.MODEL_DIR);
-  const service = new ModelService(config);
+  const pool = createInferencePool(config);
+  const registry = new ModelRegistry(pool);
+  const catalog = new ModelCatalog(config, registry);
+  const lifecycle = new ModelLifecycle(config, pool, registry, catalog);
   try {
-    const report = await service.loadRepository(false);
-    const defaultModel = service.defaultModelProblem();
+    const report = await lifecycle.loadRepository(false);
+    const defaultModel = catalog.defaultModelProblem();
     process.stdout.write(formatReport(dir, config, report, defaultModel));
     const ok = report.failed.length + report.problems.length === 0 && defaultModel === undefined;
     return ok ? 0 : 1;
@@ -84,6 +90,6 @@ export async function runCheck(config: AppConfig): Promise<number> {
     process.stdout.write(`Model repository ${dir}\nFAILED  ${(error as Error).message}\n`);
     return 1;
   } finally {
-    await service.onModuleDestroy();
+    await lifecycle.shutdown();
   }
 }

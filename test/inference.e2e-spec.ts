@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelService } from '../src/core/model.service';
+import { InferencePool } from '../src/core/inference/inference-pool';
 import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
 import { runServer } from './production/utils/server';
 import {
@@ -192,7 +192,7 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
     });
 
     it('should answer 503 for the requests of a thread that dies, replace it, and keep serving', async () => {
-      const pool = app!.get(ModelService).pool;
+      const pool = app!.get(InferencePool);
       const doomed = infer(url, 'slow', slowRows(200));
       await waitFor(() => pool.snapshot()[0].busy);
       await killInferenceThread(pool, 0);
@@ -266,7 +266,7 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
       const warmUp = await rowsRunBySlower();
       const running = infer(url, 'slower', slowRows(150));
       // Its body is parsed off the main thread: a small request sent now could overtake it.
-      const pool = app!.get(ModelService).pool;
+      const pool = app!.get(InferencePool);
       await waitFor(() => pool.snapshot()[0].busy);
       const client = new AbortController();
       const abandoned = fetch(`${url}/v2/models/slower/infer`, {

@@ -2,6 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelService } from '../src/core/model.service';
+import { InferencePool } from '../src/core/inference/inference-pool';
 import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
 import {
   copyShipped,
@@ -110,7 +111,7 @@ describe('A thread poisoned by a fatal engine error (e2e, real threads, real mod
     'with %i thread(s): should answer 507 naming the model, replace the thread, and answer every model exactly afterwards',
     async (threads) => {
       await start({ INFERENCE_THREADS: String(threads) });
-      const pool = app!.get(ModelService).pool;
+      const pool = app!.get(InferencePool);
       const calls = Array.from({ length: 20 }, (_, i) => everyModel(i)).flat();
       const expected: Answer[] = [];
       for (const call of calls) expected.push(await infer(url, call));
@@ -145,7 +146,7 @@ describe('A thread poisoned by a fatal engine error (e2e, real threads, real mod
   it('should retry the requests merged with a poisoning one, so only that one fails', async () => {
     // One thread, and a batch that is due exactly when all 67 rows are queued (64 + 3).
     await start({ INFERENCE_THREADS: '1', BATCH_MAX_SIZE: '67', BATCH_TIMEOUT_MS: '10000' });
-    const pool = app!.get(ModelService).pool;
+    const pool = app!.get(InferencePool);
     const good = [11, 22, 33].map((seed) => image(1, 16, seed));
     const [poison, ...answers] = await Promise.all([POISON, ...good].map((c) => infer(url, c)));
     expect(poison.status).toBe(507);

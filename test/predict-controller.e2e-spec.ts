@@ -3,6 +3,7 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../src/config/app-config';
 import { AppModule } from '../src/app.module';
+import { InferencePool } from '../src/core/inference/inference-pool';
 import { ModelService } from '../src/core/model.service';
 import { PredictController } from '../src/edge/predict/predict.controller';
 import { PredictService } from '../src/edge/predict/predict.service';
@@ -24,13 +25,17 @@ describe(PredictController.name, () => {
       .overrideProvider(ModelService)
       .useValue(models)
       .overrideProvider(AppConfig)
-      .useValue(loadConfig({}))
+      .useValue(loadConfig({ GRPC_PORT: '0' }))
       .compile();
     app = moduleRef.createNestApplication();
     await app.init();
   });
   afterAll(() => app.close());
   beforeEach(() => modelService.predict.mockReset());
+
+  it('should load no model and start no inference thread while ModelService is a mock', () => {
+    expect(app.get(InferencePool).snapshot()).toEqual([]);
+  });
 
   it('should pass the validated body to PredictService.predict and return its result', async () => {
     const result = { model: 'm', version: 3, predictions: [[0.5]] };

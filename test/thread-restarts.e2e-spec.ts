@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelService } from '../src/core/model.service';
+import { InferencePool } from '../src/core/inference/inference-pool';
 import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
 import { copyShipped, makeRepository, removeRepository } from './utils/fixtures';
 import { killInferenceThread } from './utils/inference-threads';
@@ -59,7 +59,7 @@ describe('Restarts of inference threads that cannot boot (e2e, real threads, rea
         REQUEST_TIMEOUT_MS: '0',
       });
       url = await listenOnLoopback(app);
-      const pool = app.get(ModelService).pool;
+      const pool = app.get(InferencePool);
       const before = [await infer('iris', IRIS), await infer('linear', X)];
       expect((await infer('doomed', X)).status).toBe(200);
       const errors = jest.spyOn(Logger.prototype, 'error');

@@ -72,6 +72,7 @@ export async function startModelServer(
       ...process.env,
       HOST: '127.0.0.1',
       PORT: '0',
+      GRPC_PORT: '0',
       MODEL_DIR: join(ROOT, 'models'),
       // No load balancer to wait for: stop() should not sit out the Kubernetes-sized delay.
       SHUTDOWN_DELAY_MS: '0',

@@ -53,6 +53,13 @@ export class AppConfig {
   @Max(65535, { message: 'ADMIN_PORT must be at most 65535' })
   ADMIN_PORT = 0;
 
+  /** Port (on HOST) of the gRPC listener (V2 GRPCInferenceService, health, reflection); 8001 is Triton's; 0 = off. */
+  @Transform(toInt)
+  @IsInt({ message: 'GRPC_PORT must be an integer (0 = off)' })
+  @Min(0, { message: 'GRPC_PORT must be >= 0 (0 = off)' })
+  @Max(65535, { message: 'GRPC_PORT must be at most 65535' })
+  GRPC_PORT = 8001;
+
   @IsString()
   @MinLength(1)
   MODEL_DIR = './models';
@@ -280,16 +287,84 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const defined = Object.fromEntries(
     known.filter((key) => env[key] !== undefined).map((key) => [key, env[key]]),
   );
+  return validated(defined);
+}
+
+/** `MODEL_DIR` -> `modelDir`. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+
+/**
+ * The settings as a host app gives them to ModelServingModule.forRoot: each environment variable
+ * in camelCase (`MODEL_DIR` -> `modelDir`), typed as the configuration holds it; one not given
+ * takes the variable's default.
+ */
+export type ModelServingOptions = {
+  [K in keyof AppConfig as CamelCase<K & string>]?: AppConfig[K];
+};
+
+const optionName = (variable: string) =>
+  variable.toLowerCase().replace(/_([a-z0-9])/g, (_, next: string) => next.toUpperCase());
+
+/**
+ * The configuration from a host's options, validated as the environment is (the same checks and
+ * defaults); an option that is not one is refused rather than silently ignored.
+ */
+export function configFromOptions(options: ModelServingOptions = {}): AppConfig {
+  const variables = new Map(Object.keys(new AppConfig()).map((key) => [optionName(key), key]));
+  const unknown = Object.keys(options).filter((name) => !variables.has(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `Invalid options: ${unknown.map((name) => `'${name}'`).join(', ')} is not an option; options: ${[...variables.keys()].join(', ')}`,
+    );
+  }
+  const given = Object.entries(options).filter(([, value]) => value !== undefined);
+  return validated(
+    Object.fromEntries(given.map(([name, value]) => [variables.get(name), value])),
+    optionName,
+  );
+}
+
+/**
+ * The environment's settings as options, values still as text: configFromOptions then reads them
+ * exactly as loadConfig reads the environment (the standalone server is one host of the module).
+ */
+export function environmentOptions(env: Record<string, string | undefined>): ModelServingOptions {
+  const known = Object.keys(new AppConfig()).filter((key) => env[key] !== undefined);
+  return Object.fromEntries(known.map((key) => [optionName(key), env[key]])) as ModelServingOptions;
+}
+
+/** Validates settings keyed by variable name; `nameOf` says how the caller calls each. */
+function validated(
+  defined: Record<string, unknown>,
+  nameOf: (variable: string) => string = (variable) => variable,
+): AppConfig {
   const config = plainToInstance(AppConfig, defined);
   const errors = validateSync(config, { forbidUnknownValues: true });
   if (errors.length > 0) {
-    const problems = errors.map(describeProblem);
+    const problems = errors.map((error) => {
+      const problem = describeProblem(error);
+      return problem.startsWith(error.property)
+        ? `${nameOf(error.property)}${problem.slice(error.property.length)}`
+        : problem;
+    });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   if (config.ADMIN_PORT > 0 && config.ADMIN_PORT === config.PORT) {
     throw new ConfigError(
       `Invalid configuration: ADMIN_PORT must differ from PORT (both ${config.PORT}); 0 turns it off`,
     );
+  }
+  for (const [name, port] of [
+    ['PORT', config.PORT],
+    ['ADMIN_PORT', config.ADMIN_PORT],
+  ] as const) {
+    if (config.GRPC_PORT > 0 && config.GRPC_PORT === port) {
+      throw new ConfigError(
+        `Invalid configuration: GRPC_PORT must differ from ${name} (both ${port}); 0 turns it off`,
+      );
+    }
   }
   return config;
 }

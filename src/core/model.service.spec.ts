@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,9 +7,8 @@ import { AppConfig, loadConfig } from '../config/app-config';
 import { BatchEvent, BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
 import { InferenceObserver } from './inference/inference-observer';
+import { ModelModule } from './model.module';
 import { ModelService } from './model.service';
-import { encodeTensor } from '../tensor/packing';
-import { toNestedMap } from '../tensor/tensor';
 
 const SHIPPED_MODELS = join(__dirname, '..', '..', 'models');
 const SETOSA = [5.1, 3.5, 1.4, 0.2];
@@ -20,39 +19,46 @@ const observer: InferenceObserver = {
   observeBatch: (event) => batches.push(event),
 };
 
-/**
- * What `POST /predict` does with numeric instances, minus HTTP: resolve, encode, infer. The rows
- * of the first output stand for the answer (its `/predict` shape is the edge's, not the core's).
- */
-async function predict(
+/** What `POST /predict` answers, minus HTTP. */
+function predict(
   service: ModelService,
   params: { model?: string; version?: string; instances: unknown[] },
 ) {
-  const model = service.resolve(params.model, params.version);
-  const outputs = await service.infer(
-    model,
-    // The shipped models this spec runs have one input each.
-    [encodeTensor(model.signature.inputs[0], params.instances, () => 'instances')],
-  );
-  const [rows] = Object.values(toNestedMap(outputs));
-  return { model: model.name, version: model.version, predictions: rows };
+  return service.predict(params.model, params.instances, { version: params.version });
 }
 
+/** What the app gives the core module from elsewhere: its configuration and the metrics. */
+@Global()
+@Module({})
+class HostProviders {}
+
 async function createService(env: Record<string, string> = {}) {
+  const config = loadConfig({ MODEL_DIR: SHIPPED_MODELS, ...env });
   const moduleRef = await Test.createTestingModule({
-    providers: [
-      ModelService,
-      { provide: AppConfig, useValue: loadConfig({ MODEL_DIR: SHIPPED_MODELS, ...env }) },
-      { provide: InferenceObserver, useValue: observer },
+    imports: [
+      ModelModule,
+      {
+        module: HostProviders,
+        providers: [
+          { provide: AppConfig, useValue: config },
+          { provide: InferenceObserver, useValue: observer },
+        ],
+        exports: [AppConfig, InferenceObserver],
+      },
     ],
   }).compile();
   await moduleRef.init(); // compile() alone does not run onModuleInit
-  return { moduleRef, service: moduleRef.get(ModelService) };
+  return {
+    moduleRef,
+    service: moduleRef.get(ModelService),
+    pool: moduleRef.get(InferencePool),
+  };
 }
 
 describe(ModelService.name, () => {
   describe('with the shipped models', () => {
     let service: ModelService;
+    let pool: InferencePool;
     let close: () => Promise<void>;
     // Every load of a version goes through the pool, which loads it in every thread.
     const loadSpy = jest.spyOn(InferencePool.prototype, 'load');
@@ -63,6 +69,7 @@ describe(ModelService.name, () => {
         INFERENCE_THREADS: '2',
       });
       service = created.service;
+      pool = created.pool;
       close = () => created.moduleRef.close();
     });
     afterAll(() => close());
@@ -98,7 +105,7 @@ describe(ModelService.name, () => {
 
     it('should leave no tensor behind in any thread after 1,000 predictions, valid or not', async () => {
       await predict(service, { model: 'iris', instances: [SETOSA] });
-      const tensors = () => service.pool.snapshot().map((t) => t.tensors);
+      const tensors = () => pool.snapshot().map((t) => t.tensors);
       const before = tensors();
       expect(before).toHaveLength(2);
       for (let i = 0; i < 1000; i++) {
@@ -162,12 +169,12 @@ describe(ModelService.name, () => {
     });
 
     it('should end every model and inference thread on shutdown', async () => {
-      const { moduleRef, service: other } = await createService({ DEFAULT_MODEL: 'linear' });
-      const model = other.resolve();
-      expect(other.pool.serving).toBe(true);
-      await moduleRef.close();
+      const created = await createService({ DEFAULT_MODEL: 'linear' });
+      const model = created.service.resolve();
+      expect(created.pool.serving).toBe(true);
+      await created.moduleRef.close();
       expect(model.state).toBe('END');
-      expect(other.pool.serving).toBe(false);
+      expect(created.pool.serving).toBe(false);
     });
   });
 

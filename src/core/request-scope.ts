@@ -16,8 +16,8 @@ export interface RequestScope {
 const storage = new AsyncLocalStorage<RequestScope>();
 
 /** Runs the rest of a request's handling inside its scope. */
-export function runInRequestScope(scope: RequestScope, next: () => void): void {
-  storage.run(scope, next);
+export function runInRequestScope<T>(scope: RequestScope, next: () => T): T {
+  return storage.run(scope, next);
 }
 
 /** Records which model served the current request (no-op outside a request, e.g. warm-up). */

@@ -1,5 +1,5 @@
 import { fromFloat16Bits, toFloat16Bits } from '../tensor/float16';
-import { encodeColumns } from './tfserving/request-formats';
+import { encodeColumns } from '../core/request-formats';
 import { encodeV2Tensor } from './v2/v2-codec';
 import { toV2Datatype } from './v2/v2-datatypes';
 import { TF_DATA_TYPES } from '../tensor/dtypes';

@@ -27,11 +27,14 @@ export function rootLogger(config: AppConfig): Logger {
   return logger;
 }
 
+/** The client's request id when it is well-formed, else a new one (HTTP header or gRPC metadata). */
+export function requestIdFrom(incoming: unknown): string {
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 /** Reuses a well-formed X-Request-Id, else makes one; echoes it on the response either way. */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const incoming = req.headers[REQUEST_ID_HEADER];
-  const id =
-    typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   res.setHeader('X-Request-Id', id);
   return id;
 }

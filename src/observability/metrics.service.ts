@@ -30,6 +30,7 @@ import { answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
 
 const HTTP_LABELS = ['method', 'route', 'model', 'version', 'status'] as const;
+const GRPC_LABELS = ['method', 'model', 'version', 'code'] as const;
 const MODEL_LABELS = ['model', 'version'] as const;
 /** Versions that have loaded, and so a load time. */
 const LOADED = new Set(['AVAILABLE', 'UNLOADING']);
@@ -63,6 +64,21 @@ export class MetricsService
     name: 'http_request_duration_seconds',
     help: 'Time from the first byte of a request to the end of its answer',
     labelNames: HTTP_LABELS,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  private readonly grpcRequests = new Counter({
+    name: 'grpc_requests_total',
+    help: 'gRPC calls answered (each message of a stream counts as one), by method, model, version and status code',
+    labelNames: GRPC_LABELS,
+    registers: [this.registry],
+  });
+
+  private readonly grpcDuration = new Histogram({
+    name: 'grpc_request_duration_seconds',
+    help: 'Time from the arrival of a gRPC call (or stream message) to its answer',
+    labelNames: GRPC_LABELS,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
@@ -123,6 +139,8 @@ export class MetricsService
   private readonly versionFamilies: (Counter<string> | Histogram<string>)[] = [
     this.httpRequests,
     this.httpDuration,
+    this.grpcRequests,
+    this.grpcDuration,
     this.inferences,
     this.queueWait,
     this.batchRows,
@@ -411,5 +429,14 @@ export class MetricsService
     if (info.model && info.version) this.seen(info.model, info.version);
     this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, seconds);
+  }
+
+  /** Records one answered gRPC call (or stream message); `code` is the gRPC status name (OK, ...). */
+  observeGrpcCall(method: string, code: string, info: RequestInfo): void {
+    const labels = { method, model: info.model ?? '', version: info.version ?? '', code };
+    const seconds = Number(process.hrtime.bigint() - info.startedAt) / 1e9;
+    if (info.model && info.version) this.seen(info.model, info.version);
+    this.grpcRequests.inc(labels);
+    this.grpcDuration.observe(labels, seconds);
   }
 }

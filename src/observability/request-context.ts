@@ -32,3 +32,8 @@ export function requestInfoOf(res: Response): RequestInfo {
 export function runWithRequestInfo(res: Response, next: () => void): void {
   runInRequestScope(requestInfoOf(res), next);
 }
+
+/** Runs `fn` with `info` as the current request's scope: for calls without an Express response (gRPC). */
+export function runWithInfo<T>(info: RequestInfo, fn: () => T): T {
+  return runInRequestScope(info, fn);
+}

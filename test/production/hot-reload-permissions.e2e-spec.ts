@@ -62,6 +62,7 @@ describe('Hot reload and file permissions (node dist/main.js, not as root)', () 
         PATH: process.env.PATH,
         HOST: '127.0.0.1',
         PORT: '0',
+        GRPC_PORT: '0',
         MODEL_DIR: root,
         MODEL_POLL_SECONDS: '0.1',
         INFERENCE_THREADS: '1',

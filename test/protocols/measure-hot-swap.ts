@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     env: {
       ...process.env,
       PORT: String(PORT),
+      GRPC_PORT: '0',
       HOST: '127.0.0.1',
       MODEL_DIR: root,
       MODEL_POLL_SECONDS: '0.5',

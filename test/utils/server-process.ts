@@ -19,7 +19,8 @@ function requireBuild(): void {
 export function startServer(env: Record<string, string>, args: string[] = []): ChildProcess {
   requireBuild();
   return spawn(process.execPath, [MAIN_JS, ...args], {
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
+    // GRPC_PORT 0 (off) unless a test asks: Triton's 8001 would collide between parallel tests.
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', GRPC_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

@@ -19,7 +19,8 @@ export async function createTestApp(
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(AppConfig)
     // LOG_LEVEL warn: one JSON line per request at info would flood the test output.
-    .useValue(loadConfig({ MODEL_DIR: SHIPPED_MODELS, LOG_LEVEL: 'warn', ...env }))
+    // GRPC_PORT 0 (off) unless a test asks: Triton's 8001 would collide between parallel tests.
+    .useValue(loadConfig({ MODEL_DIR: SHIPPED_MODELS, LOG_LEVEL: 'warn', GRPC_PORT: '0', ...env }))
     .compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS);
   configureApp(app);

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../../config/app-config';
 import { ModelService } from '../../core/model.service';
 import { MetricsService } from '../../observability/metrics.service';
+import { GrpcListener } from '../grpc/grpc-listener';
 import { ConnectionDrain } from './connection-drain';
 import { LifecycleService } from '../../core/lifecycle/lifecycle.service';
 
@@ -17,7 +18,8 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
  * terminal pressing Ctrl-C with no load balancer to wait for; take the connections already
  * waiting, stop accepting; answer every request already accepted (with Connection: close) and
  * close the other connections, for at most SHUTDOWN_TIMEOUT_MS, then cut what is left; then
- * close the app, which disposes the models. Returns whether every request finished in time.
+ * close the app, which disposes the models. The gRPC listener turns its health NOT_SERVING at
+ * once and drains beside HTTP (GrpcListener.shutdown). Returns whether every call finished in time.
  */
 export async function drain(
   app: NestExpressApplication,
@@ -29,6 +31,8 @@ export async function drain(
   const logger = new Logger('Shutdown');
   app.get(LifecycleService).startDraining();
   app.get(ModelService).beginShutdown();
+  const grpc = app.get(GrpcListener, { strict: false });
+  grpc.beginDrain();
   connections.begin((outcome) => metrics.observeDrainedRequest(outcome));
   logger.log(
     `Draining: readiness is 503, ${connections.inflight} request(s) in flight on ${connections.open} connection(s)`,
@@ -42,10 +46,18 @@ export async function drain(
   logger.log(
     `Stopped accepting after ${delay} ms (SHUTDOWN_DELAY_MS${signal === 'SIGINT' ? ', skipped on SIGINT' : ''}): ${connections.inflight} request(s) in flight on ${connections.open} connection(s)`,
   );
-  const drained = await connections.settle(left());
-  if (!drained) {
+  // gRPC stops accepting at the same moment and drains beside HTTP, within the same budget.
+  const grpcSettled = grpc.shutdown(left());
+  const httpDrained = await connections.settle(left());
+  const grpcDrained = await grpcSettled;
+  if (!httpDrained) {
     logger.warn(
       `${connections.inflight} request(s) still in flight after SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS}; closing their connections`,
+    );
+  }
+  if (!grpcDrained) {
+    logger.warn(
+      `gRPC calls still in flight after SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS}; cut`,
     );
   }
   connections.closeAll();
@@ -55,7 +67,7 @@ export async function drain(
   );
   await app.close();
   logger.log('Shutdown complete');
-  return drained;
+  return httpDrained && grpcDrained;
 }
 
 /**

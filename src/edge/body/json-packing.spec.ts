@@ -1,6 +1,6 @@
 import { PackedTree, PackRefusal, packNumericArrays, unpackTree } from './json-parse';
 import { PackedBlock, packedArray, packedOf, unpackBlock } from '../../tensor/packed-array';
-import { encodeColumns, encodeInstances } from '../tfserving/request-formats';
+import { encodeColumns, encodeInstances } from '../../core/request-formats';
 import { encodeV2Tensor } from '../v2/v2-codec';
 import { encodeTensor } from '../../tensor/packing';
 import { TensorSpec } from '../../tensor/signature';

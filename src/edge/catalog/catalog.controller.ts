@@ -1,4 +1,5 @@
-import { Controller, Get, Param } from '@nestjs/common';
+import { Controller, Get, Param, UsePipes } from '@nestjs/common';
+import { AppValidationPipe } from '../body/app-validation.pipe';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrorResponses } from '../errors/error-response.dto';
 import { ModelService } from '../../core/model.service';
@@ -21,6 +22,8 @@ function failedVersions(models: ModelService): FailedVersionDto[] {
 }
 
 @ApiTags('models')
+// The module's validation on its own routes only: a host's routes keep theirs.
+@UsePipes(AppValidationPipe)
 @Controller('models')
 export class CatalogController {
   constructor(private readonly models: ModelService) {}

@@ -1,14 +1,15 @@
 import {
   ArgumentsHost,
   Catch,
-  ExceptionFilter,
   HttpException,
   HttpStatus,
   Logger,
   NotFoundException,
 } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { allowedMethods, hasMatchedEndpoint } from '../../observability/route-label';
+import { isClaimed } from './serving-request';
 import { clipMessage } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { HttpError, sendHttpError } from './error-body';
@@ -69,18 +70,23 @@ function methodNotAllowed(
 }
 
 /**
- * The app-wide exception filter (registered as APP_FILTER, so tests see production behaviour):
- * client errors keep their status and message; anything else is logged and answered with a
- * generic 500 that leaks no internals.
+ * The model server's exception filter (registered as APP_FILTER, so tests see production
+ * behaviour, and so it also sees errors raised before routing): on the server's requests, client
+ * errors keep their status and message and anything else is logged and answered with a generic
+ * 500 that leaks no internals. A host app's own requests (not claimed) get Nest's default.
  */
 @Catch()
-export class HttpErrorFilter implements ExceptionFilter {
+export class HttpErrorFilter extends BaseExceptionFilter {
   private readonly logger = new Logger(HttpErrorFilter.name);
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
+    if (host.getType() !== 'http' || !isClaimed(request)) {
+      super.catch(exception, host);
+      return;
+    }
     const known = toHttpError(exception);
     let error =
       (response.headersSent ? undefined : methodNotAllowed(exception, known, request, response)) ??

@@ -1,7 +1,7 @@
 import { Body, Controller, INestApplication, Logger, Post } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-import express from 'express';
+import express, { Request } from 'express';
 import request from 'supertest';
 import { LifecycleService } from '../../core/lifecycle/lifecycle.service';
 import {
@@ -13,6 +13,7 @@ import {
 import { requestGuard } from '../admission/request-guard.middleware';
 import { ERROR_BODY_WRITERS, protocolOfPath } from './error-body';
 import { HttpErrorFilter } from './http-error.filter';
+import { claimRequest } from './serving-request';
 import { httpStatusOf } from './http-status';
 
 /** The answer each code must get over HTTP, written out here rather than read from the table. */
@@ -98,6 +99,11 @@ describe('HTTP errors: one status table, one body writer per protocol', () => {
         providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }],
       }).compile();
       app = moduleRef.createNestApplication({ logger: false });
+      // What the server's body middleware does for every request it serves.
+      app.use((req: Request, _res: unknown, next: () => void) => {
+        claimRequest(req);
+        next();
+      });
       await app.init();
     });
     afterAll(async () => {

@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, UsePipes } from '@nestjs/common';
+import { AppValidationPipe } from '../body/app-validation.pipe';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrorResponses, INFERENCE_ERRORS } from '../errors/error-response.dto';
 import { INSTANCE_SCHEMA } from '../openapi/tensor-schemas';
@@ -60,6 +61,8 @@ const PREDICT_BODY = ApiBody({
 });
 
 @ApiTags('predict')
+// The module's validation on its own routes only: a host's routes keep theirs.
+@UsePipes(AppValidationPipe)
 @Controller('predict')
 export class PredictController {
   constructor(private readonly predictions: PredictService) {}

@@ -1,12 +1,11 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
-import { ImageModule } from '../../image/image.module';
 import { ModelModule } from '../../core/model.module';
 import { ImageUploadMiddleware } from '../body/image-upload.middleware';
 import { PredictController } from './predict.controller';
 import { PredictService } from './predict.service';
 
 @Module({
-  imports: [ModelModule, ImageModule],
+  imports: [ModelModule],
   controllers: [PredictController],
   providers: [PredictService],
 })

@@ -1,9 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { currentRequestSignal } from '../../core/request-scope';
-import { ImageService } from '../../image/image.service';
-import { ModelService } from '../../core/model.service';
-import { encodeInstances } from '../tfserving/request-formats';
-import { toRows } from './prediction-rows';
+import { ModelService, PredictResult } from '../../core/model.service';
+
+export type { PredictResult } from '../../core/model.service';
 
 export interface PredictParams {
   instances: unknown[];
@@ -11,31 +9,15 @@ export interface PredictParams {
   version?: string | number;
 }
 
-export interface PredictResult {
-  model: string;
-  version: number;
-  predictions: unknown[];
-}
-
 /**
- * `POST /predict`: instances as numbers (checked by the codec) or as images (`{"b64": ...}` in
- * JSON, files in multipart), run through ModelService.infer like every protocol, answered in rows.
+ * `POST /predict`: the body's fields handed to ModelService.predict, which a host's own
+ * providers call the same way; what it resolves to is the answer.
  */
 @Injectable()
 export class PredictService {
-  constructor(
-    private readonly models: ModelService,
-    private readonly images: ImageService,
-  ) {}
+  constructor(private readonly models: ModelService) {}
 
-  async predict(params: PredictParams): Promise<PredictResult> {
-    const model = this.models.resolve(params.model, params.version);
-    this.models.checkBatchSize(params.instances.length);
-    const images = this.images.findImages(model, params.instances);
-    const inputs = images
-      ? await this.images.encodeRows(model, images, currentRequestSignal())
-      : encodeInstances(model.signature.inputs, params.instances);
-    const outputs = await this.models.infer(model, inputs);
-    return { model: model.name, version: model.version, predictions: toRows(model, outputs) };
+  predict(params: PredictParams): Promise<PredictResult> {
+    return this.models.predict(params.model, params.instances, { version: params.version });
   }
 }

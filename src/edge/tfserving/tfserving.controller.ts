@@ -1,6 +1,15 @@
-import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  UsePipes,
+} from '@nestjs/common';
+import { AppValidationPipe } from '../body/app-validation.pipe';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { clip } from '../../errors/client-text';
 import { currentRequestSignal } from '../../core/request-scope';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
@@ -16,17 +25,10 @@ import {
   TfsPredictResponseDto,
   TfsRegressResponseDto,
 } from './dto/tfserving.dto';
-import {
-  checkExamplesVerb,
-  ClassifyResponse,
-  encodeExamples,
-  ExamplesVerb,
-  RegressResponse,
-  toClassifyResponse,
-  toRegressResponse,
-} from './tfserving.examples';
+import { runExamples } from './tfserving.examples';
 import {
   encodePredictRequest,
+  labelNotFound,
   toMetadata,
   toModelStatus,
   toPredictResponse,
@@ -125,6 +127,8 @@ const STATUS_OK = ApiOkResponse({
  * translates formats, ModelService picks the version and runs it. Errors are {"error": "..."}.
  */
 @ApiTags('TensorFlow Serving REST API (v1)')
+// The module's validation on its own routes only: a host's routes keep theirs.
+@UsePipes(AppValidationPipe)
 @Controller('v1/models')
 export class TfServingController {
   constructor(
@@ -247,7 +251,7 @@ export class TfServingController {
   @EXAMPLES_BAD
   @NOT_FOUND
   classify(@Param('name') name: string, @Body() body: TfsExamplesRequestDto) {
-    return this.runExamples(name, undefined, 'classify', body);
+    return runExamples(this.models, this.models.resolve(name), 'classify', body);
   }
 
   @Post(':name/versions/:version\\:classify')
@@ -264,7 +268,7 @@ export class TfServingController {
     @Param('version') version: string,
     @Body() body: TfsExamplesRequestDto,
   ) {
-    return this.runExamples(name, version, 'classify', body);
+    return runExamples(this.models, this.models.resolve(name, version), 'classify', body);
   }
 
   @Post(':name\\:regress')
@@ -278,7 +282,7 @@ export class TfServingController {
   @EXAMPLES_BAD
   @NOT_FOUND
   regress(@Param('name') name: string, @Body() body: TfsExamplesRequestDto) {
-    return this.runExamples(name, undefined, 'regress', body);
+    return runExamples(this.models, this.models.resolve(name), 'regress', body);
   }
 
   @Post(':name/versions/:version\\:regress')
@@ -295,7 +299,7 @@ export class TfServingController {
     @Param('version') version: string,
     @Body() body: TfsExamplesRequestDto,
   ) {
-    return this.runExamples(name, version, 'regress', body);
+    return runExamples(this.models, this.models.resolve(name, version), 'regress', body);
   }
 
   @Post(':name/labels/:label\\:classify')
@@ -320,23 +324,6 @@ export class TfServingController {
     throw this.labelNotFound(name, label);
   }
 
-  /** Classify and regress: check the model can answer, read the examples, run, shape the answer. */
-  private async runExamples(
-    name: string,
-    version: string | undefined,
-    verb: ExamplesVerb,
-    body: TfsExamplesRequestDto,
-  ): Promise<ClassifyResponse | RegressResponse> {
-    const model = this.models.resolve(name, version);
-    checkExamplesVerb(model, verb);
-    // Before any example is read: 300,000 of them cost a second to check and pack for a 413.
-    if (Array.isArray(body.examples)) this.models.checkBatchSize(body.examples.length);
-    const tensors = encodeExamples(model, verb, body);
-    const outputs = await this.models.infer(model, tensors);
-    const output = outputs[model.signature.outputs[0].name];
-    return verb === 'classify' ? toClassifyResponse(model, output) : toRegressResponse(output);
-  }
-
   private async run(
     name: string,
     version: string | undefined,
@@ -356,11 +343,7 @@ export class TfServingController {
     return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }
 
-  /** TF Serving labels come from its model config file; this server has none to assign. */
   private labelNotFound(name: string, label: string): NotFoundException {
-    const versions = this.models.versionsOf(name).map((m) => m.version);
-    return new NotFoundException(
-      `Unrecognized servable version label: '${clip(label)}' for model '${clip(name)}'; this server assigns no version labels, use /versions/{version} (loaded: ${versions.join(', ')})`,
-    );
+    return labelNotFound(name, label, this.models.versionsOf(name), 'use /versions/{version}');
   }
 }

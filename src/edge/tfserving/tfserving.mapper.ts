@@ -1,11 +1,11 @@
-import { BadRequestException } from '@nestjs/common';
+import { BadRequestException, NotFoundException } from '@nestjs/common';
 import { clip } from '../../errors/client-text';
 import { VersionStatus } from '../../core/catalog/model-registry';
 import { ServedModel } from '../../core/catalog/served-model';
 import { TF_DATA_TYPES } from '../../tensor/dtypes';
 import { TensorSpec } from '../../tensor/signature';
 import type { EncodedTensor } from '../../tensor/tensor';
-import { encodeColumns, encodeInstances } from './request-formats';
+import { encodeColumns, encodeInstances } from '../../core/request-formats';
 import {
   TfsMetadataResponseDto,
   TfsModelStatusResponseDto,
@@ -15,6 +15,21 @@ import {
 
 /** The one signature a TF.js model has, under the name TF Serving gives the default. */
 export const SIGNATURE_NAME = 'serving_default';
+
+/**
+ * TF Serving labels come from its model config file; this server has none to assign.
+ * `instead` says how this protocol names a version.
+ */
+export function labelNotFound(
+  name: string,
+  label: string,
+  versions: ServedModel[],
+  instead: string,
+): NotFoundException {
+  return new NotFoundException(
+    `Unrecognized servable version label: '${clip(label)}' for model '${clip(name)}'; this server assigns no version labels, ${instead} (loaded: ${versions.map((m) => m.version).join(', ')})`,
+  );
+}
 
 /** GetModelStatusResponse as TF Serving's REST API renders it. */
 export function toModelStatus(versions: VersionStatus[]): TfsModelStatusResponseDto {

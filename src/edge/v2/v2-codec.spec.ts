@@ -1,5 +1,5 @@
 import { TensorSpec } from '../../tensor/signature';
-import { encodeColumns } from '../tfserving/request-formats';
+import { encodeColumns } from '../../core/request-formats';
 import { encodeV2Tensor, encodeV2Values, V2TensorInput } from './v2-codec';
 import { toV2Datatype } from './v2-datatypes';
 

@@ -1,4 +1,14 @@
-import { Controller, Get, HttpCode, Param, Post, Res, StreamableFile } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Res,
+  StreamableFile,
+  UsePipes,
+} from '@nestjs/common';
+import { AppValidationPipe } from '../body/app-validation.pipe';
 import {
   ApiBody,
   ApiOkResponse,
@@ -106,6 +116,8 @@ const INFER_ERRORS = ApiProtocolErrors(
  * Triton and MLServer speak it. Thin: the mapper translates, ModelService resolves and runs.
  */
 @ApiTags('Open Inference Protocol (V2)')
+// The module's validation on its own routes only: a host's routes keep theirs.
+@UsePipes(AppValidationPipe)
 @Controller('v2')
 export class V2Controller {
   constructor(

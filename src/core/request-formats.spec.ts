@@ -1,5 +1,5 @@
 import { encodeInstances } from './request-formats';
-import { TensorSpec } from '../../tensor/signature';
+import { TensorSpec } from '../tensor/signature';
 
 const features: TensorSpec = { name: 'features', dtype: 'float32', shape: [-1, 4] };
 

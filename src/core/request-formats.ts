@@ -1,11 +1,12 @@
-import { packedOf } from '../../tensor/packed-array';
-import { checkInputNames, encodeTensor, indexSuffix, isPlainObject } from '../../tensor/packing';
-import type { TensorSpec } from '../../tensor/signature';
-import type { EncodedTensor } from '../../tensor/tensor';
+import { packedOf } from '../tensor/packed-array';
+import { checkInputNames, encodeTensor, indexSuffix, isPlainObject } from '../tensor/packing';
+import type { TensorSpec } from '../tensor/signature';
+import type { EncodedTensor } from '../tensor/tensor';
 
 /**
- * TF Serving's two JSON request formats (also /predict's "instances"): which value feeds which
- * input, and how a position in the body is named in a 400. The values are packed by
+ * TF Serving's two JSON request formats: which value feeds which input, and how a position in
+ * the body is named in a 400. In the core because the row format ("instances") is also what
+ * ModelService.predict takes, whatever the protocol. The values are packed by
  * tensor/packing, as for every protocol.
  */
 

@@ -1,5 +1,5 @@
-import { ServedModel } from '../../core/catalog/served-model';
-import { TensorMap, toNestedMap } from '../../tensor/tensor';
+import { ServedModel } from './catalog/served-model';
+import { TensorMap, toNestedMap } from '../tensor/tensor';
 
 export interface LabelledPrediction {
   label: string;
@@ -7,8 +7,8 @@ export interface LabelledPrediction {
 }
 
 /**
- * The `/predict` answer shape, at this protocol's edge: one prediction per instance, in order;
- * `{label, scores}` when the model has labels, the output row for a single output, else an
+ * The `/predict` answer shape, also what ModelService.predict resolves to: one prediction per
+ * instance, in order; `{label, scores}` when the model has labels, the output row for a single output, else an
  * object keyed by output name.
  */
 export function toRows(model: ServedModel, outputs: TensorMap): unknown[] {

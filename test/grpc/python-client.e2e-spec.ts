@@ -1,0 +1,62 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { execFile, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import request from 'supertest';
+import { PROTOS_DIR } from '../../src/edge/grpc/protos';
+import { freePort } from '../utils/grpc';
+import { closeApp, createTestApp } from '../utils/test-app';
+
+const PYTHON = '/usr/bin/python3';
+/** Debian's python3-grpcio and python3-grpc-tools (.ci/run installs them; CI must run this). */
+const hasGrpcio = spawnSync(PYTHON, ['-c', 'import grpc, grpc_tools']).status === 0;
+const describeIfPython = hasGrpcio || process.env.CI ? describe : describe.skip;
+
+describeIfPython('A Python gRPC client generated from the vendored protos (e2e)', () => {
+  let app: NestExpressApplication;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    app = await createTestApp({ GRPC_PORT: String(port) });
+  });
+  afterAll(() => closeApp(app));
+
+  it('should call ServerReady, ModelMetadata, ModelInfer and ModelStreamInfer, answered as over HTTP', async () => {
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        PYTHON,
+        [join(__dirname, 'python-client.py'), `127.0.0.1:${port}`, join(PROTOS_DIR, 'triton')],
+        { timeout: 60_000 },
+        (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out)),
+      ),
+    );
+    const got = JSON.parse(stdout);
+    const http = await request(app.getHttpServer())
+      .post('/v2/models/iris/infer')
+      .send({
+        inputs: [
+          {
+            name: 'features',
+            shape: [2, 4],
+            datatype: 'FP32',
+            data: [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4],
+          },
+        ],
+      })
+      .expect(200);
+    const unknown = await request(app.getHttpServer()).get('/v2/models/nope').expect(404);
+    expect(got).toEqual({
+      ready: true,
+      platform: 'tensorflowjs_layers',
+      id: 'py',
+      output: ['probabilities', 'FP32', [2, 3]],
+      values: http.body.outputs[0].data,
+      error: ['NOT_FOUND', unknown.body.error],
+      stream: [
+        ['s1', ''],
+        ['bad', "outputs: unknown output 'probs'; the model's outputs are probabilities"],
+        ['s2', ''],
+      ],
+    });
+  }, 90_000);
+});
