@@ -1,6 +1,7 @@
 import { ArgumentMetadata, BadRequestException, Injectable, ValidationPipe } from '@nestjs/common';
 import { getMetadataStorage, validateSync, ValidationError } from 'class-validator';
 import { clip } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
 
 const TENSOR_PAYLOAD = Symbol('tensorPayload');
 const FIELD_HINTS = Symbol('fieldHints');
@@ -48,7 +49,7 @@ export function refuseUnknownKeys(type: Class, value: object, where?: string): v
   const keys = keysOf(type);
   const refuse = (key: string, hint = '') => {
     const message = `property ${clip(key)} should not exist${hint}`;
-    return new BadRequestException(where ? `${where}: ${message}` : message);
+    return ServingError.invalid(where ? `${where}: ${message}` : message);
   };
   // A hinted field first, wherever it sits in the body: it says what the client meant to call.
   const hints = (Reflect.getMetadata(FIELD_HINTS, type) ?? {}) as FieldHints;

@@ -1,16 +1,8 @@
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  NotFoundException,
-  Param,
-  Post,
-  UsePipes,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, UsePipes } from '@nestjs/common';
 import { AppValidationPipe } from '../body/app-validation.pipe';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { currentRequestSignal } from '../../core/request-scope';
+import { ServingError } from '../../errors/serving-error';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
 import { toNestedMap } from '../../tensor/tensor';
@@ -343,7 +335,7 @@ export class TfServingController {
     return toPredictResponse(model, toNestedMap(await this.models.infer(model, tensors)), columnar);
   }
 
-  private labelNotFound(name: string, label: string): NotFoundException {
+  private labelNotFound(name: string, label: string): ServingError {
     return labelNotFound(name, label, this.models.versionsOf(name), 'use /versions/{version}');
   }
 }

@@ -1,5 +1,5 @@
-import { BadRequestException } from '@nestjs/common';
 import { clip } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
 import { ServedModel } from '../../core/catalog/served-model';
 import type { ModelService } from '../../core/model.service';
 import { formatShape, FREE_DIM, TensorSpec } from '../../tensor/signature';
@@ -50,7 +50,7 @@ export function checkExamplesVerb(model: ServedModel, verb: ExamplesVerb): void 
   if (verb === 'classify') {
     // Labels imply a single [-1,n] output: ServedModel checks that at load.
     if (!model.labels) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `Model '${model.name}' cannot classify: its metadata.json has no "labels" (one class name per entry of a single [-1,n] output; its outputs are ${outputsOf(model)}). Use :predict for raw outputs`,
       );
     }
@@ -60,7 +60,7 @@ export function checkExamplesVerb(model: ServedModel, verb: ExamplesVerb): void 
   const perExample = output?.shape.slice(1) ?? [];
   const oneValue = perExample.length === 0 || (perExample.length === 1 && perExample[0] === 1);
   if (outputs.length !== 1 || !oneValue || output.dtype === 'bool' || output.dtype === 'string') {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `Model '${model.name}' cannot regress: regress needs a single numeric output of one value per example ([-1] or [-1,1]), but its outputs are ${outputsOf(model)}. Use :predict for raw outputs`,
     );
   }
@@ -70,7 +70,7 @@ export function checkExamplesVerb(model: ServedModel, verb: ExamplesVerb): void 
 function checkSignature(model: ServedModel, verb: ExamplesVerb, signature: unknown): void {
   const accepted = ['', SIGNATURE_NAME, `tensorflow/serving/${verb}`];
   if (signature === undefined || accepted.includes(signature as string)) return;
-  throw new BadRequestException(
+  throw ServingError.invalid(
     `Serving signature name: ${clip(JSON.stringify(signature))} not found; model '${model.name}' answers ${verb} on "${SIGNATURE_NAME}" (or "tensorflow/serving/${verb}")`,
   );
 }
@@ -83,7 +83,7 @@ function shapeFeature(spec: TensorSpec, value: unknown, where: string): unknown 
   const flat = Array.isArray(value) ? value : [value];
   if (perExample.length === 0) {
     if (flat.length !== 1) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: expected one value, got ${flat.length}; input '${spec.name}' expects shape ${formatShape(spec.shape)}`,
       );
     }
@@ -91,13 +91,13 @@ function shapeFeature(spec: TensorSpec, value: unknown, where: string): unknown 
   }
   if (perExample.length === 1 && perExample[0] === FREE_DIM) return flat;
   if (perExample.includes(FREE_DIM)) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: a flat list cannot fill input '${spec.name}' of shape ${formatShape(spec.shape)} (more than one dimension, one of them free); send it nested`,
     );
   }
   const size = elementCount(perExample);
   if (flat.length !== size) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${where}: expected ${size} values, got ${flat.length}; input '${spec.name}' expects shape ${formatShape(spec.shape)}`,
     );
   }
@@ -117,7 +117,7 @@ function shapeFeature(spec: TensorSpec, value: unknown, where: string): unknown 
 function checkContext(context: Record<string, unknown>, names: string[]): void {
   for (const key in context) {
     if (!names.includes(key)) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `"context": unknown feature '${clip(key)}'; features are the model's inputs (${names.join(', ')})`,
       );
     }
@@ -133,26 +133,24 @@ export function encodeExamples(
   checkSignature(model, verb, body.signature_name);
   const { examples, context = {} } = body;
   if (!Array.isArray(examples) || examples.length === 0) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `"examples" must be a non-empty list of objects, one per example, keyed by feature (input) name, e.g. {"examples": [{"${model.signature.inputs[0].name}": ...}]}`,
     );
   }
   if (!isObject(context)) {
-    throw new BadRequestException(
-      '"context" must be an object of features shared by every example',
-    );
+    throw ServingError.invalid('"context" must be an object of features shared by every example');
   }
   const names = model.signature.inputs.map((spec) => spec.name);
   checkContext(context, names);
   const rows = examples.map((example, i) => {
     if (!isObject(example)) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `examples[${i}]: expected an object keyed by feature (input) name (${names.join(', ')})`,
       );
     }
     const shared = Object.keys(context).filter((key) => Object.hasOwn(example, key));
     if (shared.length > 0) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `examples[${i}]: feature(s) ${shared.join(', ')} also in "context"; a feature is either shared or per example`,
       );
     }

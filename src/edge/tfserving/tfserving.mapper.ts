@@ -1,5 +1,5 @@
-import { BadRequestException, NotFoundException } from '@nestjs/common';
 import { clip } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
 import { VersionStatus } from '../../core/catalog/model-registry';
 import { ServedModel } from '../../core/catalog/served-model';
 import { TF_DATA_TYPES } from '../../tensor/dtypes';
@@ -25,8 +25,8 @@ export function labelNotFound(
   label: string,
   versions: ServedModel[],
   instead: string,
-): NotFoundException {
-  return new NotFoundException(
+): ServingError {
+  return ServingError.notFound(
     `Unrecognized servable version label: '${clip(label)}' for model '${clip(name)}'; this server assigns no version labels, ${instead} (loaded: ${versions.map((m) => m.version).join(', ')})`,
   );
 }
@@ -80,22 +80,22 @@ export function encodePredictRequest(
   const { signature_name: signature, instances, inputs } = body;
   // TF Serving reads an empty signature_name as the default one, as some clients send it.
   if (signature !== undefined && signature !== '' && signature !== SIGNATURE_NAME) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `Serving signature name: "${clip(signature)}" not found; model '${model.name}' has only "${SIGNATURE_NAME}"`,
     );
   }
   if (instances !== undefined && inputs !== undefined) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       'Send either "instances" (row format) or "inputs" (columnar format), not both',
     );
   }
   if (inputs !== undefined)
     return { columnar: true, tensors: encodeColumns(model.signature.inputs, inputs) };
   if (instances === undefined) {
-    throw new BadRequestException('Missing "instances" (row format) or "inputs" (columnar format)');
+    throw ServingError.invalid('Missing "instances" (row format) or "inputs" (columnar format)');
   }
   if (!Array.isArray(instances) || instances.length === 0) {
-    throw new BadRequestException('"instances" must be a non-empty list, one entry per example');
+    throw ServingError.invalid('"instances" must be a non-empty list, one entry per example');
   }
   return { columnar: false, tensors: encodeInstances(model.signature.inputs, instances) };
 }

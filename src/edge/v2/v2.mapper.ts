@@ -1,7 +1,7 @@
-import { BadRequestException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { validateShallow } from '../body/app-validation.pipe';
 import { clip } from '../../errors/client-text';
+import { ServingError } from '../../errors/serving-error';
 import { ServedModel } from '../../core/catalog/served-model';
 import { checkInputNames } from '../../tensor/packing';
 import { TensorSpec } from '../../tensor/signature';
@@ -58,12 +58,12 @@ export function toModelMetadata(model: ServedModel, versions: ServedModel[]): V2
  */
 function checkEntry<T extends object>(type: new () => T, value: unknown, where: string): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new BadRequestException(`${where} must be an object`);
+    throw ServingError.invalid(`${where} must be an object`);
   }
   const { instance: entry, errors } = validateShallow(type, value, where);
   if (errors.length > 0) {
     const messages = errors.flatMap((e) => Object.values(e.constraints ?? {}));
-    throw new BadRequestException(messages.map((m) => `${where}: ${m}`).join('; '));
+    throw ServingError.invalid(messages.map((m) => `${where}: ${m}`).join('; '));
   }
   return entry;
 }
@@ -85,11 +85,11 @@ export interface DecodedV2Input extends V2RequestInputDto {
 /** The request body's own fields, checked as the validation pipe would (shallowly). */
 function checkBody(value: unknown): V2InferRequestDto {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new BadRequestException('The request body must be a JSON object');
+    throw ServingError.invalid('The request body must be a JSON object');
   }
   const { instance, errors } = validateShallow(V2InferRequestDto, value);
   if (errors.length > 0) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; '),
     );
   }
@@ -100,7 +100,7 @@ function checkBody(value: unknown): V2InferRequestDto {
 function rawFormBody(model: ServedModel, byteLength: number): V2InferRequestDto {
   const specs = model.signature.inputs;
   if (specs.length !== 1) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `The raw binary form (${INFERENCE_HEADER}: 0) needs a single-input model; '${model.name}' has inputs ${specs.map((s) => s.name).join(', ')}: send a JSON header naming each`,
     );
   }
@@ -127,24 +127,24 @@ function decodeBinaryInputs(
     const size = input.parameters?.binary_data_size;
     if (size === undefined) {
       if (input.data === undefined) {
-        throw new BadRequestException(
+        throw ServingError.invalid(
           `${where}: data must be an array, or parameters.binary_data_size given with the bytes after the JSON header`,
         );
       }
       return 0;
     }
     if (!tail) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: has parameters.binary_data_size but the request has no ${INFERENCE_HEADER} header; send the JSON header's length in it, followed by the binary data`,
       );
     }
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: parameters.binary_data_size must be a byte count (a non-negative integer), got ${clip(JSON.stringify(size))}`,
       );
     }
     if (input.data !== undefined) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `${where}: has both data and parameters.binary_data_size; send one or the other`,
       );
     }
@@ -153,12 +153,12 @@ function decodeBinaryInputs(
   const total = sizes.reduce((a, b) => a + b, 0);
   const available = tail?.bytes.length ?? 0;
   if (total > available) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `The inputs' binary_data_size add up to ${total} bytes but ${available} bytes follow the JSON header (${INFERENCE_HEADER})`,
     );
   }
   if (total < available) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `${available - total} byte(s) left over after the binary inputs: their binary_data_size add up to ${total} bytes but ${available} bytes follow the JSON header (${INFERENCE_HEADER})`,
     );
   }
@@ -202,7 +202,7 @@ export async function readInferRequest(
     ? rawFormBody(model, payload.tail.bytes.length)
     : checkBody(payload.body);
   if (body.model_name !== undefined && body.model_name !== model.name) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `model_name '${clip(body.model_name)}' differs from the model in the path, '${model.name}'`,
     );
   }
@@ -223,7 +223,7 @@ export function encodeInferRequest(
   const seen = new Set<string>();
   for (const input of checked) {
     if (seen.has(input.name)) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `inputs: input '${clip(input.name)}' is given more than once; send each of the model's ${names.length} input(s) once`,
       );
     }
@@ -270,12 +270,12 @@ export function selectOutputs(model: ServedModel, body: V2InferRequestDto): Tens
   return requested.map(({ name }) => {
     const spec = all.find((s) => s.name === name);
     if (!spec) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `outputs: unknown output '${clip(name)}'; the model's outputs are ${names.join(', ')}`,
       );
     }
     if (seen.has(name)) {
-      throw new BadRequestException(
+      throw ServingError.invalid(
         `outputs: output '${name}' is asked for more than once; ask for each of the model's outputs (${names.join(', ')}) at most once`,
       );
     }
@@ -310,7 +310,7 @@ export function binaryOutputs(
 ): Set<string> {
   const all = body.parameters?.binary_data_output;
   if (!isFlag(all)) {
-    throw new BadRequestException(
+    throw ServingError.invalid(
       `parameters.binary_data_output must be a boolean, got ${clip(JSON.stringify(all))}`,
     );
   }
@@ -322,7 +322,7 @@ export function binaryOutputs(
       .filter((spec) => {
         const own = perOutput.get(spec.name);
         if (!isFlag(own)) {
-          throw new BadRequestException(
+          throw ServingError.invalid(
             `outputs '${spec.name}': parameters.binary_data must be a boolean, got ${clip(JSON.stringify(own))}`,
           );
         }
