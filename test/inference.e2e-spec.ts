@@ -160,8 +160,9 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
     });
 
     it('should keep health, metrics and the catalog answering within milliseconds while inference runs', async () => {
-      // Each request keeps one thread busy for several hundred milliseconds.
-      const busy = [infer(url, 'slow', slowRows(160)), infer(url, 'slow', slowRows(160))];
+      // Each request keeps one thread busy for a second or more: a probe that waited for one
+      // would take that long, while a probe on a loaded machine can take a few hundred ms.
+      const busy = [infer(url, 'slow', slowRows(480)), infer(url, 'slow', slowRows(480))];
       await waitFor(async () => {
         const metrics = await (await fetch(`${url}/metrics`)).text();
         return metricValue(metrics, 'http_requests_in_flight') === 2;

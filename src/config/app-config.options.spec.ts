@@ -26,7 +26,7 @@ describe('configFromOptions (ModelServingModule.forRoot)', () => {
 
   it('should refuse an option that is not one, listing the options', () => {
     expect(() => configFromOptions({ modelDirectory: './models' } as never)).toThrow(
-      /^Invalid options: 'modelDirectory' is not an option; options: port, host, adminPort, modelDir, /,
+      /^Invalid options: 'modelDirectory' is not an option; options: port, host, adminPort, grpcPort, modelDir, /,
     );
   });
 

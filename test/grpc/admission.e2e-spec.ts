@@ -134,9 +134,10 @@ describe('gRPC admission (MAX_INFLIGHT, REQUEST_TIMEOUT_MS, deadlines, cancellat
     });
     const scrape = async (name: string) =>
       metricValue(await metrics(), name, { model: 'slow', version: '1' }) ?? 0;
-    // About 5 s in the thread on a quiet machine (longer on a busy one): every step below is
-    // an event that comes within milliseconds.
-    const running = unary<InferAnswer>(client, 'ModelInfer', slowRequest(1000, 3));
+    // About 15 s in the thread on a quiet machine (longer on a busy one), against the 1 s
+    // deadline below: every step before it is an event that comes within milliseconds, and a
+    // scrape on a loaded machine can take a second.
+    const running = unary<InferAnswer>(client, 'ModelInfer', slowRequest(3000, 3));
     let runningDone = false;
     void running.finally(() => (runningDone = true));
     await waitFor(async () => (await scrape('model_batch_rows_count')) === 1, 60_000);
