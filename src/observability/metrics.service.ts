@@ -40,6 +40,9 @@ const LOADED = new Set(['AVAILABLE', 'UNLOADING']);
  * global one), so several apps in one test process never collide. Gauges about models and TF.js
  * memory are read at scrape time from a stats source (ModelService.runtimeStats).
  */
+/** Request latency buckets, the same for every protocol so their histograms compare. */
+const REQUEST_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 @Injectable()
 export class MetricsService
   extends InferenceObserver
@@ -64,7 +67,7 @@ export class MetricsService
     name: 'http_request_duration_seconds',
     help: 'Time from the first byte of a request to the end of its answer',
     labelNames: HTTP_LABELS,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: REQUEST_SECONDS_BUCKETS,
     registers: [this.registry],
   });
 
@@ -79,7 +82,7 @@ export class MetricsService
     name: 'grpc_request_duration_seconds',
     help: 'Time from the arrival of a gRPC call (or stream message) to its answer',
     labelNames: GRPC_LABELS,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: REQUEST_SECONDS_BUCKETS,
     registers: [this.registry],
   });
 
