@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { graphOps, saveGraphModel } from '../../scripts/lib/model-writer';
 import { closeApp, createTestApp } from '../utils/test-app';
+import { bytesOf } from '../utils/v2-bytes';
 import { makeProtocolRepository, removeRepository } from './protocol-fixtures';
 
 /**
@@ -20,45 +21,6 @@ const MOVENET = join(__dirname, '..', 'fixtures', 'converted', 'movenet-lightnin
 function frame(header: object, ...chunks: Buffer[]): { body: Buffer; length: number } {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   return { body: Buffer.concat([json, ...chunks]), length: json.length };
-}
-
-/** Little-endian bytes of numbers, one writer per datatype. */
-function bytesOf(datatype: string, values: number[]): Buffer {
-  const sizes: Record<string, number> = {
-    BOOL: 1,
-    UINT8: 1,
-    INT8: 1,
-    UINT16: 2,
-    INT16: 2,
-    FP16: 2,
-    UINT32: 4,
-    INT32: 4,
-    FP32: 4,
-    UINT64: 8,
-    INT64: 8,
-    FP64: 8,
-  };
-  const size = sizes[datatype];
-  const out = Buffer.alloc(values.length * size);
-  values.forEach((v, i) => {
-    const at = i * size;
-    if (datatype === 'BOOL' || datatype === 'UINT8') out.writeUInt8(v, at);
-    else if (datatype === 'INT8') out.writeInt8(v, at);
-    else if (datatype === 'UINT16') out.writeUInt16LE(v, at);
-    else if (datatype === 'INT16') out.writeInt16LE(v, at);
-    else if (datatype === 'UINT32') out.writeUInt32LE(v, at);
-    else if (datatype === 'INT32') out.writeInt32LE(v, at);
-    else if (datatype === 'UINT64') out.writeBigUInt64LE(BigInt(v), at);
-    else if (datatype === 'INT64') out.writeBigInt64LE(BigInt(v), at);
-    else if (datatype === 'FP32') out.writeFloatLE(v, at);
-    else if (datatype === 'FP64') out.writeDoubleLE(v, at);
-    // FP16 by hand, for the small integers used here: sign 0, exponent 15 + e, 10-bit fraction.
-    else if (datatype === 'FP16') {
-      const e = Math.floor(Math.log2(v));
-      out.writeUInt16LE(((e + 15) << 10) | Math.round((v / 2 ** e - 1) * 1024), at);
-    }
-  });
-  return out;
 }
 
 /** Reads a binary response: the JSON header, then each binary output's bytes, decoded by hand. */
