@@ -6,24 +6,28 @@ import { REPO_ROOT } from '../utils/doc-links';
 import { freePort } from '../utils/grpc';
 import { closeApp, createTestApp } from '../utils/test-app';
 
-/** One client command of docs/grpc.md and the JSON its comment says the answer holds. */
+/** One client command of a page and the JSON its comment says the answer holds. */
 interface Example {
+  page: string;
   command: string;
   expected: unknown;
 }
 
-function examples(): Example[] {
-  const text = readFileSync(join(REPO_ROOT, 'docs', 'grpc.md'), 'utf8');
+function examples(page = 'docs/grpc.md'): Example[] {
+  const text = readFileSync(join(REPO_ROOT, page), 'utf8');
   const lines = [...text.matchAll(/```bash\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n'));
   return lines.flatMap((line, i) =>
     line.startsWith('npx ts-node -T scripts/grpc-client.ts ')
-      ? [{ command: line, expected: JSON.parse(lines[i + 1].replace(/^# /, '')) }]
+      ? [{ page, command: line, expected: JSON.parse(lines[i + 1].replace(/^# /, '')) }]
       : [],
   );
 }
 
-/** The examples of docs/grpc.md, run as written (the port aside) against the real app. */
-describe('docs/grpc.md examples (e2e)', () => {
+/**
+ * The examples of docs/grpc.md and of README.md's gRPC section (which readme-examples leaves
+ * to this test: they need the gRPC port), run as written (the port aside) against the real app.
+ */
+describe('docs/grpc.md and README.md gRPC examples (e2e)', () => {
   let app: NestExpressApplication;
   let port: number;
 
@@ -48,9 +52,18 @@ describe('docs/grpc.md examples (e2e)', () => {
     }
   });
 
-  it.each(examples().map((e) => [e.command.split(' ')[5], e] as const))(
-    '%s should answer what its comment shows',
-    async (_method, example) => {
+  it("should find README.md's examples: ServerReady and a ModelInfer", () => {
+    const methods = examples('README.md').map((e) => e.command.split(' ')[5]);
+    expect(methods).toEqual(expect.arrayContaining(['ServerReady', 'ModelInfer']));
+  });
+
+  it.each(
+    [...examples(), ...examples('README.md')].map(
+      (e) => [e.page, e.command.split(' ')[5], e] as const,
+    ),
+  )(
+    '%s: %s should answer what its comment shows',
+    async (_page, _method, example) => {
       const command = example.command.replace('localhost:8001', `127.0.0.1:${port}`);
       const { stdout, code, stderr } = await new Promise<{
         stdout: string;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ORT_QUIET_ENV } from '../../src/engines/onnx/ort-telemetry';
+import { freePort, grpcClient, healthDefinition, unary } from '../utils/grpc';
 import { closeApp, createTestApp } from '../utils/test-app';
 
 const DEPLOY = join(__dirname, '..', '..', 'deploy');
@@ -24,14 +25,22 @@ describe('deploy/ KServe manifests (e2e)', () => {
       unquote(value),
     ]),
   );
+  /** Kubernetes' native gRPC probes: `grpc: {port, service?}` (no service asks for the server, ''). */
+  const grpcProbes = [...runtime.matchAll(/grpc:\n\s+port: (\d+)(?:\n\s+service: (\S+))?/g)].map(
+    ([, port, service]) => ({ port: Number(port), service: unquote(service ?? '') }),
+  );
   let app: NestExpressApplication;
+  let grpcPort: number;
 
   beforeAll(async () => {
     // The runtime's settings, with the shipped models standing in for /mnt/models.
     const settings: Record<string, string> = { ...env };
     delete settings.MODEL_DIR;
-    // The probes are on PORT; a fixed admin port on every interface has no place in a test.
+    // The HTTP probes are on PORT; a fixed admin port on every interface has no place in a test.
     delete settings.ADMIN_PORT;
+    // Tests run in parallel: the runtime's gRPC listener, on a port of its own.
+    grpcPort = await freePort();
+    settings.GRPC_PORT = String(grpcPort);
     app = await createTestApp(settings);
   });
   afterAll(() => closeApp(app));
@@ -71,12 +80,35 @@ describe('deploy/ KServe manifests (e2e)', () => {
 
   it('should probe endpoints that answer 200 on a ready server', async () => {
     const probes = [...runtime.matchAll(/path: (\/\S+)/g)].map(([, path]) => path);
-    expect(probes).toEqual(expect.arrayContaining(['/v2/health/ready', '/v2/health/live']));
+    expect(probes).toContain('/v2/health/ready');
     for (const path of new Set(probes)) {
       expect({ path, status: (await request(app.getHttpServer()).get(path)).status }).toEqual({
         path,
         status: 200,
       });
+    }
+  });
+
+  it('should serve gRPC on GRPC_PORT, expose it as the h2c port and probe it there', () => {
+    expect(Number(env.GRPC_PORT)).toBeGreaterThan(0);
+    // KServe (and Knative) route HTTP/2 without TLS to the container port named h2c.
+    expect(runtime).toMatch(new RegExp(`- name: h2c\\n\\s+containerPort: ${env.GRPC_PORT}\\n`));
+    expect(grpcProbes.length).toBeGreaterThan(0);
+    for (const probe of grpcProbes) expect(probe.port).toBe(Number(env.GRPC_PORT));
+  });
+
+  it("should answer each gRPC probe's health check SERVING on a ready server", async () => {
+    expect(grpcProbes).not.toEqual([]);
+    const health = grpcClient(healthDefinition(), 'grpc.health.v1.Health', grpcPort);
+    try {
+      for (const { service } of grpcProbes) {
+        expect({ service, answer: await unary(health, 'Check', { service }) }).toEqual({
+          service,
+          answer: { status: 'SERVING' },
+        });
+      }
+    } finally {
+      health.close();
     }
   });
 
