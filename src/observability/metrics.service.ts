@@ -25,7 +25,6 @@ import { THREAD_STATES } from '../core/inference/thread-state';
 import { ENGINES } from '../engines/registry';
 import { tfjsEngine } from '../engines/tfjs/tfjs.descriptor';
 import { answerClusterCollects, scrapeCluster } from './cluster-metrics';
-import { annotateRequestModel } from '../core/request-scope';
 import { answeredStatus, RequestInfo } from './request-context';
 import { routeOf } from './route-label';
 
@@ -403,7 +402,6 @@ export class MetricsService
 
   observeInference(event: InferenceEvent): void {
     const labels = { model: event.model, version: String(event.version) };
-    annotateRequestModel(event.model, event.version);
     this.seen(labels.model, labels.version);
     this.inferences.inc({ ...labels, outcome: event.ok ? 'ok' : 'error' });
     if (!event.ok) return;

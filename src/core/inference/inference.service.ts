@@ -3,7 +3,7 @@ import { AppConfig } from '../../config/app-config';
 import { engineOptions } from '../../engines/registry';
 import { ServingError } from '../../errors/serving-error';
 import type { EncodedTensor, TensorMap } from '../../tensor/tensor';
-import { currentRequestSignal } from '../request-scope';
+import { annotateRequestModel, currentRequestSignal } from '../request-scope';
 import { ModelRegistry } from '../catalog/model-registry';
 import { ServedModel } from '../catalog/served-model';
 import { BatchScheduler } from './batch-scheduler';
@@ -40,6 +40,9 @@ export class InferenceService {
    * is dropped unrun if its client leaves or its deadline passes first.
    */
   async infer(model: ServedModel, inputs: EncodedTensor[]): Promise<TensorMap> {
+    // Labelled at once, so a request answered before its inference ends (deadline, client gone)
+    // is still counted and logged with the model it named.
+    annotateRequestModel(model.name, model.version);
     const instances = inputs[0]?.shape[0] ?? 1;
     this.checkBatchSize(instances);
     checkRows(model, inputs);
