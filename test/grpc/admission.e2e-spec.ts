@@ -130,7 +130,8 @@ describe('gRPC admission (MAX_INFLIGHT, REQUEST_TIMEOUT_MS, deadlines, cancellat
       REQUEST_TIMEOUT_MS: '0',
       MAX_INFLIGHT: '0',
       // One request per batch: the others can only wait in the queue.
-      BATCH_MAX_SIZE: '1000',
+      BATCH_MAX_SIZE: '3000',
+      MAX_BATCH: '3000',
     });
     const scrape = async (name: string) =>
       metricValue(await metrics(), name, { model: 'slow', version: '1' }) ?? 0;
