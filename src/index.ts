@@ -7,6 +7,7 @@ export { nextVersion, saveToRepository } from './core/catalog/save-to-repository
 export type { RepositoryTarget } from './core/catalog/save-to-repository';
 export type { SavableModel } from './engines/tfjs/tfjs-writer';
 export { ModelServingModule, MODEL_SERVING_OPTIONS } from './serving.module';
+export { GrpcModule } from './edge/grpc/grpc.module';
 export type { ModelServingOptions } from './serving.module';
 export { ModelService } from './core/model.service';
 export type { PredictOptions, PredictResult } from './core/model.service';
