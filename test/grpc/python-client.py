@@ -48,4 +48,19 @@ bad = iris("bad", rows)
 bad.outputs.add(name="probs")
 stream = stub.ModelStreamInfer(iter([iris("s1", rows[:4]), bad, iris("s2", rows[4:])]))
 result["stream"] = [[r.infer_response.id, r.error_message] for r in stream]
+# Every other RPC the service defines, each with its request left empty (a model named where
+# one must be): the status each answered.
+called = {"ModelInfer", "ModelStreamInfer", "ServerReady", "ModelMetadata"}
+result["others"] = {}
+for method in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods:
+    if method.name in called:
+        continue
+    request = getattr(pb, method.input_type.name)()
+    if method.name == "ModelReady":
+        request.name = "iris"
+    try:
+        getattr(stub, method.name)(request)
+        result["others"][method.name] = "OK"
+    except grpc.RpcError as error:
+        result["others"][method.name] = error.code().name
 print(json.dumps(result))

@@ -499,6 +499,23 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
         expect(error.details).toMatch(text);
       },
     );
+
+    it.each([
+      'SystemSharedMemoryStatus',
+      'SystemSharedMemoryRegister',
+      'SystemSharedMemoryUnregister',
+      'CudaSharedMemoryStatus',
+      'CudaSharedMemoryRegister',
+      'CudaSharedMemoryUnregister',
+      'TraceSetting',
+      'LogSettings',
+    ])("Triton's %s should answer UNIMPLEMENTED, saying what this server lacks", async (method) => {
+      const error = await failure(call(method, {}));
+      expect(error.code).toBe(status.UNIMPLEMENTED);
+      expect(error.details).toBe(
+        `${method} is not implemented: this server has no shared memory (system or CUDA), trace settings or log settings; tensors travel in ModelInfer's contents or raw_input_contents`,
+      );
+    });
   });
 
   describe('operations', () => {
@@ -529,6 +546,34 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
         const services = (await answer).list_services_response.service.map((s) => s.name);
         stream.end();
         expect(services).toEqual(expect.arrayContaining([SERVICE, 'grpc.health.v1.Health']));
+      } finally {
+        reflection.close();
+      }
+    });
+
+    it("should serve Triton's own protos through server reflection", async () => {
+      const reflection = grpcClient(
+        reflectionDefinition(),
+        'grpc.reflection.v1.ServerReflection',
+        port,
+      );
+      try {
+        const stream = duplex<{ file_descriptor_response: { file_descriptor_proto: Buffer[] } }>(
+          reflection,
+          'ServerReflectionInfo',
+        );
+        const answer = new Promise<Buffer[]>((resolve, reject) => {
+          stream.once('data', (data) =>
+            resolve(data.file_descriptor_response.file_descriptor_proto),
+          );
+          stream.once('error', reject);
+        });
+        stream.write({ file_containing_symbol: SERVICE });
+        const described = (await answer).map((d) => d.toString('latin1')).join('');
+        stream.end();
+        // An RPC and a model_config.proto message that only Triton's own files define.
+        expect(described).toContain('SystemSharedMemoryRegister');
+        expect(described).toContain('ModelDynamicBatching');
       } finally {
         reflection.close();
       }

@@ -12,7 +12,7 @@ import {
 } from '../v2/v2.mapper';
 import { CallError, GrpcCalls } from './grpc-calls';
 import { GrpcListener } from './grpc-listener';
-import { loadProtos, PROTOS_DIR } from './protos';
+import { loadProtos, PROTOS_DIR, serviceOf } from './protos';
 import {
   ModelInferRequest,
   ModelInferResponse,
@@ -22,7 +22,7 @@ import {
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
-/** Triton's grpc_service.proto (protos/triton), which imports model_config.proto beside it. */
+/** Triton's own grpc_service.proto (protos/triton), which imports model_config.proto beside it. */
 export const loadInferenceProtos = () =>
   loadProtos(['grpc_service.proto'], join(PROTOS_DIR, 'triton'));
 
@@ -59,6 +59,10 @@ const NOT_YET: Record<string, string> = {
     'RepositoryModelUnload is not implemented: models are unloaded by hot reload (remove the version folder from MODEL_DIR)',
 };
 
+/** Triton's other RPCs (system and CUDA shared memory, trace and log settings): no counterpart here. */
+const notServed = (method: string) =>
+  `${method} is not implemented: this server has no shared memory (system or CUDA), trace settings or log settings; tensors travel in ModelInfer's contents or raw_input_contents`;
+
 /**
  * The Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, Triton's
  * grpc_service.proto): the HTTP V2 route's semantics and error messages, through its mapper and
@@ -75,18 +79,22 @@ export class V2GrpcService implements OnModuleInit {
 
   onModuleInit(): void {
     if (!this.listener.enabled) return;
+    const packageDefinition = loadInferenceProtos();
+    // Every RPC of Triton's service has a handler (those served below replace theirs), so that a
+    // call to one this server lacks is admitted and counted as any other and says why.
     const unimplemented = Object.fromEntries(
-      Object.entries(NOT_YET).map(([method, message]) => [
+      Object.keys(serviceOf(packageDefinition, INFERENCE_SERVICE)).map((method) => [
         method,
         this.calls.unary(() => {
-          throw new ServingError('UNIMPLEMENTED', message);
+          throw new ServingError('UNIMPLEMENTED', NOT_YET[method] ?? notServed(method));
         }),
       ]),
     );
     this.listener.register({
       name: INFERENCE_SERVICE,
-      packageDefinition: loadInferenceProtos(),
+      packageDefinition,
       handlers: {
+        ...unimplemented,
         ServerLive: this.calls.unary(() => ({ live: true })),
         ServerReady: this.calls.unary(() => ({
           ready: this.models.isReady() && this.listener.serving,
@@ -117,7 +125,6 @@ export class V2GrpcService implements OnModuleInit {
             },
           }),
         ),
-        ...unimplemented,
       },
     });
   }
