@@ -16,7 +16,7 @@ import {
   failure,
   freePort,
   grpcClient,
-  healthDefinition,
+  healthOf,
   reflectionDefinition,
   unary,
 } from '../utils/grpc';
@@ -376,14 +376,10 @@ describe('TF Serving over gRPC: PredictionService and ModelService (e2e)', () =>
 
   describe('on the listener', () => {
     it('should report both services SERVING to grpc.health.v1.Health', async () => {
-      const health = grpcClient(healthDefinition(), 'grpc.health.v1.Health', port);
-      try {
-        for (const service of [PREDICTION_SERVICE, MODEL_SERVICE]) {
-          expect(await unary(health, 'Check', { service })).toEqual({ status: 'SERVING' });
-        }
-      } finally {
-        health.close();
-      }
+      expect(await healthOf(port, [PREDICTION_SERVICE, MODEL_SERVICE])).toEqual({
+        [PREDICTION_SERVICE]: { status: 'SERVING' },
+        [MODEL_SERVICE]: { status: 'SERVING' },
+      });
     });
 
     it('should list both services through server reflection, with their protos', async () => {

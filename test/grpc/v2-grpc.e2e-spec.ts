@@ -11,7 +11,7 @@ import {
   failure,
   freePort,
   grpcClient,
-  healthDefinition,
+  healthOf,
   inferenceDefinition,
   reflectionDefinition,
   unary,
@@ -520,14 +520,10 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
 
   describe('operations', () => {
     it('should answer health SERVING for the server and for the inference service', async () => {
-      const health = grpcClient(healthDefinition(), 'grpc.health.v1.Health', port);
-      try {
-        for (const service of ['', SERVICE]) {
-          expect(await unary(health, 'Check', { service })).toEqual({ status: 'SERVING' });
-        }
-      } finally {
-        health.close();
-      }
+      expect(await healthOf(port, ['', SERVICE])).toEqual({
+        '': { status: 'SERVING' },
+        [SERVICE]: { status: 'SERVING' },
+      });
     });
 
     it('should list its services through server reflection', async () => {

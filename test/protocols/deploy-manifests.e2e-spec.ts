@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ORT_QUIET_ENV } from '../../src/engines/onnx/ort-telemetry';
-import { freePort, grpcClient, healthDefinition, unary } from '../utils/grpc';
+import { freePort, healthOf } from '../utils/grpc';
 import { closeApp, createTestApp } from '../utils/test-app';
 
 const DEPLOY = join(__dirname, '..', '..', 'deploy');
@@ -99,17 +99,10 @@ describe('deploy/ KServe manifests (e2e)', () => {
 
   it("should answer each gRPC probe's health check SERVING on a ready server", async () => {
     expect(grpcProbes).not.toEqual([]);
-    const health = grpcClient(healthDefinition(), 'grpc.health.v1.Health', grpcPort);
-    try {
-      for (const { service } of grpcProbes) {
-        expect({ service, answer: await unary(health, 'Check', { service }) }).toEqual({
-          service,
-          answer: { status: 'SERVING' },
-        });
-      }
-    } finally {
-      health.close();
-    }
+    const services = grpcProbes.map(({ service }) => service);
+    expect(await healthOf(grpcPort, services)).toEqual(
+      Object.fromEntries(services.map((service) => [service, { status: 'SERVING' }])),
+    );
   });
 
   it('should have the InferenceService use the runtime, format and protocol it declares', () => {

@@ -39,6 +39,18 @@ export function grpcClient(definition: PackageDefinition, service: string, port:
 export const healthDefinition = (): PackageDefinition =>
   loadProtos([HEALTH_PROTO], dirname(HEALTH_PROTO));
 
+/** grpc.health.v1.Health's answer for each service, by service name ('' is the whole server). */
+export async function healthOf(port: number, services: string[]): Promise<Record<string, unknown>> {
+  const health = grpcClient(healthDefinition(), 'grpc.health.v1.Health', port);
+  try {
+    const answers: Record<string, unknown> = {};
+    for (const service of services) answers[service] = await unary(health, 'Check', { service });
+    return answers;
+  } finally {
+    health.close();
+  }
+}
+
 /** Server reflection's own proto, as @grpc/reflection ships it. */
 export const reflectionDefinition = (): PackageDefinition =>
   loadProtos(
