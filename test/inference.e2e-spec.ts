@@ -163,9 +163,11 @@ describe('Inference threads and dynamic batching (e2e, real HTTP on loopback)', 
       // Each request keeps one thread busy for a second or more: a probe that waited for one
       // would take that long, while a probe on a loaded machine can take a few hundred ms.
       const busy = [infer(url, 'slow', slowRows(480)), infer(url, 'slow', slowRows(480))];
+      // Probed once both run in the threads: their bodies are parsed and handed over by then,
+      // so what the probes measure is the main thread while inference runs, nothing else.
       await waitFor(async () => {
         const metrics = await (await fetch(`${url}/metrics`)).text();
-        return metricValue(metrics, 'http_requests_in_flight') === 2;
+        return metricValue(metrics, 'inference_threads', { state: 'busy' }) === 2;
       });
       const probes = [];
       for (const path of [
