@@ -57,7 +57,7 @@ export interface ConfiguredShapes {
   outputs: Map<string, Reshape>;
   /** max_batch_size 0 in a user's config: requests must have the full shape, first dimension included. */
   fullShapes: boolean;
-  /** A user's max_batch_size above 0: the most rows a request may hold, as in Triton. */
+  /** A max_batch_size above 0 the user wrote: the most rows a request may hold, as in Triton. */
   maxRows?: number;
   /** The file the rules come from, for messages. */
   file: string;
@@ -167,7 +167,8 @@ class ConfigCompletion {
       shapes: {
         ...this.reshapes,
         fullShapes: maxBatchSize === 0,
-        maxRows: maxBatchSize > 0 ? maxBatchSize : undefined,
+        // Only a max_batch_size the user wrote limits requests: BATCH_MAX_SIZE sizes batches.
+        maxRows: (given.max_batch_size ?? 0) > 0 ? given.max_batch_size : undefined,
         file: this.file,
       },
       batchable,
