@@ -1,6 +1,6 @@
 import { status, type Client } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { listenOnLoopback, metricValue } from './production/utils/http';
+import { listenOnLoopback, metricValue, waitFor } from './production/utils/http';
 import {
   copyShipped,
   gatherOnnx,
@@ -231,6 +231,44 @@ describe("Triton's statistics extension (e2e, real threads, ONNX Runtime and TF.
     expect(metricValue(text, 'model_executions_total', { model: 'iris', version: '1' })).toBe(0);
   });
 
+  it("should document the three routes in the OpenAPI document with Triton's fields", async () => {
+    type Schema = { $ref?: string; properties?: Record<string, Schema>; items?: Schema };
+    const doc = (await (await fetch(`${url}/docs-json`)).json()) as {
+      paths: Record<
+        string,
+        {
+          get: {
+            responses: Record<string, { content: { 'application/json': { schema: Schema } } }>;
+          };
+        }
+      >;
+      components: { schemas: Record<string, Schema> };
+    };
+    const schema = (ref?: string) => doc.components.schemas[ref!.split('/').pop()!];
+    for (const path of [
+      '/v2/models/stats',
+      '/v2/models/{name}/stats',
+      '/v2/models/{name}/versions/{version}/stats',
+    ]) {
+      const ok = doc.paths[path]?.get.responses['200'].content['application/json'].schema;
+      const stat = schema(schema(ok?.$ref).properties!.model_stats.items!.$ref);
+      expect([path, Object.keys(stat.properties!)]).toEqual([
+        path,
+        [
+          'name',
+          'version',
+          'last_inference',
+          'inference_count',
+          'execution_count',
+          'inference_stats',
+          'batch_stats',
+          'memory_usage',
+        ],
+      ]);
+    }
+    expect(Object.keys(doc.paths['/v2/models/{name}/stats'].get.responses)).toContain('404');
+  });
+
   it('should answer 404 in the V2 error body for an unknown model or version, on HTTP and gRPC', async () => {
     for (const path of [
       '/v2/models/nope/stats',
@@ -254,5 +292,45 @@ describe("Triton's statistics extension (e2e, real threads, ONNX Runtime and TF.
     expect(nameless.details).toBe(
       "version '1' is given without a name: name the model whose version you ask for",
     );
+  });
+
+  it('should count a request whose deadline passed while it was queued as a fail', async () => {
+    const [before] = await statsOf('/v2/models/gather/stats');
+    // One row of the BATCH_MAX_SIZE the batch waits for: it is still queued when its deadline
+    // passes, whatever the machine's speed (the batch timeout is 20 times longer).
+    const expired = await failure(
+      unary(
+        client,
+        'ModelInfer',
+        {
+          model_name: 'gather',
+          inputs: [
+            { name: 'index', datatype: 'INT32', shape: [1], contents: { int_contents: [1] } },
+          ],
+        },
+        { deadline: Date.now() + 500 },
+      ),
+    );
+    expect(expired.code).toBe(status.DEADLINE_EXCEEDED);
+    await waitFor(
+      async () =>
+        (await statsOf('/v2/models/gather/stats'))[0].inference_stats.fail.count >
+        before.inference_stats.fail.count,
+    );
+    const [after] = await statsOf('/v2/models/gather/stats');
+    expect(after.inference_stats.fail.count).toBe(before.inference_stats.fail.count + 1);
+    expect(after.inference_stats.fail.ns).toBeGreaterThan(before.inference_stats.fail.ns);
+    expect([after.inference_count, after.execution_count]).toEqual([
+      before.inference_count,
+      before.execution_count,
+    ]);
+    const text = await metrics();
+    expect(
+      metricValue(text, 'model_inference_total', {
+        model: 'gather',
+        version: '1',
+        outcome: 'error',
+      }),
+    ).toBe(after.inference_stats.fail.count);
   });
 });
