@@ -1,8 +1,8 @@
+import type { RunTiming } from '../../engines/engine';
 import { ServingError } from '../../errors/serving-error';
 import type { Tensor } from '../../tensor/tensor';
 import type { InferenceThread } from './inference-thread';
 import { concatRows, sliceRows } from './tensor-rows';
-import type { RunTiming } from '../../engines/engine';
 import type { RunReport } from './thread-protocol';
 
 export interface BatchOptions {
