@@ -56,6 +56,9 @@ describe('Swagger for the protocol endpoints (e2e)', () => {
     ['get', '/v2/models/{name}/versions/{version}/ready'],
     ['get', '/v2/models/{name}/config'],
     ['get', '/v2/models/{name}/versions/{version}/config'],
+    ['get', '/v2/models/stats'],
+    ['get', '/v2/models/{name}/stats'],
+    ['get', '/v2/models/{name}/versions/{version}/stats'],
     ['post', '/v2/models/{name}/infer'],
     ['post', '/v2/models/{name}/versions/{version}/infer'],
   ];

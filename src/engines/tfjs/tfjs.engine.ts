@@ -5,7 +5,7 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { DTYPES } from '../../tensor/dtypes';
 import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
-import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
+import { Engine, EngineModel, EngineStats, inputErrorsOf, nanosSince, RunTiming } from '../engine';
 import { withTopologyNames } from './layers-names';
 import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
 import { TFJS_PLATFORMS } from './tfjs.descriptor';
@@ -105,15 +105,20 @@ class TfjsEngineModel implements EngineModel {
   }
 
   /** Runs the batch whole: a fixed batch dimension is chunked above the engines (fixed-batch.ts). */
-  async run(inputs: Tensor[]): Promise<Tensor[]> {
+  async run(inputs: Tensor[], timing?: RunTiming): Promise<Tensor[]> {
+    let start = process.hrtime.bigint();
     const tensors = inputs.map((input) =>
       tf.tensor(input.data as Float32Array, input.shape, input.dtype as tf.DataType),
     );
+    if (timing) timing.inputNs += nanosSince(start);
     const created: tf.Tensor[] = [...tensors];
     try {
+      start = process.hrtime.bigint();
       const outputs = await this.execute(tensors);
+      if (timing) timing.inferNs += nanosSince(start);
       created.push(...outputs);
-      return await Promise.all(
+      start = process.hrtime.bigint();
+      const read = await Promise.all(
         outputs.map(async (t, i) => ({
           name: this.signature.outputs[i].name,
           dtype: t.dtype as TensorDtype,
@@ -121,6 +126,8 @@ class TfjsEngineModel implements EngineModel {
           data: (await t.data()) as TypedData,
         })),
       );
+      if (timing) timing.outputNs += nanosSince(start);
+      return read;
     } finally {
       created.forEach((t) => t.dispose());
     }
