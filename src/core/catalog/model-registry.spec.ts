@@ -64,6 +64,28 @@ describe(ModelRegistry.name, () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it("should give a loaded version the configuration it serves under: its folder's, or one read from the model", async () => {
+    copy('iris/1', 1);
+    copy('iris/2', 2);
+    await registry.load(at(1));
+    const file = join(root, 'iris', 'config.json');
+    await registry.load({
+      ...at(2),
+      config: { config: { name: 'iris', max_batch_size: 0 }, file },
+    });
+    const [v2, v1] = registry.serving('iris');
+    expect(v1.config).toEqual({
+      name: 'iris',
+      platform: v1.platform,
+      backend: v1.backend,
+      max_batch_size: 0,
+      input: [{ name: v1.signature.inputs[0].name, data_type: 'TYPE_FP32', dims: [-1, 4] }],
+      output: [{ name: v1.signature.outputs[0].name, data_type: 'TYPE_FP32', dims: [-1, 3] }],
+    });
+    expect(v2.configFile?.file).toBe(file);
+    expect(v2.config).toMatchObject({ name: 'iris', max_batch_size: 0 });
+  });
+
   it('should retire a superseded version only after its in-flight requests finish', async () => {
     copy('iris/1', 1);
     copy('iris/2', 2);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { VersionPolicy } from '../../config/app-config';
 import type { EngineDescriptor } from '../../engines/engine';
 import { ENGINES, modelFiles } from '../../engines/registry';
-import type { VersionPolicyConfig } from '../model-config/model-config';
+import { ModelConfigFile, readModelConfig } from '../model-config/read-model-config';
 import { defaultVersionPolicy, versionsToServe, VersionSelection } from './version-policy';
 
 /** One loadable model version found in the repository. */
@@ -13,6 +13,8 @@ export interface ModelLocation {
   version: number;
   /** Absolute directory holding an engine's model file, e.g. model.json (and maybe metadata.json). */
   dir: string;
+  /** The model folder's config.pbtxt or config.json, shared by all its versions. */
+  config?: ModelConfigFile;
 }
 
 /** Thrown when the repository itself is unusable: missing, empty, or badly laid out. */
@@ -138,13 +140,16 @@ async function versionsOf(
   if (broken) throw new Error(broken.error);
   const entries = folders.map((folder) => folder.name);
   warnNotVersions(name, modelDir, entries);
+  const config = await readModelConfig(modelDir);
+  const withConfig = (location: ModelLocation) => (config ? { ...location, config } : location);
   const located: ModelLocation[] = [];
   for (const version of entries.filter((entry) => VERSION_DIR.test(entry))) {
     const dir = join(modelDir, version);
-    if (await holdsModel(dir, engines)) located.push({ name, version: Number(version), dir });
+    if (await holdsModel(dir, engines))
+      located.push(withConfig({ name, version: Number(version), dir }));
   }
   if (located.length > 0) return located;
-  if (await holdsModel(modelDir, engines)) return [{ name, version: 1, dir: modelDir }];
+  if (await holdsModel(modelDir, engines)) return [withConfig({ name, version: 1, dir: modelDir })];
   const files = fileNames(engines);
   throw new Error(
     `Model folder ${modelDir} has no ${files} and no version folder (<positive integer>/${files})`,
@@ -212,11 +217,6 @@ export async function scanEveryFolder(root: string): Promise<ModelLocation[]> {
   return locations;
 }
 
-/** A location whose model folder has a configuration, which may set its version policy. */
-type Configured = ModelLocation & {
-  config?: { file: string; config: { version_policy?: VersionPolicyConfig } };
-};
-
 /**
  * The versions each model's policy serves, sorted by name then version: its configuration's
  * version_policy (Triton's latest N, all or specific), else MODEL_VERSION_POLICY (`latest`: the
@@ -228,8 +228,8 @@ export function selectVersions(
   locations: ModelLocation[],
   policy: VersionPolicy,
 ): VersionSelection {
-  const byName = new Map<string, Configured[]>();
-  for (const location of locations as Configured[]) {
+  const byName = new Map<string, ModelLocation[]>();
+  for (const location of locations) {
     byName.set(location.name, [...(byName.get(location.name) ?? []), location]);
   }
   const selection: VersionSelection = { wanted: [], problems: [] };

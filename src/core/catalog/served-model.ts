@@ -4,6 +4,9 @@ import { formatOfPlatform } from '../../engines/registry';
 import { checkImageMetadata } from '../../image/image-spec';
 import { fixedBatchOf } from '../inference/fixed-batch';
 import type { LoadReport } from '../inference/thread-protocol';
+import { effectiveConfig } from '../model-config/effective-config';
+import type { ModelConfig } from '../model-config/model-config';
+import type { ModelConfigFile } from '../model-config/read-model-config';
 import { formatShape, ModelSignature } from '../../tensor/signature';
 
 /** Optional `metadata.json` beside the model file. */
@@ -69,18 +72,23 @@ export class ServedModel {
   batchable = false;
   /** A fixed first dimension (e.g. [1,192,192,3]): requests run in chunks of it, never merged. */
   fixedBatch?: number;
+  /** The model folder's configuration file, when it has one (or a load request's override). */
+  readonly configFile?: ModelConfigFile;
+  /** The configuration it serves under, in Triton's JSON form: set once it loaded. */
+  config: ModelConfig;
 
   /**
    * @param generation counts reloads of this version in place (its files changed): the old copy
    * keeps serving under its own key while the new one loads beside it in the same threads.
    */
   constructor(
-    location: { name: string; version: number; dir: string },
+    location: { name: string; version: number; dir: string; config?: ModelConfigFile },
     readonly generation = 0,
   ) {
     this.name = location.name;
     this.version = location.version;
     this.dir = location.dir;
+    this.configFile = location.config;
   }
 
   /** The copy's id in the inference threads and the batch queues. */
@@ -119,6 +127,7 @@ export class ServedModel {
       this.batchable = report.batchMajor && this.metadata.batching !== false;
       this.fixedBatch = fixedBatchOf(this.signature);
       this.checkLabels();
+      this.config = effectiveConfig(this, this.configFile?.config);
     } catch (error) {
       await host.unload(this.key);
       throw new Error(`${this.dir}: ${(error as Error).message}`);
