@@ -68,7 +68,20 @@ async function fingerprint(dir: string, depth = 0): Promise<string> {
   return `${head}|${parts.join('|')}`;
 }
 
-/** Whether requests encoded for one copy of a version run unchanged on another. */
+/**
+ * The files a version's load reads: its folder's, and its model's configuration (in the model
+ * folder, above the version's): editing config.pbtxt reloads the versions with their new settings.
+ */
+async function filesOf(location: ModelLocation): Promise<string> {
+  const config = location.config ? `|${JSON.stringify(location.config)}` : '';
+  return `${await fingerprint(location.dir)}${config}`;
+}
+
+/**
+ * Whether requests encoded for one copy of a version run unchanged on another. The settings of
+ * its configuration are part of it: a request checked against one max_batch_size must not run
+ * under another.
+ */
 const contract = (model: ServedModel) =>
   JSON.stringify([
     model.platform,
@@ -76,6 +89,7 @@ const contract = (model: ServedModel) =>
     model.metadata,
     model.batchable,
     model.fixedBatch,
+    model.configured ?? null,
   ]);
 
 /**
@@ -132,7 +146,7 @@ export class ModelRegistry {
     const { model } = entry;
     model.state = 'LOADING';
     // Taken before the load reads the files, so a write during the load is seen by the next pass.
-    entry.fingerprint = await fingerprint(location.dir);
+    entry.fingerprint = await filesOf(location);
     try {
       await model.load(this.host);
       this.logger[level](
@@ -170,7 +184,7 @@ export class ModelRegistry {
         continue;
       }
       if (!entry.error && entry.model.state !== 'AVAILABLE') continue;
-      const seen = await this.settledChange(entry, location.dir);
+      const seen = await this.settledChange(entry, location);
       if (seen === undefined) continue;
       if (entry.error) await this.loadReporting(location);
       else retiring.push(...(await this.reloadInPlace(entry, location, seen)));
@@ -208,8 +222,11 @@ export class ModelRegistry {
    * else undefined. Waiting one pass keeps a copy being written in place (same size, half old and
    * half new weights) from being loaded, and served, midway.
    */
-  private async settledChange(entry: VersionEntry, dir: string): Promise<string | undefined> {
-    const now = await fingerprint(dir);
+  private async settledChange(
+    entry: VersionEntry,
+    location: ModelLocation,
+  ): Promise<string | undefined> {
+    const now = await filesOf(location);
     if (now === entry.fingerprint) {
       entry.changing = undefined;
       return undefined;
@@ -250,7 +267,7 @@ export class ModelRegistry {
       return [];
     }
     const versions = this.versions.get(location.name);
-    const moved = (await fingerprint(location.dir)) !== seen;
+    const moved = (await filesOf(location)) !== seen;
     if (moved || versions?.get(location.version) !== entry || entry.model.state !== 'AVAILABLE') {
       // Written to during the load (the next passes load it again once it holds still), or the
       // version was retired meanwhile: this copy must never serve.

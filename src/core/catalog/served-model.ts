@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { formatOfPlatform } from '../../engines/registry';
 import { checkImageMetadata } from '../../image/image-spec';
 import { fixedBatchOf } from '../inference/fixed-batch';
+import type { BatchOptions } from '../inference/batch-scheduler';
 import type { LoadReport } from '../inference/thread-protocol';
 import { effectiveConfig } from '../model-config/effective-config';
 import type { ModelConfig } from '../model-config/model-config';
 import type { ModelConfigFile } from '../model-config/read-model-config';
+import { batchOptionsOf, instanceCount } from '../model-config/model-settings';
 import { formatShape, ModelSignature } from '../../tensor/signature';
 
 /** Optional `metadata.json` beside the model file. */
@@ -26,7 +28,8 @@ export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END'
 
 /** Where the weights live: every inference thread loads (and later frees) its own copy. */
 export interface ModelHost {
-  load(key: string, dir: string): Promise<LoadReport>;
+  /** Loads into `count` inference threads (every one when undefined). */
+  load(key: string, dir: string, count?: number): Promise<LoadReport>;
   unload(key: string): Promise<void>;
 }
 
@@ -76,6 +79,10 @@ export class ServedModel {
   readonly configFile?: ModelConfigFile;
   /** The configuration it serves under, in Triton's JSON form: set once it loaded. */
   config: ModelConfig;
+  /** How its requests are batched, from its configuration file; the server's options without one. */
+  batching?: BatchOptions;
+  /** Inference threads holding it (instance_group count); every thread when undefined. */
+  instances?: number;
 
   /**
    * @param generation counts reloads of this version in place (its files changed): the old copy
@@ -106,6 +113,14 @@ export class ServedModel {
     return formatOfPlatform(this.platform) ?? this.platform;
   }
 
+  /**
+   * Its effective configuration when it has a configuration file (or a load override): only then
+   * do its settings (max_batch_size, dynamic_batching) replace the server's options.
+   */
+  get configured(): ModelConfig | undefined {
+    return this.configFile ? this.config : undefined;
+  }
+
   get labels(): string[] | undefined {
     return this.metadata.labels;
   }
@@ -116,7 +131,8 @@ export class ServedModel {
     this.metadata = await readMetadata(this.dir).catch((error: Error) => {
       throw new Error(`${join(this.dir, 'metadata.json')}: ${error.message}`);
     });
-    const report = await host.load(this.key, this.dir);
+    this.instances = instanceCount(this.configFile?.config, this.configFile?.file ?? '');
+    const report = await host.load(this.key, this.dir, this.instances);
     try {
       this.platform = report.platform;
       this.backend = report.backend;
@@ -128,6 +144,7 @@ export class ServedModel {
       this.fixedBatch = fixedBatchOf(this.signature);
       this.checkLabels();
       this.config = effectiveConfig(this, this.configFile?.config);
+      this.batching = batchOptionsOf(this.configured);
     } catch (error) {
       await host.unload(this.key);
       throw new Error(`${this.dir}: ${(error as Error).message}`);

@@ -19,7 +19,7 @@ export interface ThreadSnapshot extends ThreadStats {
   busy: boolean;
   ready: boolean;
   state: ThreadState;
-  /** Batches it has run since it started. */
+  /** Batches run in its slot, by it and the threads it replaced. */
   batches: number;
   /** The versions (copy keys) it holds. */
   versions: string[];
@@ -76,6 +76,8 @@ export class InferencePool {
   private readonly restart: RestartOptions;
   private closing = false;
   private replaced = 0;
+  /** Batches run by the threads that served in each slot before its current one. */
+  private readonly pastBatches: number[] = [];
   /** Called whenever a thread may have become idle (a batch ended, a thread got ready). */
   onIdle: () => void = () => undefined;
   /** Called when versions are dropped because replacement threads cannot load them. */
@@ -112,6 +114,7 @@ export class InferencePool {
   }
 
   private spawn(index: number): InferenceThread {
+    this.pastBatches[index] = (this.pastBatches[index] ?? 0) + (this.slots[index]?.batches ?? 0);
     const thread = new InferenceThread(index, this.options, (t, code) => this.exited(t, code));
     this.slots[index] = thread;
     return thread;
@@ -267,6 +270,13 @@ export class InferencePool {
    * first error is thrown.
    */
   async load(key: string, dir: string, count = this.slots.length): Promise<LoadReport> {
+    if (count > this.slots.length) {
+      // Clamped, not refused: INFERENCE_THREADS defaults to the cores, so a repository written
+      // for a bigger machine still serves on a smaller one, by every thread there is.
+      this.logger.warn(
+        `${key}: instance_group count ${count} is more than the ${this.slots.length} inference thread(s) (INFERENCE_THREADS); it is held by all ${this.slots.length}`,
+      );
+    }
     const targets = this.place(count);
     const results = await Promise.allSettled(targets.map((t) => t.load(key, dir)));
     const failed = results.find((r) => r.status === 'rejected');
@@ -307,7 +317,7 @@ export class InferencePool {
       busy: t.busy,
       ready: t.ready,
       state: t.state,
-      batches: t.batches,
+      batches: this.pastBatches[t.index] + (t.batches ?? 0),
       versions: this.versionsOf(t.index),
       ...t.stats,
     }));

@@ -10,6 +10,7 @@ import { BatchScheduler } from './batch-scheduler';
 import { InferencePool } from './inference-pool';
 import { engineTotals, InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { rowsProblem } from './fixed-batch';
+import { tooManyRows } from '../model-config/model-settings';
 
 /**
  * Runs requests on the models: admission (batch size, rows), the version's queue and batches
@@ -45,6 +46,8 @@ export class InferenceService {
     annotateRequestModel(model.name, model.version);
     const instances = inputs[0]?.shape[0] ?? 1;
     this.checkBatchSize(instances);
+    const refused = tooManyRows(model.configured, model.name, instances);
+    if (refused) throw ServingError.invalid(refused);
     checkRows(model, inputs);
     // Counted from here (the same synchronous step as resolve()) so a hot swap that retires this
     // version waits for the request instead of freeing the weights under it.
@@ -77,6 +80,7 @@ export class InferenceService {
       version: m.version,
       state: m.state,
       loadSeconds: (m.loadTimeMs ?? 0) / 1000,
+      instances: this.pool.instances(m.key),
     }));
     // Summed per version: while a version reloads in place its two copies each have a queue.
     const byVersion = new Map<string, { name: string; version: number; requests: number }>();
