@@ -12,6 +12,7 @@ import {
   InferenceService,
 } from './inference/inference.service';
 import { ModelLifecycle } from './lifecycle/model-lifecycle';
+import { configDefaults } from './model-config/effective-config';
 import { ModelService } from './model.service';
 
 /**
@@ -24,8 +25,9 @@ import { ModelService } from './model.service';
     { provide: InferencePool, useFactory: createInferencePool, inject: [AppConfig] },
     {
       provide: ModelRegistry,
-      useFactory: (pool: InferencePool) => new ModelRegistry(pool),
-      inject: [InferencePool],
+      useFactory: (pool: InferencePool, config: AppConfig) =>
+        new ModelRegistry(pool, configDefaults(config)),
+      inject: [InferencePool, AppConfig],
     },
     {
       provide: BatchScheduler,

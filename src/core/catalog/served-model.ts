@@ -5,7 +5,12 @@ import { checkImageMetadata } from '../../image/image-spec';
 import { fixedBatchOf } from '../inference/fixed-batch';
 import type { BatchOptions } from '../inference/batch-scheduler';
 import type { LoadReport } from '../inference/thread-protocol';
-import { effectiveConfig } from '../model-config/effective-config';
+import {
+  ConfigDefaults,
+  ConfiguredShapes,
+  effectiveConfig,
+  ModelConfigError,
+} from '../model-config/effective-config';
 import type { ModelConfig } from '../model-config/model-config';
 import type { ModelConfigFile } from '../model-config/read-model-config';
 import { batchOptionsOf, instanceCount } from '../model-config/model-settings';
@@ -77,12 +82,14 @@ export class ServedModel {
   fixedBatch?: number;
   /** The model folder's configuration file, when it has one (or a load request's override). */
   readonly configFile?: ModelConfigFile;
-  /** The configuration it serves under, in Triton's JSON form: set once it loaded. */
+  /** The configuration it serves under, in Triton's JSON form (completed and checked): set once it loaded. */
   config: ModelConfig;
-  /** How its requests are batched, from its configuration file; the server's options without one. */
+  /** How its requests are batched: its configuration's max_batch_size and dynamic_batching. */
   batching?: BatchOptions;
   /** Inference threads holding it (instance_group count); every thread when undefined. */
   instances?: number;
+  /** What a user's configuration changes about requests (reshape, full shapes, rows); none without one. */
+  shapes?: ConfiguredShapes;
 
   /**
    * @param generation counts reloads of this version in place (its files changed): the old copy
@@ -113,40 +120,48 @@ export class ServedModel {
     return formatOfPlatform(this.platform) ?? this.platform;
   }
 
-  /**
-   * Its effective configuration when it has a configuration file (or a load override): only then
-   * do its settings (max_batch_size, dynamic_batching) replace the server's options.
-   */
-  get configured(): ModelConfig | undefined {
-    return this.configFile ? this.config : undefined;
-  }
-
   get labels(): string[] | undefined {
     return this.metadata.labels;
   }
 
   /** Loads and warms the model in every inference thread; it serves once this resolves. */
-  async load(host: ModelHost): Promise<void> {
+  async load(host: ModelHost, defaults: ConfigDefaults): Promise<void> {
     this.state = 'LOADING';
     this.metadata = await readMetadata(this.dir).catch((error: Error) => {
       throw new Error(`${join(this.dir, 'metadata.json')}: ${error.message}`);
     });
-    this.instances = instanceCount(this.configFile?.config, this.configFile?.file ?? '');
+    this.instances = instanceCount(this.configFile?.config);
     const report = await host.load(this.key, this.dir, this.instances);
     try {
       this.platform = report.platform;
       this.backend = report.backend;
-      this.signature = report.signature;
+      const effective = effectiveConfig(
+        {
+          name: this.name,
+          platform: report.platform,
+          signature: report.signature,
+          batchMajor: report.batchMajor,
+          batchingAllowed: this.metadata.batching !== false,
+        },
+        defaults,
+        this.configFile,
+      );
+      this.config = effective.config;
+      this.signature = effective.signature;
+      this.shapes = effective.shapes;
       checkImageMetadata(this.metadata, this.signature.inputs);
       this.loadTimeMs = report.loadMs;
       this.warmupTimeMs = report.warmupMs;
-      this.batchable = report.batchMajor && this.metadata.batching !== false;
-      this.fixedBatch = fixedBatchOf(this.signature);
+      this.batchable = effective.batchable;
+      // Chunks of a fixed batch are what the model itself takes; a reshape is applied whole.
+      const reshaped = (this.shapes?.inputs.size ?? 0) + (this.shapes?.outputs.size ?? 0) > 0;
+      this.fixedBatch = reshaped ? undefined : fixedBatchOf(report.signature);
       this.checkLabels();
-      this.config = effectiveConfig(this, this.configFile?.config);
-      this.batching = batchOptionsOf(this.configured);
+      this.batching = batchOptionsOf(this.config);
     } catch (error) {
       await host.unload(this.key);
+      // A configuration's error names its file and field, which says more than the folder.
+      if (error instanceof ModelConfigError) throw error;
       throw new Error(`${this.dir}: ${(error as Error).message}`);
     }
     this.state = 'AVAILABLE';

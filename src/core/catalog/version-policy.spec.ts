@@ -9,6 +9,7 @@ describe(versionsToServe.name, () => {
       missing: [],
     });
     expect(versionsToServe(onDisk, { latest: { num_versions: 9 } }).serve).toEqual([1, 2, 3, 10]);
+    expect(versionsToServe(onDisk, { latest: {} } as never).serve).toEqual([10]);
     expect(versionsToServe(onDisk, { all: {} }).serve).toEqual([1, 2, 3, 10]);
     expect(versionsToServe(onDisk, { specific: { versions: [10, 1] } })).toEqual({
       serve: [1, 10],

@@ -40,7 +40,8 @@ export function versionsToServe(
   }
   if ('all' in policy) return { serve: sorted, missing: [] };
   if ('latest' in policy) {
-    const count = policy.latest?.num_versions;
+    // Triton's default: `latest {}` serves the highest version.
+    const count = policy.latest?.num_versions ?? 1;
     if (!isPositiveInteger(count)) {
       throw new Error(
         `version_policy.latest.num_versions must be a positive integer; got ${JSON.stringify(count)}`,

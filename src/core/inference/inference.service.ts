@@ -10,7 +10,7 @@ import { BatchScheduler } from './batch-scheduler';
 import { InferencePool } from './inference-pool';
 import { engineTotals, InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { rowsProblem } from './fixed-batch';
-import { tooManyRows } from '../model-config/model-settings';
+import { toClientOutputs, toModelInputs } from '../model-config/configured-shapes';
 
 /**
  * Runs requests on the models: admission (batch size, rows), the version's queue and batches
@@ -46,8 +46,6 @@ export class InferenceService {
     annotateRequestModel(model.name, model.version);
     const instances = inputs[0]?.shape[0] ?? 1;
     this.checkBatchSize(instances);
-    const refused = tooManyRows(model.configured, model.name, instances);
-    if (refused) throw ServingError.invalid(refused);
     checkRows(model, inputs);
     // Counted from here (the same synchronous step as resolve()) so a hot swap that retires this
     // version waits for the request instead of freeing the weights under it.
@@ -56,10 +54,18 @@ export class InferenceService {
     let seconds = 0;
     let ok = false;
     try {
-      const result = await this.scheduler.submit(target, inputs, currentRequestSignal());
+      const result = await this.scheduler.submit(
+        target,
+        toModelInputs(target, inputs),
+        currentRequestSignal(),
+      );
       seconds = result.seconds;
+      const outputs = toClientOutputs(
+        target,
+        Object.fromEntries(result.outputs.map((t) => [t.name, t])),
+      );
       ok = true;
-      return Object.fromEntries(result.outputs.map((t) => [t.name, t]));
+      return outputs;
     } finally {
       release();
       this.observer?.observeInference({
