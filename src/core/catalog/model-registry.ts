@@ -70,12 +70,14 @@ async function fingerprint(dir: string, depth = 0): Promise<string> {
 }
 
 /**
- * The files a version's load reads: its folder's, and its model's configuration (in the model
- * folder, above the version's): editing config.pbtxt reloads the versions with their new settings.
+ * A version's files and its model folder's configuration file, which all its versions share:
+ * editing config.pbtxt reloads them as editing their weights does. Its content, not its stats:
+ * the scan has just read it, and a config is small.
  */
 async function filesOf(location: ModelLocation): Promise<string> {
-  const config = location.config ? `|${JSON.stringify(location.config)}` : '';
-  return `${await fingerprint(location.dir)}${config}`;
+  const files = await fingerprint(location.dir);
+  if (!location.config) return files;
+  return `${files}|${location.config.file}:${JSON.stringify(location.config.config)}`;
 }
 
 /**
