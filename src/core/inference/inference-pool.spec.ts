@@ -102,12 +102,13 @@ let ran: string[];
 describe(InferencePool.name, () => {
   let pool: InferencePool;
   let errors: jest.SpyInstance;
+  let warnings: jest.SpyInstance;
   const restart = { baseDelayMs: 100, maxDelayMs: 1000, maxBootFailures: 3 };
 
   beforeEach(async () => {
     jest.useFakeTimers();
     errors = jest.spyOn(Logger.prototype, 'error').mockImplementation();
-    jest.spyOn(Logger.prototype, 'warn').mockImplementation();
+    warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation();
     jest.spyOn(Logger.prototype, 'log').mockImplementation();
     spawned = [];
     startFails = false;
@@ -255,6 +256,9 @@ describe(InferencePool.name, () => {
       ['small/1', 'other/1', 'wide/1'],
     ]);
     expect(['big/1', 'small/1', 'other/1'].map((key) => pool.instances(key))).toEqual([1, 2, 1]);
+    expect(warnings).toHaveBeenCalledWith(
+      'wide/1: instance_group count 5 is more than the 2 inference thread(s) (INFERENCE_THREADS); it is held by all 2',
+    );
     expect(pool.holding('big/1')).toBe(1);
     await pool.unload('big/1');
     expect(unloaded).toEqual(['0:big/1']);
