@@ -84,7 +84,7 @@ export class ServedModel {
   readonly configFile?: ModelConfigFile;
   /** The configuration it serves under, in Triton's JSON form (completed and checked): set once it loaded. */
   config: ModelConfig;
-  /** How its requests are batched: its configuration's max_batch_size and dynamic_batching. */
+  /** How its requests are batched: its configuration's max_batch_size and dynamic_batching; the server's options (BATCH_MAX_SIZE, BATCH_TIMEOUT_MS) without a configuration file. */
   batching?: BatchOptions;
   /** Inference threads holding it (instance_group count); every thread when undefined. */
   instances?: number;
@@ -157,7 +157,8 @@ export class ServedModel {
       const reshaped = (this.shapes?.inputs.size ?? 0) + (this.shapes?.outputs.size ?? 0) > 0;
       this.fixedBatch = reshaped ? undefined : fixedBatchOf(report.signature);
       this.checkLabels();
-      this.batching = batchOptionsOf(this.config);
+      // Without a file the effective settings are the server's own, which the scheduler applies.
+      this.batching = this.configFile ? batchOptionsOf(this.config) : undefined;
     } catch (error) {
       await host.unload(this.key);
       // A configuration's error names its file and field, which says more than the folder.

@@ -268,6 +268,22 @@ describe(BatchScheduler.name, () => {
       expect(threads.runs.map((r) => r.key)).toEqual(['own/1', 'slow/1']);
     });
 
+    it('should send as many rows as fit, not a share per thread (dynamic_batching {} in Triton)', async () => {
+      const threads = new FakeThreads(2, true);
+      const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+      const model = own({ maxRows: 6, timeoutMs: 0 });
+      const all = range(2 + 8).map((v) => scheduler.submit(model, rows([[v, v]])));
+      threads.finishOne();
+      await tick();
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 6]);
+      for (let i = 0; i < 3; i++) {
+        threads.finish();
+        await tick();
+      }
+      await Promise.all(all);
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 6, 2]);
+    });
+
     it('should never merge the requests of a version whose batches hold one row', async () => {
       const threads = new FakeThreads(1, true);
       const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });

@@ -261,19 +261,19 @@ export class BatchScheduler {
   }
 
   /**
-   * Rows the next batch of this queue may hold. With preferred sizes, the largest one the queue
-   * can fill (maxRows once the delay is out and none fits). Otherwise, when batches are not
-   * waited for (timeoutMs 0), at most its share of the compatible queue (rows / threads holding
-   * the version): the first thread to free up used to take all 16 queued requests of 16 clients
-   * while the other thread, done a moment later, found the queue empty and idled, so two threads
-   * served hardly more than one. A model configured to wait for fuller batches gets them whole.
+   * Rows the next batch of this queue may hold. A version with its own batching (a model
+   * configuration) gets Triton's batches: the largest preferred size the queue fills, else as
+   * many rows as fit in maxRows. On the server's options, at most its share of the compatible
+   * queue (rows / threads holding the version): the first thread to free up used to take all 16
+   * queued requests of 16 clients while the other thread, done a moment later, found the queue
+   * empty and idled, so two threads served hardly more than one.
    */
-  private rowLimit(queue: Job[], { maxRows, timeoutMs, preferredRows = [] }: BatchOptions): number {
+  private rowLimit(queue: Job[], { maxRows, preferredRows = [] }: BatchOptions): number {
     const head = queue[0];
     const queued = BatchScheduler.compatibleRows(queue);
     const fitting = preferredRows.filter((size) => size <= Math.min(queued, maxRows));
     if (fitting.length > 0) return Math.max(head.rows, ...fitting);
-    if (preferredRows.length > 0 || timeoutMs > 0) return maxRows;
+    if (head.target.batching) return maxRows;
     const threads = this.threads.holding?.(head.target.key) ?? this.threads.size;
     const share = Math.ceil(queued / Math.max(1, threads));
     return Math.min(maxRows, Math.max(head.rows, share));

@@ -20,8 +20,7 @@ export function instanceCount(config: ModelConfig | undefined): number | undefin
  * How a version's requests are batched, from its effective configuration, as Triton batches: up
  * to max_batch_size rows, merged only with `dynamic_batching` (waiting up to its
  * max_queue_delay_microseconds, sent at once on a preferred_batch_size). max_batch_size 0 (no
- * batch dimension) is never merged. Without a configuration file, auto-complete wrote
- * BATCH_MAX_SIZE and BATCH_TIMEOUT_MS there, so nothing changes for such a model.
+ * batch dimension) is never merged.
  */
 export function batchOptionsOf(config: ModelConfig): BatchOptions {
   const maxRows = config.max_batch_size ?? 0;
