@@ -67,6 +67,11 @@ describe('A Triton-style repository with config.pbtxt files (e2e)', () => {
     writeTritonRepository(repo);
     // Any engine takes a configuration, TF.js included, and in JSON as well.
     copyShipped('iris/2')(join(repo, 'iris', '2'));
+    // The model takes any width; its config narrows it to 16.
+    writeTritonModel(repo, 'narrowed', {
+      config: SIMPLE_CONFIG.replace('"simple"', '"narrowed"'),
+      write: (dir) => writeSimpleOnnx(dir, 'width'),
+    });
     writeFileSync(
       join(repo, 'iris', 'config.json'),
       JSON.stringify({
@@ -154,6 +159,24 @@ describe('A Triton-style repository with config.pbtxt files (e2e)', () => {
     expect(refused.body.error).toBe(
       `input 'x' of model 'nobatch' is [4,3]; it takes [2,3] (max_batch_size 0 in ${join(repo, 'nobatch', 'config.pbtxt')}: dims are the full shape)`,
     );
+  });
+
+  it('should hold requests to the width a config narrows a free dimension to', async () => {
+    const metadata = await http().get('/v2/models/narrowed').expect(200);
+    expect(metadata.body.inputs[0]).toEqual({ name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] });
+    const input = (name: string, width: number) => ({
+      name,
+      shape: [1, width],
+      datatype: 'INT32',
+      data: range(width, (i) => i),
+    });
+    const infer = (width: number) =>
+      http()
+        .post('/v2/models/narrowed/infer')
+        .send({ inputs: [input('INPUT0', width), input('INPUT1', width)] });
+    expect((await infer(16).expect(200)).body.outputs[0].data).toEqual(range(16, (i) => 2 * i));
+    const refused = await infer(8).expect(400);
+    expect(refused.body.error).toMatch(/INPUT0.*\[-1,16\]/);
   });
 
   it('should refuse more rows than max_batch_size, as Triton does', async () => {
