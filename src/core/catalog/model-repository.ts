@@ -5,7 +5,8 @@ import { VersionPolicy } from '../../config/app-config';
 import type { EngineDescriptor } from '../../engines/engine';
 import { ENGINES, modelFiles } from '../../engines/registry';
 import { ModelConfigFile, readModelConfig } from '../model-config/read-model-config';
-import { defaultVersionPolicy, versionsToServe, VersionSelection } from './version-policy';
+import { ModelConfigError, versionPolicyOfConfig } from '../model-config/effective-config';
+import { versionsToServe, VersionSelection } from './version-policy';
 
 /** One loadable model version found in the repository. */
 export interface ModelLocation {
@@ -236,11 +237,10 @@ export function selectVersions(
   for (const name of [...byName.keys()].sort()) {
     const versions = byName.get(name)!;
     const configured = versions.find((location) => location.config)?.config;
-    const own = configured?.config.version_policy;
     try {
       const { serve, missing } = versionsToServe(
         versions.map((location) => location.version),
-        own ?? defaultVersionPolicy(policy),
+        versionPolicyOfConfig(configured, policy),
       );
       selection.wanted.push(
         ...serve.map((version) => versions.find((location) => location.version === version)!),
@@ -253,9 +253,11 @@ export function selectVersions(
         });
       }
     } catch (error) {
+      const message =
+        error instanceof ModelConfigError ? reason(error) : `${configured?.file}: ${reason(error)}`;
       selection.problems.push({
         name,
-        error: `${configured?.file ?? name}: ${reason(error)}; no version of model '${name}' is served`,
+        error: `${message}; no version of model '${name}' is served`,
       });
     }
   }

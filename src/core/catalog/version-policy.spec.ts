@@ -1,4 +1,4 @@
-import { defaultVersionPolicy, versionsToServe } from './version-policy';
+import { versionsToServe } from './version-policy';
 
 describe(versionsToServe.name, () => {
   const onDisk = [3, 1, 10, 2];
@@ -37,10 +37,5 @@ describe(versionsToServe.name, () => {
     expect(() => versionsToServe(onDisk, { newest: {} } as never)).toThrow(
       "version_policy must be latest, all or specific; got 'newest'",
     );
-  });
-
-  it('should read MODEL_VERSION_POLICY as the policy of a model that sets none', () => {
-    expect(defaultVersionPolicy('latest')).toEqual({ latest: { num_versions: 1 } });
-    expect(defaultVersionPolicy('all')).toEqual({ all: {} });
   });
 });

@@ -1,4 +1,3 @@
-import type { VersionPolicy } from '../../config/app-config';
 import type { VersionPolicyConfig } from '../model-config/model-config';
 import type { ModelLocation } from './model-repository';
 
@@ -14,11 +13,6 @@ export interface VersionProblem {
 export interface VersionSelection {
   wanted: ModelLocation[];
   problems: VersionProblem[];
-}
-
-/** MODEL_VERSION_POLICY in Triton's terms: the policy of a model whose configuration sets none. */
-export function defaultVersionPolicy(policy: VersionPolicy): VersionPolicyConfig {
-  return policy === 'all' ? { all: {} } : { latest: { num_versions: 1 } };
 }
 
 const isPositiveInteger = (value: unknown) => Number.isInteger(value) && (value as number) > 0;
