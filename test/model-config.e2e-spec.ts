@@ -37,7 +37,10 @@ const itIfPython = hasGrpcio || process.env.CI ? it : it.skip;
 const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
 const int32 = (name: string, dims: number[]) => ({ name, data_type: 'TYPE_INT32', dims });
 
-/** What GET /v2/models/simple/config answers: Triton's simple config as written, completed. */
+/**
+ * What GET /v2/models/simple/config answers: Triton's simple config as written, completed. It
+ * gives max_batch_size and no dynamic_batching: each request runs alone, as in Triton.
+ */
 const SIMPLE_EFFECTIVE = {
   name: 'simple',
   platform: 'onnxruntime_onnx',
@@ -47,7 +50,6 @@ const SIMPLE_EFFECTIVE = {
   input: [int32('INPUT0', [16]), int32('INPUT1', [16])],
   output: [int32('OUTPUT0', [16]), int32('OUTPUT1', [16])],
   instance_group: [{ count: 1, kind: 'KIND_CPU' }],
-  dynamic_batching: { max_queue_delay_microseconds: 3000 },
 };
 
 function tempRepository(): string {
@@ -136,6 +138,7 @@ describe('A Triton-style repository with config.pbtxt files (e2e)', () => {
       ...SIMPLE_EFFECTIVE,
       name: 'simple_autocomplete',
       max_batch_size: 6, // BATCH_MAX_SIZE
+      dynamic_batching: { max_queue_delay_microseconds: 3000 }, // with the max_batch_size it filled in
     });
   });
 
@@ -241,7 +244,6 @@ describe('A Triton-style repository with config.pbtxt files (e2e)', () => {
         input: SIMPLE_EFFECTIVE.input.map((t) => expect.objectContaining(t)),
         output: SIMPLE_EFFECTIVE.output.map((t) => expect.objectContaining(t)),
         instance_group: [expect.objectContaining({ count: 1, kind: 'KIND_CPU' })],
-        dynamic_batching: expect.objectContaining({ max_queue_delay_microseconds: 3000 }),
         version_policy: expect.objectContaining({ all: {} }),
       });
       const unknown = await unary(client, 'ModelConfig', { name: 'nope' }).catch(

@@ -218,6 +218,11 @@ export class MetricsService
       (m) => (LOADED.has(m.state) ? m.loadSeconds : undefined),
     );
     versionGauge(
+      'model_instances',
+      'Inference threads holding each model version: its instance_group count, every thread by default',
+      (m) => (m.state === 'AVAILABLE' ? m.instances : undefined),
+    );
+    versionGauge(
       'model_load_failed',
       '1 for each model version whose last load failed (listed as failed in the model status); gone once it loads or leaves the repository',
       (m) => (m.state === 'END' ? 1 : undefined),
@@ -258,6 +263,32 @@ export class MetricsService
       collect() {
         this.reset();
         busyRatios().forEach((ratio, thread) => this.set({ thread: String(thread) }, ratio));
+      },
+    });
+    new Gauge({
+      name: 'inference_thread_engine_bytes',
+      help: 'Bytes each engine holds in each inference thread (a model held by fewer threads shows in fewer)',
+      labelNames: ['thread', 'engine'],
+      registers: [this.registry],
+      aggregator: 'average',
+      collect() {
+        this.reset();
+        for (const thread of stats()?.threads ?? []) {
+          for (const { id } of ENGINES) {
+            const bytes = thread.byEngine?.[id]?.bytes ?? 0;
+            this.set({ thread: String(thread.index), engine: id }, bytes);
+          }
+        }
+      },
+    });
+    new Counter({
+      name: 'inference_thread_batches_total',
+      help: 'Batches each inference thread has run (by slot: a replacement carries on the count)',
+      labelNames: ['thread'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        stats()?.threads.forEach((t) => this.inc({ thread: String(t.index) }, t.batches));
       },
     });
     const engineStats = (id: string) => stats()?.engines[id] ?? { tensors: 0, bytes: 0 };

@@ -80,7 +80,11 @@ async function filesOf(location: ModelLocation): Promise<string> {
   return `${files}|${location.config.file}:${JSON.stringify(location.config.config)}`;
 }
 
-/** Whether requests encoded for one copy of a version run unchanged on another. */
+/**
+ * Whether requests encoded for one copy of a version run unchanged on another. The settings of
+ * its configuration are part of it: a request checked against one max_batch_size must not run
+ * under another.
+ */
 const contract = (model: ServedModel) =>
   JSON.stringify([
     model.platform,

@@ -5,6 +5,8 @@ import { VersionPolicy } from '../../config/app-config';
 import type { EngineDescriptor } from '../../engines/engine';
 import { ENGINES, modelFiles } from '../../engines/registry';
 import { ModelConfigFile, readModelConfig } from '../model-config/read-model-config';
+import { ModelConfigError, versionPolicyOfConfig } from '../model-config/effective-config';
+import { versionsToServe, VersionSelection } from './version-policy';
 
 /** One loadable model version found in the repository. */
 export interface ModelLocation {
@@ -199,6 +201,11 @@ export async function scanRepository(
   root: string,
   policy: VersionPolicy,
 ): Promise<ModelLocation[]> {
+  return applyVersionPolicy(await scanEveryFolder(root), policy);
+}
+
+/** Every version on disk, throwing when any model folder holds no usable model (a strict boot). */
+export async function scanEveryFolder(root: string): Promise<ModelLocation[]> {
   const { locations, problems } = await scanModels(root);
   if (problems.length > 0) {
     const messages = problems.map((problem) => problem.message);
@@ -208,20 +215,59 @@ export async function scanRepository(
         : `${messages.length} model folders hold no usable model:\n  ${messages.join('\n  ')}`,
     );
   }
-  return applyVersionPolicy(locations, policy);
+  return locations;
 }
 
 /**
- * The versions a policy serves, sorted by name then version: all of them, or only the highest
- * version of each model (`latest`, as in TF Serving).
+ * The versions each model's policy serves, sorted by name then version: its configuration's
+ * version_policy (Triton's latest N, all or specific), else MODEL_VERSION_POLICY (`latest`: the
+ * highest version, as in TF Serving; or `all`). Versions a `specific` policy lists that are not
+ * on disk, and policies that are not valid, are returned as problems; such a model serves
+ * nothing from this selection.
  */
+export function selectVersions(
+  locations: ModelLocation[],
+  policy: VersionPolicy,
+): VersionSelection {
+  const byName = new Map<string, ModelLocation[]>();
+  for (const location of locations) {
+    byName.set(location.name, [...(byName.get(location.name) ?? []), location]);
+  }
+  const selection: VersionSelection = { wanted: [], problems: [] };
+  for (const name of [...byName.keys()].sort()) {
+    const versions = byName.get(name)!;
+    const configured = versions.find((location) => location.config)?.config;
+    try {
+      const { serve, missing } = versionsToServe(
+        versions.map((location) => location.version),
+        versionPolicyOfConfig(configured, policy),
+      );
+      selection.wanted.push(
+        ...serve.map((version) => versions.find((location) => location.version === version)!),
+      );
+      for (const version of missing) {
+        selection.problems.push({
+          name,
+          version,
+          error: `${configured!.file}: version_policy.specific lists version ${version} of model '${name}', which is not on disk (versions found: ${versions.map((l) => l.version).join(', ')})`,
+        });
+      }
+    } catch (error) {
+      const message =
+        error instanceof ModelConfigError ? reason(error) : `${configured?.file}: ${reason(error)}`;
+      selection.problems.push({
+        name,
+        error: `${message}; no version of model '${name}' is served`,
+      });
+    }
+  }
+  return selection;
+}
+
+/** The versions to serve (selectVersions without the problems). */
 export function applyVersionPolicy(
   locations: ModelLocation[],
   policy: VersionPolicy,
 ): ModelLocation[] {
-  const byName = (a: ModelLocation, b: ModelLocation) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version;
-  const sorted = [...locations].sort(byName);
-  if (policy === 'all') return sorted;
-  return sorted.filter((location, i) => sorted[i + 1]?.name !== location.name);
+  return selectVersions(locations, policy).wanted;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { formatOfPlatform } from '../../engines/registry';
 import { checkImageMetadata } from '../../image/image-spec';
 import { fixedBatchOf } from '../inference/fixed-batch';
+import type { BatchOptions } from '../inference/batch-scheduler';
 import type { LoadReport } from '../inference/thread-protocol';
 import {
   ConfigDefaults,
@@ -12,6 +13,7 @@ import {
 } from '../model-config/effective-config';
 import type { ModelConfig } from '../model-config/model-config';
 import type { ModelConfigFile } from '../model-config/read-model-config';
+import { batchOptionsOf, instanceCount } from '../model-config/model-settings';
 import { formatShape, ModelSignature } from '../../tensor/signature';
 
 /** Optional `metadata.json` beside the model file. */
@@ -31,7 +33,8 @@ export type ModelState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END'
 
 /** Where the weights live: every inference thread loads (and later frees) its own copy. */
 export interface ModelHost {
-  load(key: string, dir: string): Promise<LoadReport>;
+  /** Loads into `count` inference threads (every one when undefined). */
+  load(key: string, dir: string, count?: number): Promise<LoadReport>;
   unload(key: string): Promise<void>;
 }
 
@@ -81,6 +84,10 @@ export class ServedModel {
   readonly configFile?: ModelConfigFile;
   /** The configuration it serves under, in Triton's JSON form (completed and checked): set once it loaded. */
   config: ModelConfig;
+  /** How its requests are batched: its configuration's max_batch_size and dynamic_batching; the server's options (BATCH_MAX_SIZE, BATCH_TIMEOUT_MS) without a configuration file. */
+  batching?: BatchOptions;
+  /** Inference threads holding it (instance_group count); every thread when undefined. */
+  instances?: number;
   /** What a user's configuration changes about requests (reshape, full shapes, rows); none without one. */
   shapes?: ConfiguredShapes;
 
@@ -123,7 +130,8 @@ export class ServedModel {
     this.metadata = await readMetadata(this.dir).catch((error: Error) => {
       throw new Error(`${join(this.dir, 'metadata.json')}: ${error.message}`);
     });
-    const report = await host.load(this.key, this.dir);
+    this.instances = instanceCount(this.configFile?.config);
+    const report = await host.load(this.key, this.dir, this.instances);
     try {
       this.platform = report.platform;
       this.backend = report.backend;
@@ -149,6 +157,8 @@ export class ServedModel {
       const reshaped = (this.shapes?.inputs.size ?? 0) + (this.shapes?.outputs.size ?? 0) > 0;
       this.fixedBatch = reshaped ? undefined : fixedBatchOf(report.signature);
       this.checkLabels();
+      // Without a file the effective settings are the server's own, which the scheduler applies.
+      this.batching = this.configFile ? batchOptionsOf(this.config) : undefined;
     } catch (error) {
       await host.unload(this.key);
       // A configuration's error names its file and field, which says more than the folder.

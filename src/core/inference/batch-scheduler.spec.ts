@@ -219,6 +219,96 @@ describe(BatchScheduler.name, () => {
     await Promise.all(full);
   });
 
+  describe("with a version's own batching (its model configuration)", () => {
+    const own = (batching: BatchTarget['batching']): BatchTarget => ({
+      ...target('own'),
+      batching,
+    });
+    afterEach(() => jest.useRealTimers());
+
+    it('should send a preferred size as soon as it is queued, and the largest one that fits', async () => {
+      const threads = new FakeThreads(1, true);
+      const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+      const model = own({ maxRows: 8, timeoutMs: 600_000, preferredRows: [2, 4] });
+      const first = [scheduler.submit(model, rows([[1, 1]]))];
+      await tick();
+      expect(threads.runs).toHaveLength(0); // the thread is idle, but 1 row is no preferred size
+      first.push(scheduler.submit(model, rows([[2, 2]])));
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([2]);
+      const queued = range(5).map((v) => scheduler.submit(model, rows([[v, v]])));
+      threads.finish();
+      await Promise.all(first);
+      await tick();
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([2, 4]); // 5 queued: 4 is preferred
+      threads.finish();
+      await Promise.all(queued.slice(0, 4));
+      await tick();
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([2, 4]); // the last one waits
+      expect(scheduler.depths().get('own/1')?.requests).toBe(1);
+    });
+
+    it('should wait up to its own delay, then send what is queued, never more than its own rows', async () => {
+      jest.useFakeTimers();
+      const threads = new FakeThreads(1);
+      const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+      const model = own({ maxRows: 3, timeoutMs: 100 });
+      const all = range(4).map((v) => scheduler.submit(model, rows([[v, v]])));
+      // 3 rows fill the batch at once; the fourth waits for the delay.
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([3]);
+      await jest.advanceTimersByTimeAsync(99);
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([3]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([3, 1]);
+      await Promise.all(all);
+      // Another version with the scheduler's options (no wait) is not held up meanwhile.
+      await scheduler.submit(target('plain'), rows([[1, 1]]));
+      expect(threads.runs.map((r) => `${r.key}:${r.shape[0]}`)).toContain('plain/1:1');
+    });
+
+    it('should wake for a version with a shorter delay queued after one with a longer', async () => {
+      jest.useFakeTimers();
+      const threads = new FakeThreads(1);
+      const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+      const slow = { ...own({ maxRows: 8, timeoutMs: 10_000 }), key: 'slow/1', name: 'slow' };
+      void scheduler.submit(slow, rows([[1, 1]]));
+      const quick = scheduler.submit(own({ maxRows: 8, timeoutMs: 50 }), rows([[2, 2]]));
+      await jest.advanceTimersByTimeAsync(50);
+      expect(threads.runs.map((r) => r.key)).toEqual(['own/1']);
+      await quick;
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(threads.runs.map((r) => r.key)).toEqual(['own/1', 'slow/1']);
+    });
+
+    it('should send as many rows as fit, not a share per thread (dynamic_batching {} in Triton)', async () => {
+      const threads = new FakeThreads(2, true);
+      const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+      const model = own({ maxRows: 6, timeoutMs: 0 });
+      const all = range(2 + 8).map((v) => scheduler.submit(model, rows([[v, v]])));
+      threads.finishOne();
+      await tick();
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 6]);
+      for (let i = 0; i < 3; i++) {
+        threads.finish();
+        await tick();
+      }
+      await Promise.all(all);
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 6, 2]);
+    });
+
+    it('should never merge the requests of a version whose batches hold one row', async () => {
+      const threads = new FakeThreads(1, true);
+      const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });
+      const model = own({ maxRows: 1, timeoutMs: 0 });
+      const all = range(3).map((v) => scheduler.submit(model, rows([[v, v]])));
+      for (let i = 0; i < 3; i++) {
+        threads.finish();
+        await tick();
+      }
+      await Promise.all(all);
+      expect(threads.runs.map((r) => r.shape[0])).toEqual([1, 1, 1]);
+    });
+  });
+
   it('should drop a queued request whose client left, before it runs', async () => {
     const threads = new FakeThreads(1, true);
     const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 });

@@ -10,6 +10,11 @@ export interface BatchOptions {
   maxRows: number;
   /** Longest the oldest request waits for a fuller batch (BATCH_TIMEOUT_MS); 0 = never wait. */
   timeoutMs: number;
+  /**
+   * Batch sizes sent as soon as the queue holds enough rows for one, without waiting out
+   * timeoutMs (Triton's preferred_batch_size); the largest that fits is taken.
+   */
+  preferredRows?: number[];
 }
 
 /** What the scheduler needs to know of a model version. */
@@ -19,6 +24,8 @@ export interface BatchTarget {
   version: number;
   /** Requests may be merged: batch-major at warm-up and not turned off in metadata.json. */
   batchable: boolean;
+  /** This version's own batching (its model configuration); the scheduler's options otherwise. */
+  batching?: BatchOptions;
 }
 
 /** One request's share of a batch run. */
@@ -50,11 +57,14 @@ export interface ExecutionEvent {
 
 /** Where batches run: an idle thread when there is one. */
 export interface ThreadSource {
-  idleThread(): Pick<InferenceThread, 'run'> | undefined;
+  /** An idle thread holding this version (a model may be held by only some threads). */
+  idleThread(key: string): Pick<InferenceThread, 'run'> | undefined;
   /** Threads that can take batches, idle or busy: a batch takes its fair share of the queue. */
   readonly size: number;
-  /** Why no thread will ever take a batch again, if so: queued requests are refused then. */
-  unavailable?(): string | undefined;
+  /** Threads holding this version that can take its batches, when not every thread holds it. */
+  holding?(key: string): number;
+  /** Why no thread will ever take a batch of this version again: its queue is refused then. */
+  unavailable?(key: string): string | undefined;
 }
 
 interface Job {
@@ -86,6 +96,8 @@ function rowsOf(inputs: Tensor[]): number | undefined {
 export class BatchScheduler {
   private readonly queues = new Map<string, Job[]>();
   private wakeTimer?: NodeJS.Timeout;
+  /** When wakeTimer fires (performance.now() time): an earlier deadline replaces it. */
+  private wakeTime = Infinity;
 
   constructor(
     private readonly threads: ThreadSource,
@@ -138,14 +150,13 @@ export class BatchScheduler {
     return depths;
   }
 
-  /** Sends batches while there are idle threads and due requests. */
+  /** Sends batches while due requests have an idle thread holding their version. */
   pump(): void {
+    this.refuseUnavailable();
     for (;;) {
-      const thread = this.threads.idleThread();
-      if (!thread) return this.refuseAllIf(this.threads.unavailable?.());
-      const batch = this.nextBatch();
-      if (!batch) return;
-      this.dispatch(thread, batch);
+      const next = this.nextBatch();
+      if (!next) return;
+      this.dispatch(next.thread, next.batch);
     }
   }
 
@@ -159,10 +170,16 @@ export class BatchScheduler {
     });
   }
 
-  /** Never a hang: with no thread left, nothing queued would ever be answered. */
-  private refuseAllIf(reason: string | undefined): void {
-    if (reason === undefined) return;
-    for (const key of [...this.queues.keys()]) this.discard(key, ServingError.unavailable(reason));
+  /** Never a hang: a version no thread will ever run again would leave its queue unanswered. */
+  private refuseUnavailable(): void {
+    for (const key of [...this.queues.keys()]) {
+      const reason = this.threads.unavailable?.(key);
+      if (reason !== undefined) this.discard(key, ServingError.unavailable(reason));
+    }
+  }
+
+  private optionsOf(target: BatchTarget): BatchOptions {
+    return target.batching ?? this.options;
   }
 
   private drop(job: Job, error: Error): void {
@@ -173,44 +190,62 @@ export class BatchScheduler {
     job.reject(error);
   }
 
+  /** Rows queued that could merge with the head request. */
+  private static compatibleRows(queue: Job[]): number {
+    const { shape } = queue[0];
+    return queue.reduce((n, job) => (job.shape === shape ? n + job.rows : n), 0);
+  }
+
+  /**
+   * Whether the head request goes now: it never merges, nothing waits (timeoutMs 0), it has
+   * waited timeoutMs, or enough rows are queued for a full or a preferred batch.
+   */
   private isDue(queue: Job[], now: number): boolean {
     const [head] = queue;
-    const { maxRows, timeoutMs } = this.options;
+    const { maxRows, timeoutMs, preferredRows = [] } = this.optionsOf(head.target);
     if (head.shape === 'alone' || !head.target.batchable || maxRows <= 1 || timeoutMs === 0) {
       return true;
     }
     if (now - head.enqueuedAt >= timeoutMs) return true;
-    const rows = queue.filter((j) => j.shape === head.shape).reduce((n, j) => n + j.rows, 0);
-    return rows >= maxRows;
+    const rows = BatchScheduler.compatibleRows(queue);
+    return rows >= maxRows || preferredRows.some((size) => rows >= size);
   }
 
-  private nextBatch(): Job[] | undefined {
+  /**
+   * The due queue whose oldest request waited longest among those with an idle thread holding
+   * their version, and that thread; sets the wake-up for queues still waiting for a fuller batch.
+   */
+  private nextBatch(): { thread: Pick<InferenceThread, 'run'>; batch: Job[] } | undefined {
     const now = performance.now();
-    let oldest: Job[] | undefined;
+    const due: Job[][] = [];
     let wakeAt = Infinity;
     for (const queue of this.queues.values()) {
       if (queue.length === 0) continue;
-      if (!this.isDue(queue, now)) {
-        wakeAt = Math.min(wakeAt, queue[0].enqueuedAt + this.options.timeoutMs);
-      } else if (!oldest || queue[0].enqueuedAt < oldest[0].enqueuedAt) {
-        oldest = queue;
-      }
+      if (this.isDue(queue, now)) due.push(queue);
+      else
+        wakeAt = Math.min(wakeAt, queue[0].enqueuedAt + this.optionsOf(queue[0].target).timeoutMs);
     }
-    if (!oldest) {
-      if (wakeAt < Infinity) this.wakeAt(wakeAt - now);
-      return undefined;
+    if (wakeAt < Infinity) this.wakeAt(wakeAt);
+    due.sort((a, b) => a[0].enqueuedAt - b[0].enqueuedAt);
+    for (const queue of due) {
+      const thread = this.threads.idleThread(queue[0].target.key);
+      if (thread) return { thread, batch: this.take(queue) };
     }
-    return this.take(oldest);
+    return undefined;
   }
 
-  private wakeAt(delayMs: number): void {
-    if (this.wakeTimer) return;
+  /** Pumps again at `time` (performance.now() time), or earlier if already set to. */
+  private wakeAt(time: number): void {
+    if (this.wakeTimer && this.wakeTime <= time) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeTime = time;
     this.wakeTimer = setTimeout(
       () => {
         this.wakeTimer = undefined;
+        this.wakeTime = Infinity;
         this.pump();
       },
-      Math.max(0, Math.ceil(delayMs)),
+      Math.max(0, Math.ceil(time - performance.now())),
     );
     // Whoever waits for the batch holds the process open (a socket); the timer alone must not, or
     // a closed app lingers up to BATCH_TIMEOUT_MS after its last request left.
@@ -218,18 +253,15 @@ export class BatchScheduler {
   }
 
   /**
-   * The head request and every later compatible one that still fits, in queue order. A batch
-   * takes at most its share of the compatible queue (rows / threads): the first thread to free up
-   * used to take all 16 queued requests of 16 clients while the other thread, done a moment
-   * later, found the queue empty and idled, so two threads served hardly more than one.
+   * The head request and every later compatible one that still fits, in queue order, up to the
+   * batch limit (rowLimit).
    */
   private take(queue: Job[]): Job[] {
+    const options = this.optionsOf(queue[0].target);
+    const limit = this.rowLimit(queue, options);
     const head = queue.shift()!;
     const batch = [head];
-    if (head.shape === 'alone' || this.options.maxRows <= 1) return batch;
-    const queued = queue.reduce((n, job) => (job.shape === head.shape ? n + job.rows : n), 0);
-    const share = Math.ceil((head.rows + queued) / Math.max(1, this.threads.size));
-    const limit = Math.min(this.options.maxRows, Math.max(head.rows, share));
+    if (head.shape === 'alone' || options.maxRows <= 1) return batch;
     let rows = head.rows;
     for (let i = 0; i < queue.length && rows < limit;) {
       const job = queue[i];
@@ -240,6 +272,25 @@ export class BatchScheduler {
       } else i++;
     }
     return batch;
+  }
+
+  /**
+   * Rows the next batch of this queue may hold. A version with its own batching (a model
+   * configuration) gets Triton's batches: the largest preferred size the queue fills, else as
+   * many rows as fit in maxRows. On the server's options, at most its share of the compatible
+   * queue (rows / threads holding the version): the first thread to free up used to take all 16
+   * queued requests of 16 clients while the other thread, done a moment later, found the queue
+   * empty and idled, so two threads served hardly more than one.
+   */
+  private rowLimit(queue: Job[], { maxRows, preferredRows = [] }: BatchOptions): number {
+    const head = queue[0];
+    const queued = BatchScheduler.compatibleRows(queue);
+    const fitting = preferredRows.filter((size) => size <= Math.min(queued, maxRows));
+    if (fitting.length > 0) return Math.max(head.rows, ...fitting);
+    if (head.target.batching) return maxRows;
+    const threads = this.threads.holding?.(head.target.key) ?? this.threads.size;
+    const share = Math.ceil(queued / Math.max(1, threads));
+    return Math.min(maxRows, Math.max(head.rows, share));
   }
 
   private dispatch(thread: Pick<InferenceThread, 'run'>, batch: Job[]): void {

@@ -38,7 +38,14 @@ export interface ModelRuntimeStats {
   /** Threads started to replace one that died or could not boot, since the process started. */
   threadReplacements: number;
   queues: { name: string; version: number; requests: number }[];
-  models: { name: string; version: number; state: string; loadSeconds: number }[];
+  models: {
+    name: string;
+    version: number;
+    state: string;
+    loadSeconds: number;
+    /** Inference threads holding it. */
+    instances: number;
+  }[];
   /** Every loaded version's statistics (ModelStatistics): the metrics' request counters. */
   statistics: VersionStatistics[];
 }

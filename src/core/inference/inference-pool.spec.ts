@@ -65,6 +65,7 @@ class MockThread {
     return 0;
   }
   load(key: string): Promise<LoadReport> {
+    loaded.push(`${this.index}:${key}`);
     if (unloadable.has(key)) return Promise.reject(new Error(`no model file for ${key}`));
     return Promise.resolve(REPORT);
   }
@@ -72,8 +73,10 @@ class MockThread {
     unloaded.push(`${this.index}:${key}`);
     return Promise.resolve(true);
   }
-  run() {
-    return new Promise(() => undefined); // a batch that never ends: nothing here runs one
+  run(key: string) {
+    this.lifecycle.to('busy');
+    ran.push(`${this.index}:${key}`);
+    return new Promise(() => undefined); // a batch that never ends
   }
   close(): Promise<void> {
     if (this.state !== 'exited') {
@@ -93,21 +96,26 @@ let spawned: MockThread[];
 let startFails: boolean;
 let unloadable: Set<string>;
 let unloaded: string[];
+let loaded: string[];
+let ran: string[];
 
 describe(InferencePool.name, () => {
   let pool: InferencePool;
   let errors: jest.SpyInstance;
+  let warnings: jest.SpyInstance;
   const restart = { baseDelayMs: 100, maxDelayMs: 1000, maxBootFailures: 3 };
 
   beforeEach(async () => {
     jest.useFakeTimers();
     errors = jest.spyOn(Logger.prototype, 'error').mockImplementation();
-    jest.spyOn(Logger.prototype, 'warn').mockImplementation();
+    warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation();
     jest.spyOn(Logger.prototype, 'log').mockImplementation();
     spawned = [];
     startFails = false;
     unloadable = new Set();
     unloaded = [];
+    loaded = [];
+    ran = [];
     jest
       .mocked(InferenceThread)
       .mockImplementation(
@@ -228,6 +236,78 @@ describe(InferencePool.name, () => {
     unloadable.clear();
     await elapse(200);
     expect(states()).toEqual(['idle', 'idle']);
+  });
+
+  it('should load a version into its count of least loaded threads only, and unload it only there', async () => {
+    await pool.load('big/1', '/models/big/1', 1);
+    await pool.load('small/1', '/models/small/1');
+    await pool.load('other/1', '/models/other/1', 1);
+    await pool.load('wide/1', '/models/wide/1', 5); // more than there are: every thread
+    expect(loaded).toEqual([
+      '0:big/1',
+      '1:small/1', // the least loaded first
+      '0:small/1',
+      '1:other/1', // thread 0 holds two versions, thread 1 one
+      '0:wide/1',
+      '1:wide/1',
+    ]);
+    expect(pool.snapshot().map((t) => t.versions)).toEqual([
+      ['big/1', 'small/1', 'wide/1'],
+      ['small/1', 'other/1', 'wide/1'],
+    ]);
+    expect(['big/1', 'small/1', 'other/1'].map((key) => pool.instances(key))).toEqual([1, 2, 1]);
+    expect(warnings).toHaveBeenCalledWith(
+      'wide/1: instance_group count 5 is more than the 2 inference thread(s) (INFERENCE_THREADS); it is held by all 2',
+    );
+    expect(pool.holding('big/1')).toBe(1);
+    await pool.unload('big/1');
+    expect(unloaded).toEqual(['0:big/1']);
+    expect(pool.instances('big/1')).toBe(0);
+  });
+
+  it('should give a batch of a version only to an idle thread that holds it', async () => {
+    const scheduler = new BatchScheduler(pool, { maxRows: 8, timeoutMs: 0 });
+    pool.onIdle = () => scheduler.pump();
+    await pool.load('big/1', '/models/big/1', 1);
+    await pool.load('small/1', '/models/small/1');
+    const input = () => [
+      { name: 'x', dtype: 'float32' as const, shape: [1, 1], data: new Float32Array(1) },
+    ];
+    const big = { key: 'big/1', name: 'big', version: 1, batchable: true };
+    const small = { key: 'small/1', name: 'small', version: 1, batchable: true };
+    void scheduler.submit(big, input());
+    void scheduler.submit(big, input()); // thread 1 is idle but does not hold big/1: it waits
+    void scheduler.submit(small, input());
+    expect(ran).toEqual(['0:big/1', '1:small/1']);
+    expect(scheduler.depths().get('big/1')?.requests).toBe(1);
+  });
+
+  it('should reload in a replacement only the versions its slot held', async () => {
+    await pool.load('big/1', '/models/big/1', 1);
+    await pool.load('small/1', '/models/small/1');
+    loaded = [];
+    spawned[1].exit(1);
+    await elapse(0);
+    expect(loaded).toEqual(['1:small/1']);
+    spawned[0].exit(1);
+    await elapse(0);
+    expect(loaded).toEqual(['1:small/1', '0:big/1', '0:small/1']);
+    expect(pool.instances('big/1')).toBe(1);
+    expect(states()).toEqual(['idle', 'idle']);
+  });
+
+  it('should call a version unavailable once every thread holding it is given up, and only that one', async () => {
+    await pool.load('big/1', '/models/big/1', 1);
+    await pool.load('small/1', '/models/small/1');
+    startFails = true;
+    spawned[0].exit(1);
+    await elapse(10_000);
+    expect(states()).toEqual(['exited', 'idle']);
+    expect(pool.unavailable('big/1')).toMatch(
+      /^no inference thread holding big\/1 is running \(inference thread 0 could not start 3 time\(s\) in a row: the wasm backend did not start\); the server must be restarted$/,
+    );
+    expect(pool.unavailable('small/1')).toBeUndefined();
+    expect(pool.unavailable()).toBeUndefined();
   });
 
   it('should start nothing more once closing, even with a restart pending', async () => {

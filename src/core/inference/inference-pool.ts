@@ -19,6 +19,10 @@ export interface ThreadSnapshot extends ThreadStats {
   busy: boolean;
   ready: boolean;
   state: ThreadState;
+  /** Batches run in its slot, by it and the threads it replaced. */
+  batches: number;
+  /** The versions (copy keys) it holds. */
+  versions: string[];
 }
 
 /**
@@ -37,10 +41,18 @@ export interface VersionFailure {
   error: string;
 }
 
+/** A served version: where its files are and the slots whose threads hold it. */
+interface Placement {
+  dir: string;
+  slots: Set<number>;
+}
+
 /**
- * INFERENCE_THREADS worker threads, each holding every served model version. Loads and unloads
- * go to every thread; batches go to one idle thread at a time (the scheduler picks). A thread
- * that dies is replaced and reloads every served version before it takes work again.
+ * INFERENCE_THREADS worker threads. A version is held by `count` of them (its instance_group
+ * count; every thread by default): the least loaded ones, so small models run everywhere and a
+ * big one in a few. Loads and unloads go to the threads holding the version; batches go to one
+ * idle thread holding it at a time (the scheduler picks). A thread that dies is replaced and
+ * reloads the versions its slot held before it takes work again.
  *
  * A replacement that fails to boot (its runtime does not start, or a served version no longer
  * loads: its folder was deleted) is started again with a growing delay, up to a cap of
@@ -55,8 +67,8 @@ export interface VersionFailure {
 export class InferencePool {
   private readonly logger = new Logger('InferencePool');
   private readonly slots: InferenceThread[] = [];
-  /** Every version all threads hold, by key: what a replacement thread must load. */
-  private readonly served = new Map<string, string>();
+  /** Every version served, by key, and the slots holding it: what a replacement must load. */
+  private readonly served = new Map<string, Placement>();
   private readonly bootFailures: BootFailures[] = [];
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   /** Slots given up (their thread cannot start), with why. */
@@ -64,6 +76,8 @@ export class InferencePool {
   private readonly restart: RestartOptions;
   private closing = false;
   private replaced = 0;
+  /** Batches run by the threads that served in each slot before its current one. */
+  private readonly pastBatches: number[] = [];
   /** Called whenever a thread may have become idle (a batch ended, a thread got ready). */
   onIdle: () => void = () => undefined;
   /** Called when versions are dropped because replacement threads cannot load them. */
@@ -100,6 +114,7 @@ export class InferencePool {
   }
 
   private spawn(index: number): InferenceThread {
+    this.pastBatches[index] = (this.pastBatches[index] ?? 0) + (this.slots[index]?.batches ?? 0);
     const thread = new InferenceThread(index, this.options, (t, code) => this.exited(t, code));
     this.slots[index] = thread;
     return thread;
@@ -130,7 +145,8 @@ export class InferencePool {
     try {
       await thread.started;
       thread.loading();
-      for (const [key, dir] of this.served) {
+      for (const [key, { dir, slots }] of this.served) {
+        if (!slots.has(thread.index)) continue;
         if (!thread.alive) break;
         await thread.load(key, dir).catch((error: Error) => {
           failed.set(key, error.message);
@@ -144,7 +160,7 @@ export class InferencePool {
       thread.serve();
       this.bootFailures[thread.index].reset();
       this.logger.log(
-        `Inference thread ${thread.index} replaced; ${this.served.size} version(s) reloaded`,
+        `Inference thread ${thread.index} replaced; ${this.versionsOf(thread.index).length} version(s) reloaded`,
       );
       this.onIdle();
       return;
@@ -169,15 +185,13 @@ export class InferencePool {
       this.restartTimers.add(timer);
       return;
     }
-    const dropped = [...decision.versions].filter(([key]) => this.served.delete(key));
+    const dropped = [...decision.versions].filter(([key]) => this.served.has(key));
     if (decision.versions.size > 0) {
       this.logger.error(
         `Replacement of inference thread ${index} could not load ${[...decision.versions.keys()].join(', ')} ${attempts} (${reason}); reported failed and no longer served; the thread starts again without them`,
       );
       if (dropped.length > 0) {
-        void Promise.allSettled(
-          this.slots.filter((t) => t.alive).flatMap((t) => dropped.map(([key]) => t.unload(key))),
-        );
+        void Promise.allSettled(dropped.map(([key]) => this.unload(key)));
         this.onVersionsFailed(dropped.map(([key, error]) => ({ key, error })));
       }
       this.replace(index);
@@ -191,9 +205,38 @@ export class InferencePool {
     this.onIdle();
   }
 
-  /** Threads able to take a batch right now. */
-  idleThread(): InferenceThread | undefined {
-    return this.slots.find((t) => t.state === 'idle');
+  /** A thread able to take a batch of this version (of any, without a key) right now. */
+  idleThread(key?: string): InferenceThread | undefined {
+    const slots = key === undefined ? undefined : this.served.get(key)?.slots;
+    return this.slots.find((t) => t.state === 'idle' && (!slots || slots.has(t.index)));
+  }
+
+  /** Threads holding this version that take batches now, busy or idle. */
+  holding(key: string): number {
+    const slots = this.served.get(key)?.slots;
+    return slots ? this.slots.filter((t) => t.ready && slots.has(t.index)).length : this.size;
+  }
+
+  /** How many threads hold this version (the model_instances gauge); 0 when not served. */
+  instances(key: string): number {
+    return this.served.get(key)?.slots.size ?? 0;
+  }
+
+  /** Keys of the versions a slot holds. */
+  private versionsOf(index: number): string[] {
+    return [...this.served].filter(([, { slots }]) => slots.has(index)).map(([key]) => key);
+  }
+
+  /**
+   * The `count` threads a new version goes to: those holding the fewest versions, lowest slot
+   * first on a tie, so the same repository lands on the same threads at every boot.
+   */
+  private place(count: number): InferenceThread[] {
+    const load = (t: InferenceThread) => this.versionsOf(t.index).length;
+    return this.slots
+      .filter((t) => t.alive)
+      .sort((a, b) => load(a) - load(b) || a.index - b.index)
+      .slice(0, Math.max(1, count));
   }
 
   /** Whether any thread can serve (readiness stays up while others replace a dead one). */
@@ -207,20 +250,34 @@ export class InferencePool {
   }
 
   /**
-   * Why no thread will ever take a batch again, once every slot is given up; undefined while a
-   * thread serves or one is being started (requests then wait for it).
+   * Why no thread will ever take a batch again (of this version, with a key), once every slot
+   * (holding it) is given up; undefined while a thread serves or one is being started (requests
+   * then wait for it).
    */
-  unavailable(): string | undefined {
+  unavailable(key?: string): string | undefined {
+    const slots = key === undefined ? undefined : this.served.get(key)?.slots;
+    if (slots && [...slots].every((index) => this.givenUp.has(index))) {
+      const reasons = [...slots].map((index) => this.givenUp.get(index));
+      return `no inference thread holding ${key} is running (${reasons.join('; ')}); the server must be restarted`;
+    }
     if (this.givenUp.size === 0 || this.givenUp.size < this.slots.length) return undefined;
     return `no inference thread is running (${[...this.givenUp.values()].join('; ')}); the server must be restarted`;
   }
 
   /**
-   * Loads and warms one version in every thread. Every thread must load it with the same
-   * signature; otherwise it is unloaded from all and the first error is thrown.
+   * Loads and warms one version in `count` threads (every thread by default; see place()).
+   * Every one must load it with the same signature; otherwise it is unloaded from all and the
+   * first error is thrown.
    */
-  async load(key: string, dir: string): Promise<LoadReport> {
-    const targets = this.slots.filter((t) => t.alive);
+  async load(key: string, dir: string, count = this.slots.length): Promise<LoadReport> {
+    if (count > this.slots.length) {
+      // Clamped, not refused: INFERENCE_THREADS defaults to the cores, so a repository written
+      // for a bigger machine still serves on a smaller one, by every thread there is.
+      this.logger.warn(
+        `${key}: instance_group count ${count} is more than the ${this.slots.length} inference thread(s) (INFERENCE_THREADS); it is held by all ${this.slots.length}`,
+      );
+    }
+    const targets = this.place(count);
     const results = await Promise.allSettled(targets.map((t) => t.load(key, dir)));
     const failed = results.find((r) => r.status === 'rejected');
     const reports = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -235,7 +292,7 @@ export class InferencePool {
       }
       throw new Error('the inference threads read different signatures from the same files');
     }
-    this.served.set(key, dir);
+    this.served.set(key, { dir, slots: new Set(targets.map((t) => t.index)) });
     // Slowest thread's times: the version serves only once every thread is ready with it.
     return {
       ...reports[0],
@@ -244,10 +301,12 @@ export class InferencePool {
     };
   }
 
-  /** Frees a version in every thread; the caller makes sure no batch of it is queued or running. */
+  /** Frees a version in the threads holding it; the caller makes sure no batch of it is queued or running. */
   async unload(key: string): Promise<void> {
+    const slots = this.served.get(key)?.slots;
     this.served.delete(key);
-    await Promise.allSettled(this.slots.filter((t) => t.alive).map((t) => t.unload(key)));
+    const holders = this.slots.filter((t) => t.alive && (!slots || slots.has(t.index)));
+    await Promise.allSettled(holders.map((t) => t.unload(key)));
   }
 
   /** Each thread's engine memory and busy time, for /metrics and the leak test; never waits. */
@@ -258,6 +317,8 @@ export class InferencePool {
       busy: t.busy,
       ready: t.ready,
       state: t.state,
+      batches: this.pastBatches[t.index] + (t.batches ?? 0),
+      versions: this.versionsOf(t.index),
       ...t.stats,
     }));
   }

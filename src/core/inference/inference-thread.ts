@@ -48,6 +48,8 @@ export class InferenceThread {
   private closed?: Promise<void>;
   backend = '';
   busySeconds = 0;
+  /** Batches run here (inference_thread_batches_total). */
+  batches = 0;
   /** The thread's memory after its last reply (exact whenever it is idle). */
   stats: ThreadStats = { tensors: 0, bytes: 0 };
   private busySince = 0;
@@ -175,6 +177,7 @@ export class InferenceThread {
   /** Runs one batch; the inputs' buffers are moved to the thread (do not use them afterwards). */
   async run(key: string, inputs: Tensor[]): Promise<RunReport> {
     this.lifecycle.to('busy');
+    this.batches++;
     this.busySince = performance.now();
     try {
       this.running = this.call<RunReport>({ op: 'run', key, inputs }, transferList(inputs));

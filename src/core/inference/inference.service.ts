@@ -95,6 +95,7 @@ export class InferenceService {
       version: m.version,
       state: m.state,
       loadSeconds: (m.loadTimeMs ?? 0) / 1000,
+      instances: this.pool.instances(m.key),
     }));
     // Summed per version: while a version reloads in place its two copies each have a queue.
     const byVersion = new Map<string, { name: string; version: number; requests: number }>();

@@ -4,11 +4,11 @@ import { usableCores } from '../../config/cpu-quota';
 import { ModelCatalog } from '../catalog/model-catalog';
 import { ModelRegistry, STRICT_RESTART_FAILS } from '../catalog/model-registry';
 import {
-  applyVersionPolicy,
   FolderProblem,
   ModelLocation,
+  scanEveryFolder,
   scanModels,
-  scanRepository,
+  selectVersions,
 } from '../catalog/model-repository';
 import { modelSummary } from '../catalog/model-summary';
 import { ModelWatcher } from '../catalog/model-watcher';
@@ -47,6 +47,8 @@ export class ModelLifecycle {
   private lastScanError?: string;
   /** The model folders hot reload could not use, with the reason already logged for each. */
   private folderProblems = new Map<string, string>();
+  /** What hot reload said about version policies (versions not on disk, bad policies). */
+  private versionProblems = new Set<string>();
   private ready = false;
   /** The TF.js backend the threads run, once they started. */
   backend: string;
@@ -110,15 +112,18 @@ export class ModelLifecycle {
    */
   async loadRepository(strict: boolean): Promise<RepositoryReport> {
     const config = this.config;
-    let locations: ModelLocation[];
+    let onDisk: ModelLocation[];
     let problems: FolderProblem[] = [];
     if (strict) {
-      locations = await scanRepository(config.MODEL_DIR, config.MODEL_VERSION_POLICY);
+      onDisk = await scanEveryFolder(config.MODEL_DIR);
     } else {
       const scan = await scanModels(config.MODEL_DIR);
-      locations = applyVersionPolicy(scan.locations, config.MODEL_VERSION_POLICY);
+      onDisk = scan.locations;
       problems = scan.problems;
     }
+    // Each model's version_policy (else MODEL_VERSION_POLICY) decides which versions load.
+    const selection = selectVersions(onDisk, config.MODEL_VERSION_POLICY);
+    const locations = selection.wanted;
     try {
       this.backend = await this.pool.start();
     } catch (error) {
@@ -132,8 +137,12 @@ export class ModelLifecycle {
     const report: RepositoryReport = {
       loaded: [],
       failed: [],
-      problems: problems.map(({ name, message }) => ({ name, error: message })),
+      problems: [
+        ...problems.map(({ name, message }) => ({ name, error: message })),
+        ...selection.problems.filter((problem) => problem.version === undefined),
+      ],
     };
+    report.failed.push(...selection.problems.filter((problem) => problem.version !== undefined));
     for (const location of locations) {
       const { error } = await this.registry.load(location);
       if (error) report.failed.push({ name: location.name, version: location.version, error });
@@ -171,11 +180,25 @@ export class ModelLifecycle {
     }
     this.lastScanError = undefined;
     this.reportFolderProblems(scan.problems);
+    const { problems } = selectVersions(scan.locations, this.config.MODEL_VERSION_POLICY);
+    this.reportVersionProblems(problems);
+    // A model whose policy is not valid is left as it is, as an unreadable folder is.
+    const badPolicies = problems.filter((p) => p.version === undefined).map((p) => p.name);
     await this.registry.reconcile(
       scan.locations,
       this.config.MODEL_VERSION_POLICY,
-      new Set(this.folderProblems.keys()),
+      new Set([...this.folderProblems.keys(), ...badPolicies]),
     );
+  }
+
+  /** Each once while it lasts, as folder problems are. */
+  private reportVersionProblems(problems: { name: string; error: string }[]): void {
+    const now = new Set(problems.map((problem) => problem.error));
+    for (const error of now) {
+      if (!this.versionProblems.has(error))
+        this.logger.warn(`Hot reload: ${error}; ${STRICT_RESTART_FAILS}`);
+    }
+    this.versionProblems = now;
   }
 
   /** One warning per model folder and reason, not one per pass: a poll every second would bury the log. */

@@ -58,10 +58,10 @@ describe(effectiveConfig.name, () => {
       input: [tensor('INPUT0', [16]), tensor('INPUT1', [16])],
       output: [tensor('OUTPUT0', [16]), tensor('OUTPUT1', [16])],
       instance_group: [{ count: 2, kind: 'KIND_CPU' }],
-      dynamic_batching: { max_queue_delay_microseconds: 2000 },
     });
     expect(effective.signature).toEqual(simple.signature);
-    expect(effective.batchable).toBe(true);
+    // No dynamic_batching: Triton's default scheduler runs each request alone.
+    expect(effective.batchable).toBe(false);
     expect(effective.shapes).toMatchObject({ fullShapes: false, maxRows: 8, file: FILE });
   });
 

@@ -353,8 +353,10 @@ class ConfigCompletion {
   }
 
   /**
-   * Present when requests are merged: given with max_batch_size > 0, or auto-completed for a
-   * batch-major model that schedules nothing else (as Triton's auto-complete turns it on).
+   * Present when requests are merged: given with max_batch_size > 0, or auto-completed with
+   * max_batch_size for a batch-major model that schedules nothing else (as Triton's backends turn
+   * it on when they fill max_batch_size in). A configuration that gives max_batch_size and no
+   * dynamic_batching runs each request alone, as Triton's default scheduler does (its `simple`).
    */
   private dynamicBatching(maxBatchSize: number): DynamicBatchingConfig | undefined {
     const given = this.given.dynamic_batching;
@@ -375,7 +377,9 @@ class ConfigCompletion {
     const otherScheduler = ['sequence_batching', 'ensemble_scheduling'].some(
       (f) => this.given[f] !== undefined,
     );
-    if (maxBatchSize > 0 && this.facts.batchingAllowed && !otherScheduler) return delay;
+    const autoCompleted = this.given.max_batch_size === undefined;
+    if (maxBatchSize > 0 && autoCompleted && this.facts.batchingAllowed && !otherScheduler)
+      return delay;
     return undefined;
   }
 
