@@ -181,7 +181,9 @@ export class AppConfig {
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()
-  @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters (e.g. openssl rand -hex 16)' })
+  @MinLength(16, {
+    message: 'ADMIN_API_KEY must be at least 16 characters (e.g. openssl rand -hex 16)',
+  })
   ADMIN_API_KEY?: string = undefined;
 
   /** Level of the JSON logs (pino): one line per request at info, 5xx at error. */
@@ -339,7 +341,11 @@ function controlProblem(config: AppConfig): string | undefined {
     return `LOAD_MODELS applies to MODEL_CONTROL_MODE=explicit only (here ${modelControlMode(config)}, which loads every model)`;
   if (modelControlMode(config) === 'explicit' && config.WORKERS > 1)
     return `MODEL_CONTROL_MODE=explicit needs WORKERS=1 (here ${config.WORKERS}): each worker process holds its own models, and a load or unload call reaches only one of them`;
-  if (modelControlMode(config) === 'explicit' && !config.ADMIN_API_KEY && !isLoopbackHost(config.HOST))
+  if (
+    modelControlMode(config) === 'explicit' &&
+    !config.ADMIN_API_KEY &&
+    !isLoopbackHost(config.HOST)
+  )
     return `MODEL_CONTROL_MODE=explicit on HOST=${config.HOST} would let anyone who reaches the server load and unload models: set ADMIN_API_KEY (the key repository calls must send in the admin-key header), or listen on a loopback HOST (127.0.0.1)`;
   return undefined;
 }

@@ -12,6 +12,7 @@ import {
   InferenceService,
 } from './inference/inference.service';
 import { ModelLifecycle } from './lifecycle/model-lifecycle';
+import { RepositoryControl } from './lifecycle/repository-control';
 import { ModelService } from './model.service';
 
 /**
@@ -39,6 +40,7 @@ import { ModelService } from './model.service';
     },
     ModelCatalog,
     ModelLifecycle,
+    RepositoryControl,
     InferenceService,
     ModelService,
   ],
