@@ -471,7 +471,7 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
         ['a', ''],
         ['b', "outputs: unknown output 'probs'; the model's outputs are probabilities"],
         ['c', ''],
-        ['d', expect.stringMatching(/^Model 'nope' not found; available models: /)],
+        ['d', expect.stringMatching(/^Request for unknown model: 'nope' is not found; available models: /)],
         ['e', ''],
       ]);
       const rows = (a: StreamAnswer) => floats(a.infer_response.raw_output_contents[0]);
@@ -484,13 +484,6 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
     it.each([
       ['ModelConfig', { name: 'iris' }, /^ModelConfig is not implemented: .*ModelMetadata/],
       ['ModelStatistics', {}, /^ModelStatistics is not implemented: .*GET \/metrics/],
-      ['RepositoryIndex', {}, /^RepositoryIndex is not implemented: .*GET \/v1\/models/],
-      ['RepositoryModelLoad', { model_name: 'iris' }, /^RepositoryModelLoad is not implemented/],
-      [
-        'RepositoryModelUnload',
-        { model_name: 'iris' },
-        /^RepositoryModelUnload is not implemented/,
-      ],
     ])(
       '%s should answer UNIMPLEMENTED, saying what to use instead',
       async (method, message, text) => {
