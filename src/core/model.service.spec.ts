@@ -374,7 +374,9 @@ describe(ModelService.name, () => {
       breakVersion('iris/3');
       await expect(
         createService({ MODEL_DIR: root, STRICT_STARTUP: 'false', DEFAULT_MODEL: 'iris' }),
-      ).rejects.toThrow(/^DEFAULT_MODEL=iris failed to load \(failed to load 'iris' version 3: iris\/3\/model\.json/);
+      ).rejects.toThrow(
+        /^DEFAULT_MODEL=iris failed to load \(failed to load 'iris' version 3: iris\/3\/model\.json/,
+      );
     });
   });
 });

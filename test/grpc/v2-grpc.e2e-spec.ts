@@ -471,7 +471,12 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
         ['a', ''],
         ['b', "outputs: unknown output 'probs'; the model's outputs are probabilities"],
         ['c', ''],
-        ['d', expect.stringMatching(/^Request for unknown model: 'nope' is not found; available models: /)],
+        [
+          'd',
+          expect.stringMatching(
+            /^Request for unknown model: 'nope' is not found; available models: /,
+          ),
+        ],
         ['e', ''],
       ]);
       const rows = (a: StreamAnswer) => floats(a.infer_response.raw_output_contents[0]);

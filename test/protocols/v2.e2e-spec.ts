@@ -365,7 +365,9 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
     it('should 404 unknown model metadata and readiness with {"error"}', async () => {
       for (const path of ['/v2/models/nope', '/v2/models/nope/ready']) {
         const res = await http().get(path).expect(404);
-        expect(res.body).toEqual({ error: expect.stringMatching(/Request for unknown model: 'nope' is not found/) });
+        expect(res.body).toEqual({
+          error: expect.stringMatching(/Request for unknown model: 'nope' is not found/),
+        });
       }
     });
   });
