@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
 import { ModelCatalog } from './core/catalog/model-catalog';
 import { ModelRegistry } from './core/catalog/model-registry';
+import { configDefaults } from './core/model-config/effective-config';
 import { createInferencePool } from './core/inference/inference.service';
 import { ModelLifecycle, RepositoryReport } from './core/lifecycle/model-lifecycle';
 import { bootLogger, PinoBootLogger } from './observability/boot-logger';
@@ -76,7 +77,7 @@ export async function runCheck(config: AppConfig): Promise<number> {
   Logger.overrideLogger(new PinoBootLogger(bootLogger(process.env.LOG_LEVEL ?? 'warn')));
   const dir = resolve(config.MODEL_DIR);
   const pool = createInferencePool(config);
-  const registry = new ModelRegistry(pool);
+  const registry = new ModelRegistry(pool, configDefaults(config));
   const catalog = new ModelCatalog(config, registry);
   const lifecycle = new ModelLifecycle(config, pool, registry, catalog);
   try {

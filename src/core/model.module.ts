@@ -13,6 +13,7 @@ import {
 } from './inference/inference.service';
 import { ModelLifecycle } from './lifecycle/model-lifecycle';
 import { RepositoryControl } from './lifecycle/repository-control';
+import { configDefaults } from './model-config/effective-config';
 import { ModelService } from './model.service';
 
 /**
@@ -25,8 +26,9 @@ import { ModelService } from './model.service';
     { provide: InferencePool, useFactory: createInferencePool, inject: [AppConfig] },
     {
       provide: ModelRegistry,
-      useFactory: (pool: InferencePool) => new ModelRegistry(pool),
-      inject: [InferencePool],
+      useFactory: (pool: InferencePool, config: AppConfig) =>
+        new ModelRegistry(pool, configDefaults(config)),
+      inject: [InferencePool, AppConfig],
     },
     {
       provide: BatchScheduler,

@@ -51,6 +51,11 @@ export interface EngineDescriptor<Options = unknown> {
   readonly file: string;
   /** V2 `platform` of each kind of model it runs, with the `format` GET /models reports for it. */
   readonly platforms: Readonly<Record<string, string>>;
+  /**
+   * The `backend` a Triton model configuration names for its models (Triton's own name where
+   * Triton has the engine: onnxruntime); the engine's id when absent.
+   */
+  readonly configBackend?: string;
   /** Its settings from the validated configuration: plain data, handed to every thread. */
   options(config: AppConfig): Options;
   /** Builds the engine inside an inference thread, importing its runtime there. */

@@ -29,6 +29,8 @@ export interface DtypeRow {
   readonly v2?: string;
   /** TensorFlow's DataType, as model.json signatures and TF Serving metadata name it. */
   readonly tf: string;
+  /** Triton's DataType in model_config.proto, as config.pbtxt names it (TYPE_FP32, ...). */
+  readonly triton?: string;
   /** ONNX Runtime's element type (its `Tensor.Type`). */
   readonly onnx?: string;
   /** TF.js has tensors of it. */
@@ -52,6 +54,7 @@ export const DTYPES = [
     kind: 'float',
     v2: 'FP32',
     tf: 'DT_FLOAT',
+    triton: 'TYPE_FP32',
     onnx: 'float32',
     tfjs: true,
     fed: true,
@@ -63,6 +66,7 @@ export const DTYPES = [
     kind: 'float',
     v2: 'FP64',
     tf: 'DT_DOUBLE',
+    triton: 'TYPE_FP64',
     onnx: 'float64',
     tfjs: false,
     fed: true,
@@ -74,6 +78,7 @@ export const DTYPES = [
     kind: 'float',
     v2: 'FP16',
     tf: 'DT_HALF',
+    triton: 'TYPE_FP16',
     onnx: 'float16',
     tfjs: false,
     fed: true,
@@ -85,6 +90,7 @@ export const DTYPES = [
     kind: 'int',
     v2: 'INT8',
     tf: 'DT_INT8',
+    triton: 'TYPE_INT8',
     onnx: 'int8',
     tfjs: false,
     fed: true,
@@ -96,6 +102,7 @@ export const DTYPES = [
     kind: 'int',
     v2: 'INT16',
     tf: 'DT_INT16',
+    triton: 'TYPE_INT16',
     onnx: 'int16',
     tfjs: false,
     fed: false,
@@ -107,6 +114,7 @@ export const DTYPES = [
     kind: 'int',
     v2: 'INT32',
     tf: 'DT_INT32',
+    triton: 'TYPE_INT32',
     onnx: 'int32',
     tfjs: true,
     fed: true,
@@ -118,6 +126,7 @@ export const DTYPES = [
     kind: 'int',
     v2: 'INT64',
     tf: 'DT_INT64',
+    triton: 'TYPE_INT64',
     onnx: 'int64',
     tfjs: false,
     fed: true,
@@ -129,6 +138,7 @@ export const DTYPES = [
     kind: 'uint',
     v2: 'UINT8',
     tf: 'DT_UINT8',
+    triton: 'TYPE_UINT8',
     onnx: 'uint8',
     tfjs: false,
     fed: true,
@@ -140,6 +150,7 @@ export const DTYPES = [
     kind: 'uint',
     v2: 'UINT16',
     tf: 'DT_UINT16',
+    triton: 'TYPE_UINT16',
     onnx: 'uint16',
     tfjs: false,
     fed: false,
@@ -151,6 +162,7 @@ export const DTYPES = [
     kind: 'uint',
     v2: 'UINT32',
     tf: 'DT_UINT32',
+    triton: 'TYPE_UINT32',
     onnx: 'uint32',
     tfjs: false,
     fed: false,
@@ -162,6 +174,7 @@ export const DTYPES = [
     kind: 'uint',
     v2: 'UINT64',
     tf: 'DT_UINT64',
+    triton: 'TYPE_UINT64',
     onnx: 'uint64',
     tfjs: false,
     fed: false,
@@ -173,6 +186,7 @@ export const DTYPES = [
     kind: 'bool',
     v2: 'BOOL',
     tf: 'DT_BOOL',
+    triton: 'TYPE_BOOL',
     onnx: 'bool',
     tfjs: true,
     fed: true,
@@ -184,6 +198,7 @@ export const DTYPES = [
     kind: 'bytes',
     v2: 'BYTES',
     tf: 'DT_STRING',
+    triton: 'TYPE_STRING',
     onnx: 'string',
     tfjs: true,
     fed: false,
@@ -223,6 +238,16 @@ export const isInputDtype = (dtype: string): dtype is InputDtype =>
 export const TF_DATA_TYPES: Readonly<Record<string, string>> = Object.fromEntries(
   DTYPES.map((row) => [row.dtype, row.tf]),
 );
+
+/** Triton's TYPE_* name of each dtype that has one. */
+export const TRITON_DATA_TYPES: Readonly<Record<string, string>> = Object.fromEntries(
+  DTYPES.flatMap((row) => ('triton' in row ? [[row.dtype, row.triton]] : [])),
+);
+
+/** The dtype a Triton TYPE_* name stands for, or undefined (TYPE_BF16 and others this server lacks). */
+export function dtypeOfTriton(dataType: string): string | undefined {
+  return DTYPES.find((row) => 'triton' in row && row.triton === dataType)?.dtype;
+}
 
 /** Size in bytes of one element (undefined for string, whose elements have no fixed size). */
 export function bytesPerElement(dtype: string): number | undefined {

@@ -161,6 +161,16 @@ describe('Model repository API, MODEL_CONTROL_MODE=explicit with ADMIN_API_KEY (
       /^failed to load 'linear': parameters\.config must hold a JSON object/,
     ],
     [
+      'not a model configuration',
+      '{"max_batch_size": "eight"}',
+      /^failed to load 'linear': load request parameters\.config: field 'max_batch_size': /,
+    ],
+    [
+      'contradicting the model file',
+      '{"input": [{"name": "x", "data_type": "TYPE_INT32", "dims": [1]}]}',
+      /^failed to load 'linear' version 1: load request parameters\.config: field 'input/,
+    ],
+    [
       'naming another model',
       '{"name": "iris"}',
       /^failed to load 'linear': parameters\.config names model 'iris'/,

@@ -64,6 +64,39 @@ describe(ModelRegistry.name, () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it("should give a loaded version the configuration it serves under: its folder's, checked and completed, or one auto-completed from the model", async () => {
+    const defaults = {
+      maxBatchSize: 16,
+      queueDelayMs: 2,
+      threads: 3,
+      versionPolicy: 'all' as const,
+    };
+    registry = new ModelRegistry(pool, defaults);
+    copy('iris/1', 1);
+    copy('iris/2', 2);
+    await registry.load(at(1));
+    const file = join(root, 'iris', 'config.json');
+    const user = { name: 'iris', max_batch_size: 4, input: [{ name: 'features', dims: [4] }] };
+    await registry.load({ ...at(2), config: { config: user as never, file } });
+    const [v2, v1] = registry.serving('iris');
+    const tensors = (maxBatchSize: number) => ({
+      max_batch_size: maxBatchSize,
+      input: [{ name: 'features', data_type: 'TYPE_FP32', dims: [4] }],
+      output: [{ name: 'probabilities', data_type: 'TYPE_FP32', dims: [3] }],
+    });
+    expect(v1.config).toEqual({
+      name: 'iris',
+      platform: 'tensorflowjs_layers',
+      backend: 'tensorflowjs',
+      version_policy: { all: {} },
+      ...tensors(16),
+      instance_group: [{ count: 3, kind: 'KIND_CPU' }],
+      dynamic_batching: { max_queue_delay_microseconds: 2000 },
+    });
+    expect(v2.configFile?.file).toBe(file);
+    expect(v2.config).toEqual({ ...v1.config, ...tensors(4) });
+  });
+
   it('should retire a superseded version only after its in-flight requests finish', async () => {
     copy('iris/1', 1);
     copy('iris/2', 2);

@@ -3,7 +3,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
-import { VersionPolicy } from '../../config/app-config';
+import { AppConfig, VersionPolicy } from '../../config/app-config';
+import { ConfigDefaults, configDefaults } from '../model-config/effective-config';
 import { applyVersionPolicy, ModelLocation } from './model-repository';
 import { relativeToRepository } from './repository-paths';
 import { ModelHost, ModelState, ServedModel } from './served-model';
@@ -92,6 +93,7 @@ const contract = (model: ServedModel) =>
     model.metadata,
     model.batchable,
     model.fixedBatch,
+    model.config,
   ]);
 
 /**
@@ -105,7 +107,14 @@ export class ModelRegistry {
   /** Models unloaded through the repository API, until they are loaded again. */
   private readonly unloaded = new Set<string>();
 
-  constructor(private readonly host: ModelHost) {}
+  /**
+   * @param defaults what auto-complete writes into a model's configuration where it says
+   * nothing: the server-wide settings (BATCH_MAX_SIZE, ...).
+   */
+  constructor(
+    private readonly host: ModelHost,
+    private readonly defaults: ConfigDefaults = configDefaults(new AppConfig()),
+  ) {}
 
   /** Names of the models with at least one available version. */
   servingNames(): string[] {
@@ -152,7 +161,7 @@ export class ModelRegistry {
     // Taken before the load reads the files, so a write during the load is seen by the next pass.
     entry.fingerprint = await fingerprint(location.dir);
     try {
-      await model.load(this.host);
+      await model.load(this.host, this.defaults);
       this.logger[level](
         `Loaded ${key(model)} (${model.format}) in ${model.loadTimeMs.toFixed(1)} ms, warmed in ${model.warmupTimeMs.toFixed(1)} ms`,
       );
@@ -260,7 +269,7 @@ export class ModelRegistry {
       fingerprint: seen,
     };
     try {
-      await fresh.model.load(this.host);
+      await fresh.model.load(this.host, this.defaults);
     } catch (error) {
       const reason = (error as Error).message;
       if (cause === 'request') {

@@ -28,6 +28,63 @@ describe(scanRepository.name, () => {
     expect(found[0].dir).toBe(join(root, 'a'));
   });
 
+  it("should attach the model folder's config.json to every version of it", async () => {
+    touch('m/1/model.json');
+    touch('m/2/model.json');
+    touch('plain/1/model.json');
+    writeFileSync(join(root, 'm', 'config.json'), '{"name": "m", "max_batch_size": 4}');
+    const found = await scanRepository(root, 'all');
+    const file = join(root, 'm', 'config.json');
+    expect(found.map((m) => [m.name, m.version, m.config])).toEqual([
+      ['m', 1, { config: { name: 'm', max_batch_size: 4 }, file }],
+      ['m', 2, { config: { name: 'm', max_batch_size: 4 }, file }],
+      ['plain', 1, undefined],
+    ]);
+  });
+
+  it('should fail only the model whose config.json cannot be parsed, naming the file', async () => {
+    touch('m/1/model.json');
+    touch('ok/1/model.json');
+    writeFileSync(join(root, 'm', 'config.json'), '{"name": ');
+    writeFileSync(join(root, 'ok', 'config.json'), '[1]');
+    const scan = await scanModels(root);
+    expect(scan.locations).toEqual([]);
+    expect(scan.problems).toEqual([
+      {
+        name: 'm',
+        message: expect.stringContaining(`${join(root, 'm', 'config.json')}: not valid JSON`),
+      },
+      {
+        name: 'ok',
+        message: `${join(root, 'ok', 'config.json')}: expected a JSON object (Triton's ModelConfig), got [1]`,
+      },
+    ]);
+  });
+
+  it("should read a model folder's config.pbtxt, and refuse a folder holding both files", async () => {
+    touch('t/1/model.onnx');
+    touch('both/1/model.onnx');
+    writeFileSync(
+      join(root, 't', 'config.pbtxt'),
+      'name: "t"\ninput [ { name: "x" dims: [ 4 ] } ]',
+    );
+    writeFileSync(join(root, 'both', 'config.pbtxt'), 'name: "both"');
+    writeFileSync(join(root, 'both', 'config.json'), '{"name": "both"}');
+    const scan = await scanModels(root);
+    expect(scan.locations.map((m) => m.config)).toEqual([
+      {
+        config: { name: 't', input: [{ name: 'x', dims: [4] }] },
+        file: join(root, 't', 'config.pbtxt'),
+      },
+    ]);
+    expect(scan.problems).toEqual([
+      {
+        name: 'both',
+        message: `${join(root, 'both')} holds both config.pbtxt and config.json; keep one (they would say the same thing twice, and might disagree)`,
+      },
+    ]);
+  });
+
   it('should keep only the highest version under the latest policy', async () => {
     touch('b/1/model.json');
     touch('b/10/model.json');

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { VersionPolicy } from '../../config/app-config';
 import type { EngineDescriptor } from '../../engines/engine';
 import { ENGINES, modelFiles } from '../../engines/registry';
+import { ModelConfigFile, readModelConfig } from '../model-config/read-model-config';
 
 /** One loadable model version found in the repository. */
 export interface ModelLocation {
@@ -11,6 +12,8 @@ export interface ModelLocation {
   version: number;
   /** Absolute directory holding an engine's model file, e.g. model.json (and maybe metadata.json). */
   dir: string;
+  /** The model folder's config.pbtxt or config.json, shared by all its versions. */
+  config?: ModelConfigFile;
 }
 
 /** Thrown when the repository itself is unusable: missing, empty, or badly laid out. */
@@ -136,13 +139,16 @@ async function versionsOf(
   if (broken) throw new Error(broken.error);
   const entries = folders.map((folder) => folder.name);
   warnNotVersions(name, modelDir, entries);
+  const config = await readModelConfig(modelDir);
+  const withConfig = (location: ModelLocation) => (config ? { ...location, config } : location);
   const located: ModelLocation[] = [];
   for (const version of entries.filter((entry) => VERSION_DIR.test(entry))) {
     const dir = join(modelDir, version);
-    if (await holdsModel(dir, engines)) located.push({ name, version: Number(version), dir });
+    if (await holdsModel(dir, engines))
+      located.push(withConfig({ name, version: Number(version), dir }));
   }
   if (located.length > 0) return located;
-  if (await holdsModel(modelDir, engines)) return [{ name, version: 1, dir: modelDir }];
+  if (await holdsModel(modelDir, engines)) return [withConfig({ name, version: 1, dir: modelDir })];
   const files = fileNames(engines);
   throw new Error(
     `Model folder ${modelDir} has no ${files} and no version folder (<positive integer>/${files})`,

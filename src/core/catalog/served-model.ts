@@ -4,6 +4,14 @@ import { formatOfPlatform } from '../../engines/registry';
 import { checkImageMetadata } from '../../image/image-spec';
 import { fixedBatchOf } from '../inference/fixed-batch';
 import type { LoadReport } from '../inference/thread-protocol';
+import {
+  ConfigDefaults,
+  ConfiguredShapes,
+  effectiveConfig,
+  ModelConfigError,
+} from '../model-config/effective-config';
+import type { ModelConfig } from '../model-config/model-config';
+import type { ModelConfigFile } from '../model-config/read-model-config';
 import { formatShape, ModelSignature } from '../../tensor/signature';
 
 /** Optional `metadata.json` beside the model file. */
@@ -69,18 +77,25 @@ export class ServedModel {
   batchable = false;
   /** A fixed first dimension (e.g. [1,192,192,3]): requests run in chunks of it, never merged. */
   fixedBatch?: number;
+  /** The model folder's configuration file, when it has one (or a load request's override). */
+  readonly configFile?: ModelConfigFile;
+  /** The configuration it serves under, in Triton's JSON form (completed and checked): set once it loaded. */
+  config: ModelConfig;
+  /** What a user's configuration changes about requests (reshape, full shapes, rows); none without one. */
+  shapes?: ConfiguredShapes;
 
   /**
    * @param generation counts reloads of this version in place (its files changed): the old copy
    * keeps serving under its own key while the new one loads beside it in the same threads.
    */
   constructor(
-    location: { name: string; version: number; dir: string },
+    location: { name: string; version: number; dir: string; config?: ModelConfigFile },
     readonly generation = 0,
   ) {
     this.name = location.name;
     this.version = location.version;
     this.dir = location.dir;
+    this.configFile = location.config;
   }
 
   /** The copy's id in the inference threads and the batch queues. */
@@ -103,7 +118,7 @@ export class ServedModel {
   }
 
   /** Loads and warms the model in every inference thread; it serves once this resolves. */
-  async load(host: ModelHost): Promise<void> {
+  async load(host: ModelHost, defaults: ConfigDefaults): Promise<void> {
     this.state = 'LOADING';
     this.metadata = await readMetadata(this.dir).catch((error: Error) => {
       throw new Error(`${join(this.dir, 'metadata.json')}: ${error.message}`);
@@ -112,15 +127,32 @@ export class ServedModel {
     try {
       this.platform = report.platform;
       this.backend = report.backend;
-      this.signature = report.signature;
+      const effective = effectiveConfig(
+        {
+          name: this.name,
+          platform: report.platform,
+          signature: report.signature,
+          batchMajor: report.batchMajor,
+          batchingAllowed: this.metadata.batching !== false,
+        },
+        defaults,
+        this.configFile,
+      );
+      this.config = effective.config;
+      this.signature = effective.signature;
+      this.shapes = effective.shapes;
       checkImageMetadata(this.metadata, this.signature.inputs);
       this.loadTimeMs = report.loadMs;
       this.warmupTimeMs = report.warmupMs;
-      this.batchable = report.batchMajor && this.metadata.batching !== false;
-      this.fixedBatch = fixedBatchOf(this.signature);
+      this.batchable = effective.batchable;
+      // Chunks of a fixed batch are what the model itself takes; a reshape is applied whole.
+      const reshaped = (this.shapes?.inputs.size ?? 0) + (this.shapes?.outputs.size ?? 0) > 0;
+      this.fixedBatch = reshaped ? undefined : fixedBatchOf(report.signature);
       this.checkLabels();
     } catch (error) {
       await host.unload(this.key);
+      // A configuration's error names its file and field, which says more than the folder.
+      if (error instanceof ModelConfigError) throw error;
       throw new Error(`${this.dir}: ${(error as Error).message}`);
     }
     this.state = 'AVAILABLE';

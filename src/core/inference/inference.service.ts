@@ -10,6 +10,7 @@ import { BatchScheduler } from './batch-scheduler';
 import { InferencePool } from './inference-pool';
 import { engineTotals, InferenceObserver, ModelRuntimeStats } from './inference-observer';
 import { rowsProblem } from './fixed-batch';
+import { toClientOutputs, toModelInputs } from '../model-config/configured-shapes';
 
 /**
  * Runs requests on the models: admission (batch size, rows), the version's queue and batches
@@ -53,10 +54,18 @@ export class InferenceService {
     let seconds = 0;
     let ok = false;
     try {
-      const result = await this.scheduler.submit(target, inputs, currentRequestSignal());
+      const result = await this.scheduler.submit(
+        target,
+        toModelInputs(target, inputs),
+        currentRequestSignal(),
+      );
       seconds = result.seconds;
+      const outputs = toClientOutputs(
+        target,
+        Object.fromEntries(result.outputs.map((t) => [t.name, t])),
+      );
       ok = true;
-      return Object.fromEntries(result.outputs.map((t) => [t.name, t]));
+      return outputs;
     } finally {
       release();
       this.observer?.observeInference({

@@ -4,6 +4,7 @@ import { AppConfig, modelControlMode } from '../../config/app-config';
 import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import type { ModelConfig } from '../model-config/model-config';
+import { parseConfigJson } from '../model-config/read-model-config';
 import { ModelRegistry, unknownModel } from '../catalog/model-registry';
 import {
   applyVersionPolicy,
@@ -194,8 +195,9 @@ export class RepositoryControl {
 }
 
 /**
- * A load request's configuration: Triton's ModelConfig in JSON, which must be an object and may
- * not name another model. What it says about the model file is checked when the model loads.
+ * A load request's configuration: Triton's ModelConfig in JSON, checked against
+ * model_config.proto as a config.json is, and not naming another model. What it says about the
+ * model file is checked when the model loads.
  */
 function parseOverride(name: string, text: string): ModelConfig {
   let parsed: unknown;
@@ -211,11 +213,16 @@ function parseOverride(name: string, text: string): ModelConfig {
       `failed to load '${clip(name)}': parameters.config must hold a JSON object (Triton's model configuration), got ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
     );
   }
-  const config = parsed as Partial<ModelConfig>;
-  if (config.name !== undefined && config.name !== name) {
+  let config: ModelConfig;
+  try {
+    config = parseConfigJson(parsed, LOAD_REQUEST_CONFIG);
+  } catch (error) {
+    throw ServingError.invalid(`failed to load '${clip(name)}': ${(error as Error).message}`);
+  }
+  if (config.name !== undefined && config.name !== '' && config.name !== name) {
     throw ServingError.invalid(
       `failed to load '${clip(name)}': parameters.config names model '${clip(config.name)}'; a configuration given to a load request must name the model it loads, or leave "name" out`,
     );
   }
-  return { ...config, name } as ModelConfig;
+  return { ...config, name };
 }

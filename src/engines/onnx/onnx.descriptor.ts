@@ -14,6 +14,7 @@ export const onnxEngine: EngineDescriptor<OnnxEngineOptions> = {
   id: 'onnx',
   file: 'model.onnx',
   platforms: { [ONNX_PLATFORM]: 'onnx' },
+  configBackend: 'onnxruntime',
   options: (config) => ({ intraOpThreads: ortIntraOpThreads(config) }),
   // Imported on first use: a thread serving only TF.js models never loads ONNX Runtime.
   async create(options) {

@@ -19,6 +19,7 @@ export const tfjsEngine: EngineDescriptor<TfjsEngineOptions> = {
   platforms: Object.fromEntries(
     Object.entries(TFJS_PLATFORMS).map(([format, platform]) => [platform, format]),
   ),
+  configBackend: 'tensorflowjs',
   options: (config) => ({ backend: config.TFJS_BACKEND }),
   // The backend is chosen once per thread, before any model loads (TFJS_BACKEND=tensorflow
   // without its package must fail the boot, not the first load).
