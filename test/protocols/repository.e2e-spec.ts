@@ -2,6 +2,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import type { Client } from '@grpc/grpc-js';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
+import { ModelService } from '../../src/core/model.service';
 import { copyShipped, corruptModelJson, makeRepository, removeRepository } from '../utils/fixtures';
 import { failure, freePort, grpcClient, inferenceDefinition, unary } from '../utils/grpc';
 import { closeApp, createTestApp, SHIPPED_MODELS } from '../utils/test-app';
@@ -233,6 +234,8 @@ describe('Model repository API, MODEL_CONTROL_MODE=explicit with ADMIN_API_KEY (
       parameters: { config: override },
     });
     expect(loaded.status).toBe(200);
+    // The override replaced the folder's configuration (none here) for this load.
+    expect(app.get(ModelService).versionsOf('iris')[0].config.max_batch_size).toBe(8);
     const url = await listenOnLoopback(app);
     const reference = (await http().post('/v2/models/iris/infer').send(IRIS_INFER)).body as {
       outputs: { data: number[] }[];
