@@ -219,7 +219,9 @@ describe('Model repository API, MODEL_CONTROL_MODE=explicit with ADMIN_API_KEY (
   });
 
   it("should answer an unload of a model it never had with Triton's unknown-model words", async () => {
-    const res = await admin('/v2/repository/models/nope/unload');
+    const res = await admin('/v2/repository/models/nope/unload', {
+      parameters: { unload_dependents: false },
+    });
     expect(res.status).toBe(404);
     expect(res.body.error).toMatch(
       /^Request for unknown model: 'nope' is not found; available models: /,
@@ -302,7 +304,11 @@ describe('Model repository API, MODEL_CONTROL_MODE=explicit with ADMIN_API_KEY (
   it('should load and unload over gRPC as over HTTP', async () => {
     expect(await call('RepositoryModelLoad', { model_name: 'iris' })).toEqual({});
     expect((await http().post('/v2/models/iris/infer').send(IRIS_INFER)).status).toBe(200);
-    expect(await call('RepositoryModelUnload', { model_name: 'linear' })).toEqual({});
+    // As Triton's clients send it: unload_dependents, which nothing here has.
+    const dependents = { unload_dependents: { bool_param: false } };
+    expect(
+      await call('RepositoryModelUnload', { model_name: 'linear', parameters: dependents }),
+    ).toEqual({});
     expect((await http().post('/v2/models/linear/infer').send(LINEAR_INFER)).status).toBe(404);
     const bad = await failure(
       call('RepositoryModelLoad', {
@@ -343,7 +349,8 @@ describe.each([
   });
 
   it('should index every shipped model as READY, with no key needed when none is set', async () => {
-    const res = await http().post('/v2/repository/index').send({});
+    // Triton's Python client posts the index request with an empty body.
+    const res = await http().post('/v2/repository/index');
     expect(res.status).toBe(200);
     expect(res.body.map((e: { name: string }) => e.name)).toEqual([
       'digits',

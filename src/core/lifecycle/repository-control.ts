@@ -126,14 +126,15 @@ export class RepositoryControl {
           `failed to load '${clip(name)}', failed to poll from model repository: MODEL_DIR has no model folder of that name; its models: ${models.join(', ') || 'none'}`,
         );
       }
-      const wanted: ModelLocation[] = applyVersionPolicy(found, this.config.MODEL_VERSION_POLICY);
-      const located = override
-        ? wanted.map((location) => ({
+      // Attached before the policy picks the versions, so that an override's policy is the one.
+      const located: ModelLocation[] = override
+        ? found.map((location) => ({
             ...location,
             config: { config: override, file: LOAD_REQUEST_CONFIG },
           }))
-        : wanted;
-      const failures = await this.registry.loadModel(name, located);
+        : found;
+      const wanted = applyVersionPolicy(located, this.config.MODEL_VERSION_POLICY);
+      const failures = await this.registry.loadModel(name, wanted);
       if (failures.length > 0) {
         this.logger.warn(`Load request for '${name}' failed: ${failures.join('; ')}`);
         throw ServingError.invalid(failures.join('; '));
