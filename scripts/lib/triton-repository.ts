@@ -51,9 +51,12 @@ output [
 ]
 `;
 
-/** The graph of `simple`: batch-major, a free first dimension. */
-export function writeSimpleOnnx(versionDir: string): void {
-  const int32 = (name: string) => ({ name, type: 'int32' as const, shape: ['batch', 16] });
+/**
+ * The graph of `simple`: batch-major, a free first dimension. `width` a name makes the second
+ * dimension free too (a config's dims then narrow it).
+ */
+export function writeSimpleOnnx(versionDir: string, width: number | string = 16): void {
+  const int32 = (name: string) => ({ name, type: 'int32' as const, shape: ['batch', width] });
   writeOnnxModel(join(versionDir, 'model.onnx'), {
     name: 'simple',
     doc: "Triton's simple example: OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1",

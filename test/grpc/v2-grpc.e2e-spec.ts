@@ -487,7 +487,6 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
 
   describe('not implemented yet', () => {
     it.each([
-      ['ModelConfig', { name: 'iris' }, /^ModelConfig is not implemented: .*ModelMetadata/],
       ['ModelStatistics', {}, /^ModelStatistics is not implemented: .*GET \/metrics/],
     ])(
       '%s should answer UNIMPLEMENTED, saying what to use instead',

@@ -54,6 +54,8 @@ describe('Swagger for the protocol endpoints (e2e)', () => {
     ['get', '/v2/models/{name}/versions/{version}'],
     ['get', '/v2/models/{name}/ready'],
     ['get', '/v2/models/{name}/versions/{version}/ready'],
+    ['get', '/v2/models/{name}/config'],
+    ['get', '/v2/models/{name}/versions/{version}/config'],
     ['post', '/v2/models/{name}/infer'],
     ['post', '/v2/models/{name}/versions/{version}/infer'],
   ];

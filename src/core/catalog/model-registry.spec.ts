@@ -271,6 +271,23 @@ describe(ModelRegistry.name, () => {
       await registry.load(linear());
     });
 
+    it("should load a new copy when only its model folder's configuration changed", async () => {
+      const old = registry.serving('linear')[0];
+      const file = join(root, 'linear', 'config.json');
+      const configured = (maxBatchSize: number): ModelLocation => ({
+        ...linear(),
+        config: { config: { name: 'linear', max_batch_size: maxBatchSize }, file },
+      });
+      await registry.reconcile([configured(4)], 'latest');
+      expect(registry.serving('linear')).toEqual([old]); // changed: wait one pass
+      await registry.reconcile([configured(4)], 'latest');
+      const fresh = registry.serving('linear')[0];
+      expect(fresh).not.toBe(old);
+      expect(fresh.config.max_batch_size).toBe(4);
+      await registry.reconcile([configured(4)], 'latest');
+      expect(registry.serving('linear')[0]).toBe(fresh); // unchanged since: nothing to do
+    });
+
     it('should load a new copy once the files hold still, swap it in, and free the old copy only after its requests finish', async () => {
       const old = registry.serving('linear')[0];
       expect(await answer(old.key, 3)).toEqual([7]);

@@ -85,6 +85,17 @@ async function fingerprint(dir: string, depth = 0): Promise<string> {
   return `${head}|${parts.join('|')}`;
 }
 
+/**
+ * A version's files and its model folder's configuration file, which all its versions share:
+ * editing config.pbtxt reloads them as editing their weights does. Its content, not its stats:
+ * the scan has just read it, and a config is small.
+ */
+async function filesOf(location: ModelLocation): Promise<string> {
+  const files = await fingerprint(location.dir);
+  if (!location.config) return files;
+  return `${files}|${location.config.file}:${JSON.stringify(location.config.config)}`;
+}
+
 /** Whether requests encoded for one copy of a version run unchanged on another. */
 const contract = (model: ServedModel) =>
   JSON.stringify([
@@ -159,7 +170,7 @@ export class ModelRegistry {
     const { model } = entry;
     model.state = 'LOADING';
     // Taken before the load reads the files, so a write during the load is seen by the next pass.
-    entry.fingerprint = await fingerprint(location.dir);
+    entry.fingerprint = await filesOf(location);
     try {
       await model.load(this.host, this.defaults);
       this.logger[level](
@@ -197,7 +208,7 @@ export class ModelRegistry {
         continue;
       }
       if (!entry.error && entry.model.state !== 'AVAILABLE') continue;
-      const seen = await this.settledChange(entry, location.dir);
+      const seen = await this.settledChange(entry, location);
       if (seen === undefined) continue;
       if (entry.error) await this.loadReporting(location);
       else retiring.push(...(await this.reloadInPlace(entry, location, seen)).retiring);
@@ -235,8 +246,11 @@ export class ModelRegistry {
    * else undefined. Waiting one pass keeps a copy being written in place (same size, half old and
    * half new weights) from being loaded, and served, midway.
    */
-  private async settledChange(entry: VersionEntry, dir: string): Promise<string | undefined> {
-    const now = await fingerprint(dir);
+  private async settledChange(
+    entry: VersionEntry,
+    location: ModelLocation,
+  ): Promise<string | undefined> {
+    const now = await filesOf(location);
     if (now === entry.fingerprint) {
       entry.changing = undefined;
       return undefined;
@@ -286,7 +300,7 @@ export class ModelRegistry {
       return { retiring: [] };
     }
     const versions = this.versions.get(location.name);
-    const moved = (await fingerprint(location.dir)) !== seen;
+    const moved = (await filesOf(location)) !== seen;
     if (moved || versions?.get(location.version) !== entry || entry.model.state !== 'AVAILABLE') {
       // Written to during the load (the next passes load it again once it holds still), or the
       // version was retired meanwhile: this copy must never serve.

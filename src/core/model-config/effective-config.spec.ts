@@ -125,6 +125,13 @@ describe(effectiveConfig.name, () => {
     });
   });
 
+  it('should limit the rows of a request only by a max_batch_size the config gives', () => {
+    expect(withConfig({ max_batch_size: 8 }).shapes?.maxRows).toBe(8);
+    const completed = withConfig({ input: [tensor('INPUT0', [16])] });
+    expect(completed.config.max_batch_size).toBe(32);
+    expect(completed.shapes?.maxRows).toBeUndefined();
+  });
+
   it('should narrow a free dimension to the number a config gives, for clients to match', () => {
     const free = {
       ...simple,

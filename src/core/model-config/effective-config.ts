@@ -57,7 +57,7 @@ export interface ConfiguredShapes {
   outputs: Map<string, Reshape>;
   /** max_batch_size 0 in a user's config: requests must have the full shape, first dimension included. */
   fullShapes: boolean;
-  /** A user's max_batch_size above 0: the most rows a request may hold, as in Triton. */
+  /** A max_batch_size above 0 the user wrote: the most rows a request may hold, as in Triton. */
   maxRows?: number;
   /** The file the rules come from, for messages. */
   file: string;
@@ -82,6 +82,33 @@ export const tritonDataType = (dtype: string) => TRITON_DATA_TYPES[dtype] ?? dty
 
 const versionPolicyOf = (policy: VersionPolicy): VersionPolicyConfig =>
   policy === 'all' ? { all: {} } : { latest: { num_versions: 1 } };
+
+/**
+ * The versions a model folder's configuration serves, checked and completed: its
+ * version_policy (`latest {}` is the highest version, as in Triton), else MODEL_VERSION_POLICY.
+ * The repository reads it before loading, to choose the versions to load.
+ */
+export function versionPolicyOfConfig(
+  user: { config: ModelConfig; file: string } | undefined,
+  fallback: VersionPolicy,
+): VersionPolicyConfig {
+  const policy = user?.config.version_policy;
+  if (policy === undefined || Object.keys(policy).length === 0) return versionPolicyOf(fallback);
+  const fail = (field: string, reason: string): never => {
+    throw new ModelConfigError(`${user!.file}: field 'version_policy.${field}': ${reason}`);
+  };
+  if ('latest' in policy) {
+    const latest = { num_versions: policy.latest.num_versions ?? 1 };
+    if (latest.num_versions < 1) {
+      fail('latest.num_versions', `${latest.num_versions}; serve at least 1 version`);
+    }
+    return { ...policy, latest };
+  }
+  if ('specific' in policy && !(policy.specific.versions?.length > 0)) {
+    fail('specific.versions', 'empty; list the versions to serve');
+  }
+  return policy;
+}
 
 /** Triton's `backend` name for a model of this platform (onnxruntime for ONNX). */
 export function configBackendOf(platform: string): string {
@@ -167,7 +194,8 @@ class ConfigCompletion {
       shapes: {
         ...this.reshapes,
         fullShapes: maxBatchSize === 0,
-        maxRows: maxBatchSize > 0 ? maxBatchSize : undefined,
+        // Only a max_batch_size the user wrote limits requests: BATCH_MAX_SIZE sizes batches.
+        maxRows: (given.max_batch_size ?? 0) > 0 ? given.max_batch_size : undefined,
         file: this.file,
       },
       batchable,
@@ -372,24 +400,6 @@ class ConfigCompletion {
   }
 
   private versionPolicy(): VersionPolicyConfig {
-    const policy = this.given.version_policy;
-    if (policy === undefined || Object.keys(policy).length === 0) {
-      return versionPolicyOf(this.defaults.versionPolicy);
-    }
-    if ('latest' in policy) {
-      // Triton's default: an empty `latest {}` serves the highest version.
-      const latest = { num_versions: policy.latest.num_versions ?? 1 };
-      if (latest.num_versions < 1) {
-        this.fail(
-          'version_policy.latest.num_versions',
-          `${latest.num_versions}; serve at least 1 version`,
-        );
-      }
-      return { ...policy, latest };
-    }
-    if ('specific' in policy && !(policy.specific.versions?.length > 0)) {
-      this.fail('version_policy.specific.versions', 'empty; list the versions to serve');
-    }
-    return policy;
+    return versionPolicyOfConfig(this.user, this.defaults.versionPolicy);
   }
 }

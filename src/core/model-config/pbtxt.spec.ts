@@ -129,7 +129,7 @@ instance_group [
   });
 
   it('should take every spelling the text format allows', () => {
-    const text = `name: 'it\\'s "quoted"\\n\\x41\\101'; backend: "onnx" "runtime",
+    const text = `name: 'it\\'s "quoted"\\n\\x41\\101 caf\\303\\251 \\u00e9t\\xc3\\xa9 é'; backend: "onnx" "runtime",
       input { name: "a" data_type: 8 dims: 2 dims: -1 }
       input: < name: "b", data_type: TYPE_FP32; dims: [] >
       version_policy: { latest { num_versions: 2 } }
@@ -139,7 +139,7 @@ instance_group [
       instance_group [ { count: 2, kind: KIND_CPU }, { count: 1 } ]
       response_cache { enable: true }`;
     expect(parse(text).message).toEqual({
-      name: 'it\'s "quoted"\nAA',
+      name: 'it\'s "quoted"\nAA café été é',
       backend: 'onnxruntime',
       input: [
         { name: 'a', data_type: 'TYPE_INT32', dims: [2, -1] },

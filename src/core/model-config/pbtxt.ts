@@ -24,6 +24,8 @@ interface Token {
   kind: TokenKind;
   /** The text as written; for a string, its decoded value. */
   text: string;
+  /** A string's bytes: escapes such as \303\251 are bytes, which UTF-8 then decodes. */
+  bytes?: Buffer;
   line: number;
   column: number;
 }
@@ -69,7 +71,8 @@ function tokenize(text: string): Token[] {
     }
     const start = { line, column: i - lineStart + 1 };
     if (c === '"' || c === "'") {
-      let value = '';
+      const bytes: number[] = [];
+      const append = (text: string) => bytes.push(...Buffer.from(text, 'utf8'));
       const from = i;
       i++;
       for (;;) {
@@ -77,36 +80,37 @@ function tokenize(text: string): Token[] {
         const d = text[i];
         if (d === c) break;
         if (d !== '\\') {
-          value += d;
+          append(d);
           i++;
           continue;
         }
         const e = text[i + 1];
         if (e in SIMPLE_ESCAPES) {
-          value += SIMPLE_ESCAPES[e];
+          append(SIMPLE_ESCAPES[e]);
           i += 2;
         } else if (e === 'x' || e === 'X') {
           const hex = /^[0-9a-fA-F]{1,2}/.exec(text.slice(i + 2))?.[0];
           if (!hex) fail('\\x must be followed by hex digits');
-          value += String.fromCharCode(parseInt(hex!, 16));
+          bytes.push(parseInt(hex!, 16));
           i += 2 + hex!.length;
         } else if (/[0-7]/.test(e)) {
           const octal = /^[0-7]{1,3}/.exec(text.slice(i + 1))![0];
-          value += String.fromCharCode(parseInt(octal, 8));
+          bytes.push(parseInt(octal, 8) & 0xff);
           i += 1 + octal.length;
         } else if (e === 'u' || e === 'U') {
           const length = e === 'u' ? 4 : 8;
           const hex = text.slice(i + 2, i + 2 + length);
           if (!new RegExp(`^[0-9a-fA-F]{${length}}$`).test(hex))
             fail(`\\${e} must be followed by ${length} hex digits`);
-          value += String.fromCodePoint(parseInt(hex, 16));
+          append(String.fromCodePoint(parseInt(hex, 16)));
           i += 2 + length;
         } else {
           fail(`unknown escape \\${e ?? ''}`);
         }
       }
       i++;
-      tokens.push({ kind: 'string', text: value, ...start });
+      const raw = Buffer.from(bytes);
+      tokens.push({ kind: 'string', text: raw.toString('utf8'), bytes: raw, ...start });
       continue;
     }
     const number = /^-?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[fF]?)/.exec(
@@ -346,10 +350,11 @@ class TextFormatParser {
     if (type === 'string' || type === 'bytes') {
       if (token.kind !== 'string')
         this.fail(`expected a quoted string, got ${describe(token)}`, token);
-      let value = token.text;
+      const parts = [token.bytes!];
       // Adjacent strings are one, as in C.
-      while (this.next.kind === 'string') value += this.take().text;
-      return type === 'bytes' ? Buffer.from(value, 'latin1').toString('base64') : value;
+      while (this.next.kind === 'string') parts.push(this.take().bytes!);
+      const value = Buffer.concat(parts);
+      return type === 'bytes' ? value.toString('base64') : value.toString('utf8');
     }
     if (type === 'bool') {
       if (['true', 'True', 't', '1'].includes(token.text) && token.kind !== 'string') return true;

@@ -98,8 +98,6 @@ function checkRepository(request: { repository_name: string }): void {
 }
 /** Triton's RPCs that need a model repository API this server does not have yet (issue 16). */
 const NOT_YET: Record<string, string> = {
-  ModelConfig:
-    "ModelConfig is not implemented: this server has no Triton model configuration to return; ModelMetadata gives a model's inputs, outputs and versions",
   ModelStatistics:
     'ModelStatistics is not implemented: per-model statistics are served as Prometheus metrics on GET /metrics (model_inference_total, model_inference_duration_seconds, ...)',
 };
@@ -156,6 +154,11 @@ export class V2GrpcService implements OnModuleInit {
             this.models.versionsOf(name),
           );
         }),
+        // The effective configuration in its JSON form is the proto message's object form.
+        ModelConfig: this.calls.unary((request: ModelRef) => ({
+          config: this.models.resolve(modelName(request.name, 'name'), versionOf(request.version))
+            .config,
+        })),
         ModelInfer: this.calls.unary((request: ModelInferRequest) => this.infer(request)),
         RepositoryIndex: this.calls.unary(
           async (request: { repository_name: string; ready: boolean }, call) => {

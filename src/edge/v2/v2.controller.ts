@@ -20,6 +20,7 @@ import {
 import type { Response } from 'express';
 import { currentRequestSignal } from '../../core/request-scope';
 import { ImageService } from '../../image/image.service';
+import type { ModelConfig } from '../../core/model-config/model-config';
 import { ModelService } from '../../core/model.service';
 import { INFERENCE_ERRORS } from '../errors/error-response.dto';
 import { ApiProtocolErrors } from '../errors/protocol-error';
@@ -27,6 +28,7 @@ import {
   V2InferRequestDto,
   V2InferResponseDto,
   V2LiveDto,
+  V2ModelConfigDto,
   V2ModelMetadataDto,
   V2ModelReadyDto,
   V2ReadyDto,
@@ -169,6 +171,29 @@ export class V2Controller {
     @Param('version') version: string,
   ): V2ModelMetadataDto {
     return toModelMetadata(this.models.resolve(name, version), this.models.versionsOf(name));
+  }
+
+  @Get('models/:name/config')
+  @ApiOperation({
+    summary: "Model configuration (latest version), in Triton's JSON form",
+    description:
+      "The effective configuration: the model's config.pbtxt or config.json, checked against the model file and completed (Triton's auto-complete), or the auto-completed one when it has none. Fields this server does not act on are reported as written.",
+  })
+  @NAME
+  @ApiOkResponse({ type: V2ModelConfigDto })
+  @NOT_FOUND
+  modelConfig(@Param('name') name: string): ModelConfig {
+    return this.models.resolve(name).config;
+  }
+
+  @Get('models/:name/versions/:version/config')
+  @ApiOperation({ summary: "Model configuration of one version, in Triton's JSON form" })
+  @NAME
+  @VERSION
+  @ApiOkResponse({ type: V2ModelConfigDto })
+  @NOT_FOUND
+  versionConfig(@Param('name') name: string, @Param('version') version: string): ModelConfig {
+    return this.models.resolve(name, version).config;
   }
 
   @Get('models/:name/ready')

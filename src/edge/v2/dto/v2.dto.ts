@@ -87,6 +87,76 @@ export class V2ModelMetadataDto {
   outputs: V2TensorMetadataDto[];
 }
 
+export class V2ModelConfigTensorDto {
+  @ApiProperty({ example: 'features' })
+  name: string;
+
+  @ApiProperty({ example: 'TYPE_FP32', description: "Triton's DataType (model_config.proto)" })
+  data_type: string;
+
+  @ApiProperty({
+    example: [4],
+    type: [Number],
+    description: 'Without the batch dimension when max_batch_size > 0; -1 marks a free dimension',
+  })
+  dims: number[];
+
+  @ApiPropertyOptional({
+    example: { shape: [2, 2] },
+    description: 'The shape the model itself takes or gives, when it differs from dims',
+  })
+  reshape?: { shape: number[] };
+}
+
+/** Triton's ModelConfig in its JSON form (model_config.proto, proto field names). */
+export class V2ModelConfigDto {
+  @ApiProperty({ example: 'iris' })
+  name: string;
+
+  @ApiProperty({ example: 'tensorflowjs_layers', enum: platformNames() })
+  platform: string;
+
+  @ApiProperty({
+    example: 'tensorflowjs',
+    description: "Triton's backend name (onnxruntime for ONNX)",
+  })
+  backend: string;
+
+  @ApiProperty({
+    example: { latest: { num_versions: 1 } },
+    description: 'One of latest {num_versions}, all {} or specific {versions}',
+  })
+  version_policy: Record<string, unknown>;
+
+  @ApiProperty({
+    example: 32,
+    description:
+      '0: no batch dimension (dims are the full shape); otherwise the most rows per batch',
+  })
+  max_batch_size: number;
+
+  @ApiProperty({ type: [V2ModelConfigTensorDto] })
+  input: V2ModelConfigTensorDto[];
+
+  @ApiProperty({
+    type: [V2ModelConfigTensorDto],
+    example: [{ name: 'probabilities', data_type: 'TYPE_FP32', dims: [3] }],
+  })
+  output: V2ModelConfigTensorDto[];
+
+  @ApiProperty({
+    example: [{ count: 2, kind: 'KIND_CPU' }],
+    description: 'count: how many inference threads hold the model',
+  })
+  instance_group: Record<string, unknown>[];
+
+  @ApiPropertyOptional({
+    example: { max_queue_delay_microseconds: 0 },
+    description: "Present when the model's requests are merged into batches",
+  })
+  dynamic_batching?: Record<string, unknown>;
+}
+
 export class V2RequestInputDto {
   @ApiProperty({ example: 'features' })
   @IsString()
