@@ -332,7 +332,7 @@ export class ModelRegistry {
     for (const location of wanted) {
       const entry = this.versions.get(name)?.get(location.version);
       if (entry?.model.state === 'AVAILABLE') {
-        const seen = await fingerprint(location.dir);
+        const seen = await filesOf(location);
         const reloaded = await this.reloadInPlace(entry, location, seen, 'request');
         retiring.push(...reloaded.retiring);
         if (reloaded.error) failures.push(reloaded.error);
