@@ -25,6 +25,7 @@ const ADMIN_KEY = ApiHeader({
   name: ADMIN_KEY_HEADER,
   required: false,
   description: 'ADMIN_API_KEY, when the server sets one (401 without it, 403 with another)',
+  schema: { type: 'string', example: 'change-me-to-a-long-secret' },
 });
 const RESTRICTED = ApiProtocolErrors(
   {
@@ -83,7 +84,14 @@ export class RepositoryController {
     summary: 'Repository index: every model on disk, loaded or not, with its state and reason',
   })
   @ADMIN_KEY
-  @ApiBody({ type: RepositoryIndexRequestDto, required: false })
+  @ApiBody({
+    type: RepositoryIndexRequestDto,
+    required: false,
+    examples: {
+      all: { summary: 'Every model, loaded or not', value: {} },
+      ready: { summary: 'Only the models ready for inference', value: { ready: true } },
+    },
+  })
   @ApiOkResponse({ type: RepositoryIndexEntryDto, isArray: true })
   @RESTRICTED
   index(@Body() body: RepositoryIndexRequestDto = {}): Promise<RepositoryIndexEntry[]> {
@@ -97,7 +105,17 @@ export class RepositoryController {
   })
   @NAME
   @ADMIN_KEY
-  @ApiBody({ type: RepositoryLoadRequestDto, required: false })
+  @ApiBody({
+    type: RepositoryLoadRequestDto,
+    required: false,
+    examples: {
+      plain: { summary: "With the model's own configuration", value: {} },
+      override: {
+        summary: 'With a configuration replacing its own for this load',
+        value: { parameters: { config: '{"max_batch_size": 8}' } },
+      },
+    },
+  })
   @ApiOkResponse({ description: 'Loaded: every version its policy serves is ready' })
   @ApiProtocolErrors(
     {
@@ -130,7 +148,17 @@ export class RepositoryController {
   })
   @NAME
   @ADMIN_KEY
-  @ApiBody({ type: RepositoryUnloadRequestDto, required: false })
+  @ApiBody({
+    type: RepositoryUnloadRequestDto,
+    required: false,
+    examples: {
+      plain: { summary: 'Unload', value: {} },
+      triton: {
+        summary: "As Triton's clients send it",
+        value: { parameters: { unload_dependents: false } },
+      },
+    },
+  })
   @ApiOkResponse({ description: 'Unloaded: every thread freed it' })
   @ApiProtocolErrors({
     status: 404,
