@@ -486,9 +486,7 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
   });
 
   describe('not implemented yet', () => {
-    it.each([
-      ['ModelStatistics', {}, /^ModelStatistics is not implemented: .*GET \/metrics/],
-    ])(
+    it.each([['ModelStatistics', {}, /^ModelStatistics is not implemented: .*GET \/metrics/]])(
       '%s should answer UNIMPLEMENTED, saying what to use instead',
       async (method, message, text) => {
         const error = await failure(call(method, message));
