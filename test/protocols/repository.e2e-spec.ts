@@ -1,4 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
+import { mkdirSync } from 'node:fs';
 import type { Client } from '@grpc/grpc-js';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
@@ -390,6 +391,37 @@ describe('LOAD_MODELS (e2e)', () => {
     ).rejects.toThrow(
       `LOAD_MODELS names 'irsi', not in MODEL_DIR ${SHIPPED_MODELS}; its models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx`,
     );
+  });
+
+  it('should boot strictly with the models it names, a broken one it does not name left on disk', async () => {
+    const root = await makeRepository({
+      'iris/2': copyShipped('iris/2'),
+      'broken/1': corruptModelJson,
+      'empty/.keep': (dir) => void mkdirSync(dir, { recursive: true }),
+    });
+    const app = await createTestApp({
+      MODEL_DIR: root,
+      MODEL_CONTROL_MODE: 'explicit',
+      LOAD_MODELS: 'iris',
+    }).catch((error: Error) => error);
+    try {
+      expect(app).not.toBeInstanceOf(Error);
+      const index = await request((app as NestExpressApplication).getHttpServer())
+        .post('/v2/repository/index')
+        .send({});
+      expect(index.body).toEqual([
+        { name: 'broken', version: '1', state: 'UNAVAILABLE', reason: 'unloaded' },
+        {
+          name: 'empty',
+          state: 'UNAVAILABLE',
+          reason: expect.stringMatching(/^failed to load 'empty': Model folder empty has no /),
+        },
+        { name: 'iris', version: '2', state: 'READY', reason: '' },
+      ]);
+    } finally {
+      if (!(app instanceof Error)) await closeApp(app);
+      removeRepository(root);
+    }
   });
 
   it('should load every model with "*"', async () => {
