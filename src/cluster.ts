@@ -1,7 +1,7 @@
 import cluster, { Worker } from 'node:cluster';
 import { constants } from 'node:os';
 import pino from 'pino';
-import { AppConfig } from './config/app-config';
+import { AppConfig, modelControlMode } from './config/app-config';
 import { usableCores } from './config/cpu-quota';
 import { docsLocation } from './observability/admin-server';
 import { logDestination, logOutputFor } from './observability/boot-logger';
@@ -11,6 +11,9 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /** Said once at boot, so nobody has to guess whether new version folders will be picked up. */
 export function hotReloadLine(config: AppConfig): string {
+  if (modelControlMode(config) === 'explicit') {
+    return `Hot reload off: MODEL_CONTROL_MODE=explicit, models are loaded and unloaded by POST /v2/repository/models/{name}/load and /unload`;
+  }
   return config.MODEL_POLL_SECONDS > 0
     ? `Hot reload on: ${config.MODEL_DIR} is scanned every ${config.MODEL_POLL_SECONDS} s (MODEL_POLL_SECONDS)`
     : `Hot reload off: new model versions need a restart (set MODEL_POLL_SECONDS to scan ${config.MODEL_DIR})`;

@@ -53,7 +53,7 @@ describe('Model catalog, health and docs (e2e)', () => {
   it('GET /models/:name should 404 an unknown model', async () => {
     const res = await request(app.getHttpServer()).get('/models/unknown').expect(404);
     expect(res.body.message).toMatch(
-      /Model 'unknown' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx/,
+      /Request for unknown model: 'unknown' is not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx/,
     );
   });
 

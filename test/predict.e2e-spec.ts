@@ -280,7 +280,7 @@ describe('POST /predict (e2e, real models from disk)', () => {
       expectError(
         { model: 'nope', instances: [1] },
         404,
-        /Model 'nope' not found; available models: counter, image, iris/,
+        /Request for unknown model: 'nope' is not found; available models: counter, image, iris/,
       ));
 
     it('should 404 an unknown version, listing the loaded versions', () =>

@@ -4,58 +4,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pageExamples, type Example } from './utils/doc-examples';
 import { docPages, REPO_ROOT } from './utils/doc-links';
 import { closeApp, createTestApp } from './utils/test-app';
 
-/** One shell command of the docs (continuation lines joined) and what its comment promises. */
-interface Example {
-  /** The page it comes from, relative to the repository root. */
-  page: string;
-  command: string;
-  /** The status the next comment line gives (`# 400 {...}`), else 200. */
-  status: number;
-  /** The first key of the JSON answer the comment shows, when it shows one. */
-  firstKey?: string;
-}
-
-/**
- * The bash blocks of README.md and docs/*.md, cut into commands: a line continues while it ends
- * in a backslash or leaves a single quote open (`-d '{` on one line, `}'` on a later one). Each
- * page's commands stay in page order, since a block may write a file a later command sends.
- */
+/** The commands of README.md and docs/*.md that run against the shipped models (pageExamples). */
 function readmeExamples(): Example[] {
   return docPages().flatMap((page) =>
     pageExamples(page, readFileSync(join(REPO_ROOT, page), 'utf8')),
   );
-}
-
-function pageExamples(page: string, text: string): Example[] {
-  const blocks = [...text.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]);
-  const examples: Example[] = [];
-  for (const block of blocks) {
-    if (!/localhost:3000|\$INGRESS/.test(block)) continue;
-    // Walkthroughs that change the model repository first (hot reload, saving a model) or serve
-    // another one (MODEL_DIR=...) have tests of their own that play them out: hot-reload-readme,
-    // save-your-model, and onnx (the Silero request through V2).
-    if (/npx ts-node|cp -r |MODEL_DIR=/.test(block)) continue;
-    const lines = block.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      if (!/^(curl|node -e) /.test(lines[i])) continue;
-      let command = lines[i];
-      while (/\\$/.test(command) || (command.split("'").length - 1) % 2 === 1) {
-        command = `${command}\n${lines[++i]}`;
-      }
-      const comment = lines.slice(i + 1).find((line) => /^#|^(curl|node) /.test(line)) ?? '';
-      const said = /^# (?:(\d{3}) )?(\{"(\w+)")?/.exec(comment);
-      examples.push({
-        page,
-        command,
-        status: said?.[1] ? Number(said[1]) : 200,
-        firstKey: said?.[3],
-      });
-    }
-  }
-  return examples;
 }
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;

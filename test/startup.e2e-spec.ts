@@ -170,7 +170,7 @@ describe('Fail fast in-process (app.init rejects)', () => {
     try {
       await expect(createTestApp({ MODEL_DIR: repo })).rejects.toThrow(
         new RegExp(
-          `Cannot load 1 model\\(s\\):\\s+Failed to load ${repo}/broken/1/model.json: model.json is not valid JSON`,
+          `Cannot load 1 model\\(s\\):\\s+failed to load 'broken' version 1: ${repo}/broken/1/model.json: model.json is not valid JSON`,
         ),
       );
     } finally {

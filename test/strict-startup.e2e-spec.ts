@@ -62,7 +62,7 @@ describe('STRICT_STARTUP and --check on a repository with one bad model (node di
             version: 1,
             // Relative to MODEL_DIR, as hot reload reports a bad new version to clients.
             error: expect.stringMatching(
-              /^Failed to load broken\/1\/model\.json: model\.json is not valid JSON/,
+              /^failed to load 'broken' version 1: broken\/1\/model\.json: model\.json is not valid JSON/,
             ),
           },
         ],
@@ -81,7 +81,7 @@ describe('STRICT_STARTUP and --check on a repository with one bad model (node di
         .expect(200);
       expect(prediction.body.model).toBe('linear');
       expect(output).toMatch(
-        /Model 'broken' version 1 is not served: Failed to load .*broken\/1\/model\.json: model\.json is not valid JSON.*STRICT_STARTUP=false/,
+        /Model 'broken' version 1 is not served: failed to load 'broken' version 1: .*broken\/1\/model\.json: model\.json is not valid JSON.*STRICT_STARTUP=false/,
       );
     } finally {
       child.kill('SIGTERM');

@@ -76,7 +76,7 @@ describe('Restarts of inference threads that cannot boot (e2e, real threads, rea
           name: 'doomed',
           version: 1,
           error: expect.stringMatching(
-            /^Failed to load doomed\/1 again in a replacement inference thread: .*doomed\/1/,
+            /^failed to load 'doomed' version 1: doomed\/1 again in a replacement inference thread: .*doomed\/1/,
           ) as string,
         },
       ]);

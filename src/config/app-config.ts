@@ -20,6 +20,10 @@ export type TfjsBackendChoice = (typeof TFJS_BACKENDS)[number];
 export const VERSION_POLICIES = ['latest', 'all'] as const;
 export type VersionPolicy = (typeof VERSION_POLICIES)[number];
 
+/** How models are managed, as Triton's --model-control-mode (see modelControlMode). */
+export const MODEL_CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
+export type ModelControlMode = (typeof MODEL_CONTROL_MODES)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -151,6 +155,37 @@ export class AppConfig {
   @Max(86400, { message: 'MODEL_POLL_SECONDS must be at most 86400 (one day)' })
   MODEL_POLL_SECONDS = 0;
 
+  /**
+   * none: the models loaded at boot stay; poll: hot reload every MODEL_POLL_SECONDS; explicit: the
+   * repository API (POST /v2/repository/models/{m}/load, /unload) loads and unloads them. Unset:
+   * poll when MODEL_POLL_SECONDS > 0, else none (see modelControlMode).
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(MODEL_CONTROL_MODES)
+  MODEL_CONTROL_MODE?: ModelControlMode = undefined;
+
+  /** explicit mode: the models loaded at boot, comma-separated (Triton's --load-model); unset or "*" = all. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*(\*|[^,\s]+(\s*,\s*[^,\s]+)*)\s*$/, {
+    message: 'LOAD_MODELS must be a comma-separated list of model names, or "*" for all',
+  })
+  LOAD_MODELS?: string = undefined;
+
+  /**
+   * The key repository calls (index, load, unload) must send in the `admin-key` header (gRPC:
+   * `triton-grpc-protocol-admin-key` or `admin-key` metadata), as Triton's restricted API. Unset:
+   * not restricted, which explicit mode allows only on a loopback HOST.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(16, {
+    message: 'ADMIN_API_KEY must be at least 16 characters (e.g. openssl rand -hex 16)',
+  })
+  ADMIN_API_KEY?: string = undefined;
+
   /** Level of the JSON logs (pino): one line per request at info, 5xx at error. */
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';
@@ -278,6 +313,43 @@ export function maxUploads(config: AppConfig): number {
   return config.MAX_UPLOADS ?? 4 * config.MAX_INFLIGHT;
 }
 
+/** The control mode MODEL_CONTROL_MODE names, else the one today's MODEL_POLL_SECONDS implies. */
+export function modelControlMode(config: AppConfig): ModelControlMode {
+  return config.MODEL_CONTROL_MODE ?? (config.MODEL_POLL_SECONDS > 0 ? 'poll' : 'none');
+}
+
+/** The models LOAD_MODELS names, or undefined for all of them. */
+export function modelsToLoad(config: AppConfig): string[] | undefined {
+  const list = config.LOAD_MODELS?.split(',').map((name) => name.trim());
+  return list === undefined || list.includes('*') ? undefined : [...new Set(list)];
+}
+
+/** Whether HOST only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\]|::ffff:127(\.\d{1,3}){3})$/i.test(host.trim());
+}
+
+/** Why the control settings do not fit together, if they do not. */
+function controlProblem(config: AppConfig): string | undefined {
+  const mode = config.MODEL_CONTROL_MODE;
+  const poll = config.MODEL_POLL_SECONDS;
+  if (mode === 'poll' && poll === 0)
+    return 'MODEL_CONTROL_MODE=poll needs MODEL_POLL_SECONDS > 0 (seconds between scans of MODEL_DIR)';
+  if ((mode === 'none' || mode === 'explicit') && poll > 0)
+    return `MODEL_CONTROL_MODE=${mode} does not poll MODEL_DIR; unset MODEL_POLL_SECONDS (${poll}), or set MODEL_CONTROL_MODE=poll`;
+  if (config.LOAD_MODELS !== undefined && modelControlMode(config) !== 'explicit')
+    return `LOAD_MODELS applies to MODEL_CONTROL_MODE=explicit only (here ${modelControlMode(config)}, which loads every model)`;
+  if (modelControlMode(config) === 'explicit' && config.WORKERS > 1)
+    return `MODEL_CONTROL_MODE=explicit needs WORKERS=1 (here ${config.WORKERS}): each worker process holds its own models, and a load or unload call reaches only one of them`;
+  if (
+    modelControlMode(config) === 'explicit' &&
+    !config.ADMIN_API_KEY &&
+    !isLoopbackHost(config.HOST)
+  )
+    return `MODEL_CONTROL_MODE=explicit on HOST=${config.HOST} would let anyone who reaches the server load and unload models: set ADMIN_API_KEY (the key repository calls must send in the admin-key header), or listen on a loopback HOST (127.0.0.1)`;
+  return undefined;
+}
+
 /** Thrown at boot when the environment does not make a valid configuration. */
 export class ConfigError extends Error {}
 
@@ -366,5 +438,7 @@ function validated(
       );
     }
   }
+  const problem = controlProblem(config);
+  if (problem) throw new ConfigError(`Invalid configuration: ${problem}`);
   return config;
 }

@@ -13,6 +13,7 @@ import {
   InferenceService,
 } from './inference/inference.service';
 import { ModelLifecycle } from './lifecycle/model-lifecycle';
+import { RepositoryControl } from './lifecycle/repository-control';
 import { configDefaults } from './model-config/effective-config';
 import { ModelService } from './model.service';
 
@@ -43,6 +44,7 @@ import { ModelService } from './model.service';
     },
     ModelCatalog,
     ModelLifecycle,
+    RepositoryControl,
     InferenceService,
     ModelService,
   ],

@@ -332,7 +332,7 @@ describe(ModelService.name, () => {
       expect(service.versionsOf('iris').map((m) => m.version)).toEqual([2]);
       expect(restartWarnings()).toEqual([
         expect.stringMatching(
-          /^Failed to load .*iris\/3\/model\.json: model\.json is not valid JSON.*; the versions already loaded keep serving; a restart with STRICT_STARTUP=true would fail$/,
+          /^failed to load 'iris' version 3: .*iris\/3\/model\.json: model\.json is not valid JSON.*; the versions already loaded keep serving; a restart with STRICT_STARTUP=true would fail$/,
         ),
       ]);
 
@@ -354,7 +354,7 @@ describe(ModelService.name, () => {
         {
           version: 3,
           state: 'END',
-          error: expect.stringMatching(/^Failed to load iris\/3\/model\.json/),
+          error: expect.stringMatching(/^failed to load 'iris' version 3: iris\/3\/model\.json/),
         },
       ]);
       expect(service.modelNames()).toEqual(['linear']);
@@ -374,7 +374,9 @@ describe(ModelService.name, () => {
       breakVersion('iris/3');
       await expect(
         createService({ MODEL_DIR: root, STRICT_STARTUP: 'false', DEFAULT_MODEL: 'iris' }),
-      ).rejects.toThrow(/^DEFAULT_MODEL=iris failed to load \(Failed to load iris\/3\/model\.json/);
+      ).rejects.toThrow(
+        /^DEFAULT_MODEL=iris failed to load \(failed to load 'iris' version 3: iris\/3\/model\.json/,
+      );
     });
   });
 });

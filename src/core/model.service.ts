@@ -10,11 +10,13 @@ import { ModelRuntimeStats } from './inference/inference-observer';
 import { InferenceService } from './inference/inference.service';
 import type { VersionStatistics } from './inference/model-statistics';
 import { ModelLifecycle } from './lifecycle/model-lifecycle';
+import { RepositoryControl, RepositoryIndexEntry } from './lifecycle/repository-control';
 import { toRows } from './prediction-rows';
 
 export { parseVersion } from './catalog/model-catalog';
 export { ModelLoadError } from './lifecycle/model-lifecycle';
 export type { LoadFailure, RepositoryReport } from './lifecycle/model-lifecycle';
+export type { RepositoryIndexEntry } from './lifecycle/repository-control';
 
 /** Options of ModelService.predict. */
 export interface PredictOptions {
@@ -45,6 +47,7 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
     private readonly lifecycle: ModelLifecycle,
     private readonly inference: InferenceService,
     private readonly images: ImageService,
+    private readonly repository: RepositoryControl,
   ) {}
 
   /** Loads and warms every model in every inference thread; Nest awaits it before listening. */
@@ -81,6 +84,24 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
       : encodeInstances(served.signature.inputs, instances);
     const outputs = await this.infer(served, inputs);
     return { model: served.name, version: served.version, predictions: toRows(served, outputs) };
+  }
+
+  /** Triton's repository index: every model version on disk or loaded, with its state. */
+  repositoryIndex(readyOnly = false): Promise<RepositoryIndexEntry[]> {
+    return this.repository.index(readyOnly);
+  }
+
+  /**
+   * Loads or reloads a model from the repository (MODEL_CONTROL_MODE=explicit), warmed before it
+   * serves; `configText` (Triton's JSON model configuration) replaces its own for this load.
+   */
+  loadModel(name: string, configText?: string): Promise<void> {
+    return this.repository.load(name, configText);
+  }
+
+  /** Unloads a model once its queued and running requests finish (MODEL_CONTROL_MODE=explicit). */
+  unloadModel(name: string): Promise<void> {
+    return this.repository.unload(name);
   }
 
   /** One hot-reload pass (what MODEL_POLL_SECONDS runs on its timer). */

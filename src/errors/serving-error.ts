@@ -12,6 +12,8 @@ export const SERVING_CODES = [
   'CANCELLED',
   'UNIMPLEMENTED',
   'INTERNAL',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
 ] as const;
 export type ServingCode = (typeof SERVING_CODES)[number];
 

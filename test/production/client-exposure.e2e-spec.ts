@@ -89,9 +89,9 @@ describe('Load errors seen by clients (e2e)', () => {
       failed: { version: number; error: string }[];
     };
     expect(failed.map((f) => f.version)).toEqual([3, 2]);
-    expect(failed[0].error).toMatch(/^Failed to load iris\/3\/model\.onnx: /);
+    expect(failed[0].error).toMatch(/^failed to load 'iris' version 3: iris\/3\/model\.onnx: /);
     expect(failed[1].error).toMatch(
-      /^Failed to load iris\/2\/model\.json: model\.json is not valid JSON/,
+      /^failed to load 'iris' version 2: iris\/2\/model\.json: model\.json is not valid JSON/,
     );
     const status = (await http().get('/v1/models/iris').expect(200)).text;
     expect(status).toMatch(/iris\/3\/model\.onnx/);

@@ -391,7 +391,7 @@ describe('Hostile bodies within the limits (e2e, built server)', () => {
       expect(res.status).toBe(404);
       expect(errorOf(res)).toMatch(
         new RegExp(
-          `^Model '${'m'.repeat(200)}… \\(5000000 characters\\)' not found; available models: digits, iris`,
+          `^Request for unknown model: '${'m'.repeat(200)}… \\(5000000 characters\\)' is not found; available models: digits, iris`,
         ),
       );
       expect(res.text.length).toBeLessThan(600);

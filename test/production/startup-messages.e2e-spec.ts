@@ -65,10 +65,10 @@ describe('Startup messages (node dist/main.js)', () => {
     expect(result.code).toBe(1);
     const [failure] = messages(result.output, 50);
     expect(failure).toContain(
-      `Failed to load ${repo}/corrupt/1/model.onnx: ONNX Runtime cannot load it: Protobuf parsing failed`,
+      `failed to load 'corrupt' version 1: ${repo}/corrupt/1/model.onnx: ONNX Runtime cannot load it: Protobuf parsing failed`,
     );
     expect(failure).toContain(
-      `Failed to load ${repo}/labelled/1/metadata.json: "labels" must be an array of strings`,
+      `failed to load 'labelled' version 1: ${repo}/labelled/1/metadata.json: "labels" must be an array of strings`,
     );
     for (const folder of ['corrupt/1', 'labelled/1']) {
       expect(failure.split(`${repo}/${folder}`)).toHaveLength(2);

@@ -262,7 +262,7 @@ describe('Hot reload with MODEL_POLL_SECONDS (e2e, real HTTP on 127.0.0.1)', () 
     expect(pinned.status).toBe(404);
     expect(await pinned.json()).toEqual({
       error: expect.stringMatching(
-        /Version 3 of model 'iris' is not available \(END: Failed to load/,
+        /Version 3 of model 'iris' is not available \(END: failed to load 'iris' version 3/,
       ),
     });
   }, 30000);

@@ -61,6 +61,9 @@ describe('Swagger for the protocol endpoints (e2e)', () => {
     ['get', '/v2/models/{name}/versions/{version}/stats'],
     ['post', '/v2/models/{name}/infer'],
     ['post', '/v2/models/{name}/versions/{version}/infer'],
+    ['post', '/v2/repository/index'],
+    ['post', '/v2/repository/models/{name}/load'],
+    ['post', '/v2/repository/models/{name}/unload'],
   ];
 
   it('should document exactly the TF Serving and V2 endpoints', () => {

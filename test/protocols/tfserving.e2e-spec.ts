@@ -47,7 +47,9 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
         .expect(404)
         .expect('Content-Type', /application\/json/);
       expect(Object.keys(res.body)).toEqual(['error']);
-      expect(res.body.error).toMatch(/Model 'half' not found; available models: .*half_plus_three/);
+      expect(res.body.error).toMatch(
+        /Request for unknown model: 'half' is not found; available models: .*half_plus_three/,
+      );
     });
 
     it('should take named inputs in row format and answer a list of objects per output', async () => {
@@ -274,10 +276,13 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
         expect(res.headers.allow).toBeUndefined();
         expect(res.body.error).toMatch(pattern);
       };
-      await notFound('/v1/models/nope', /Model 'nope' not found/);
+      await notFound('/v1/models/nope', /Request for unknown model: 'nope' is not found/);
       await notFound('/v1/models/iris/versions/9', /Version 9 of model 'iris' not found/);
       // Not a verb TF Serving has: the status route reads it as a model name, as before.
-      await notFound('/v1/models/iris:explain', /Model 'iris:explain' not found/);
+      await notFound(
+        '/v1/models/iris:explain',
+        /Request for unknown model: 'iris:explain' is not found/,
+      );
     });
 
     it('should still answer the right method on the same paths', async () => {
@@ -414,11 +419,15 @@ describe('TensorFlow Serving REST API /v1 (e2e)', () => {
     });
 
     it('should 404 an unknown model on status and metadata', async () => {
-      await expectError(await http().get('/v1/models/nope'), 404, /Model 'nope' not found/);
+      await expectError(
+        await http().get('/v1/models/nope'),
+        404,
+        /Request for unknown model: 'nope' is not found/,
+      );
       await expectError(
         await http().get('/v1/models/nope/metadata'),
         404,
-        /Model 'nope' not found/,
+        /Request for unknown model: 'nope' is not found/,
       );
     });
 

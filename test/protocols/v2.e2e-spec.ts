@@ -42,7 +42,7 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
       expect(res.body).toEqual({
         name: 'tfjs-model-server',
         version: '0.1.0',
-        extensions: ['binary_tensor_data'],
+        extensions: ['binary_tensor_data', 'model_repository'],
       });
     });
 
@@ -187,7 +187,7 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
         '/v2/models/nope/infer',
         { inputs: [irisInput()] },
         404,
-        /Model 'nope' not found/,
+        /Request for unknown model: 'nope' is not found/,
       ],
       [
         'an unknown version',
@@ -365,7 +365,9 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
     it('should 404 unknown model metadata and readiness with {"error"}', async () => {
       for (const path of ['/v2/models/nope', '/v2/models/nope/ready']) {
         const res = await http().get(path).expect(404);
-        expect(res.body).toEqual({ error: expect.stringMatching(/Model 'nope' not found/) });
+        expect(res.body).toEqual({
+          error: expect.stringMatching(/Request for unknown model: 'nope' is not found/),
+        });
       }
     });
   });

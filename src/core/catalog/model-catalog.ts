@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
-import { ModelRegistry, VersionStatus } from './model-registry';
+import { ModelRegistry, unknownModel, VersionStatus } from './model-registry';
 import { VERSION_DIR } from './model-repository';
 import { ServedModel } from './served-model';
 
@@ -67,10 +67,11 @@ export class ModelCatalog {
   }
 
   private modelNotFound(name: string): ServingError {
-    const tracked = this.registry.statusOf(name);
-    const why = tracked ? 'has no available version' : 'not found';
-    return ServingError.notFound(
-      `Model '${clip(name)}' ${why}; available models: ${this.modelNames().join(', ') || 'none'}`,
+    const known = this.registry.statusOf(name) || this.registry.isUnloaded(name);
+    return unknownModel(
+      name,
+      known ? 'has no available versions' : 'is not found',
+      this.modelNames(),
     );
   }
 

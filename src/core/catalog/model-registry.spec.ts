@@ -131,6 +131,66 @@ describe(ModelRegistry.name, () => {
     ]);
   });
 
+  describe('repository API', () => {
+    it('should unload a model only after its queued and running requests finish, refusing new ones at once', async () => {
+      copy('iris/2', 2);
+      await registry.load(at(2));
+      const v2 = registry.serving('iris')[0];
+      const release = registry.acquire(v2); // a request queued or running on it
+
+      let unloaded = false;
+      const unload = registry.unloadModel('iris').then(() => (unloaded = true));
+      expect(v2.state).toBe('UNLOADING');
+      expect(registry.serving('iris')).toEqual([]); // new requests no longer resolve it
+      // A request resolved just before, reaching acquire() after: Triton's unknown-model words.
+      expect(() => registry.acquire(v2)).toThrow(
+        /^Request for unknown model: 'iris' has no available versions/,
+      );
+      const inputs = () => encodeInstances(v2.signature.inputs, [[5.1, 3.5, 1.4, 0.2]]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unloaded).toBe(false); // the unload waits for the request
+      await expect(pool.idleThread()!.run(v2.key, inputs())).resolves.toHaveProperty('outputs');
+
+      release();
+      await unload;
+      expect(v2.state).toBe('END');
+      await expect(pool.idleThread()!.run(v2.key, inputs())).rejects.toThrow(/not loaded/);
+      expect(registry.statusOf('iris')).toBeUndefined();
+      expect(registry.isUnloaded('iris')).toBe(true);
+    });
+
+    it('should load an unloaded model again, and reload a serving one in place: the old copy serves until the new one is warm', async () => {
+      copy('iris/2', 2);
+      await registry.load(at(2));
+      await registry.unloadModel('iris');
+      expect(await registry.loadModel('iris', [at(2)])).toEqual([]);
+      expect(registry.isUnloaded('iris')).toBe(false);
+      const first = registry.serving('iris')[0];
+      const release = registry.acquire(first);
+
+      const reload = registry.loadModel('iris', [at(2)]);
+      await until(() => first.state === 'UNLOADING');
+      const second = registry.serving('iris')[0];
+      expect(second).not.toBe(first); // new requests get the new copy at once
+      expect(second.generation).toBe(first.generation + 1);
+      release();
+      expect(await reload).toEqual([]);
+      expect(first.state).toBe('END');
+    });
+
+    it("should keep the serving copy when a reload fails, and say why in Triton's words", async () => {
+      copy('iris/2', 2);
+      await registry.load(at(2));
+      const serving = registry.serving('iris')[0];
+      writeFileSync(join(at(2).dir, 'model.json'), '{');
+      const failures = await registry.loadModel('iris', [at(2)]);
+      expect(failures).toEqual([
+        expect.stringMatching(/^failed to load 'iris' version 2: iris\/2\/model\.json: /),
+      ]);
+      expect(registry.serving('iris')).toEqual([serving]);
+    });
+  });
+
   it('should keep the old version serving when the new one fails, report why, and retry once fixed', async () => {
     copy('iris/1', 1);
     await registry.load(at(1));

@@ -21,6 +21,8 @@ interface VersionEntry {
   /** A new fingerprint seen by the last pass; acted on when the next pass sees it unchanged. */
   changing?: string;
   onIdle?: () => void;
+  /** Past its drain and being freed: a request that comes now must not run on it. */
+  freeing?: boolean;
 }
 
 /** What TF Serving's status and V2's ready endpoints report about one version. */
@@ -31,6 +33,20 @@ export interface VersionStatus {
 }
 
 const key = (location: { name: string; version: number }) => `${location.name}/${location.version}`;
+
+/**
+ * Triton's words for a model a request cannot use (its clients match on them), then the help
+ * this server always gave: the models that do serve.
+ */
+export function unknownModel(name: string, why: string, available: string[]): ServingError {
+  return ServingError.notFound(
+    `Request for unknown model: '${clip(name)}' ${why}; available models: ${available.join(', ') || 'none'}`,
+  );
+}
+
+/** Triton's words for a failed load (its clients match on them), naming the version. */
+const failedToLoad = (location: { name: string; version: number }, reason: string) =>
+  `failed to load '${location.name}' version ${location.version}: ${reason}`;
 
 /**
  * Said with every hot-reload failure: what hot reload tolerates, a restart refuses (by default),
@@ -103,6 +119,8 @@ const contract = (model: ServedModel) =>
 export class ModelRegistry {
   private readonly logger = new Logger('ModelRegistry');
   private readonly versions = new Map<string, Map<number, VersionEntry>>();
+  /** Models unloaded through the repository API, until they are loaded again. */
+  private readonly unloaded = new Set<string>();
 
   /**
    * @param defaults what auto-complete writes into a model's configuration where it says
@@ -164,7 +182,7 @@ export class ModelRegistry {
       );
     } catch (error) {
       model.state = 'END'; // a failed load leaves nothing loaded in any thread
-      const message = `Failed to load ${(error as Error).message}`;
+      const message = failedToLoad(location, (error as Error).message);
       // Kept for the status endpoints, which clients read; the caller's log gets the full paths.
       entry.error = relativeToRepository(message, location.dir);
       return { version: model.version, state: model.state, error: message };
@@ -197,7 +215,7 @@ export class ModelRegistry {
       const seen = await this.settledChange(entry, location);
       if (seen === undefined) continue;
       if (entry.error) await this.loadReporting(location);
-      else retiring.push(...(await this.reloadInPlace(entry, location, seen)));
+      else retiring.push(...(await this.reloadInPlace(entry, location, seen)).retiring);
     }
     const present = new Set(onDisk.map(key));
     const wantedKeys = new Set(wanted.map(key));
@@ -253,13 +271,15 @@ export class ModelRegistry {
    * its own key in the threads), then swaps it in in one step and drains the old copy: requests
    * already on the old copy finish there, new ones get the new copy, none fails. A copy that
    * fails to load, or whose files changed again during the load, is dropped and the old keeps
-   * serving. Returns the old copy's retirement, to be awaited with the pass's others.
+   * serving. Returns the old copy's retirement, to be awaited with the pass's others, or why no
+   * copy was swapped in. `cause` says what asked for it: its files changed, or a load request.
    */
   private async reloadInPlace(
     entry: VersionEntry,
     location: ModelLocation,
     seen: string,
-  ): Promise<Promise<void>[]> {
+    cause: 'files' | 'request' = 'files',
+  ): Promise<{ retiring: Promise<void>[]; error?: string }> {
     const name = key(location);
     const fresh: VersionEntry = {
       model: new ServedModel(location, entry.model.generation + 1),
@@ -269,12 +289,19 @@ export class ModelRegistry {
     try {
       await fresh.model.load(this.host, this.defaults);
     } catch (error) {
+      const reason = (error as Error).message;
+      if (cause === 'request') {
+        return {
+          retiring: [],
+          error: relativeToRepository(failedToLoad(location, reason), location.dir),
+        };
+      }
       entry.fingerprint = seen;
       entry.changing = undefined;
       this.logger.warn(
-        `Failed to reload ${name} after its files changed: ${(error as Error).message}; the copy loaded before keeps serving until they change again; ${STRICT_RESTART_FAILS}`,
+        `Failed to reload ${name} after its files changed: ${reason}; the copy loaded before keeps serving until they change again; ${STRICT_RESTART_FAILS}`,
       );
-      return [];
+      return { retiring: [] };
     }
     const versions = this.versions.get(location.name);
     const moved = (await filesOf(location)) !== seen;
@@ -283,14 +310,71 @@ export class ModelRegistry {
       // version was retired meanwhile: this copy must never serve.
       await this.host.unload(fresh.model.key);
       fresh.model.state = 'END';
-      return [];
+      const why = moved
+        ? 'its files changed during the load; load it again'
+        : 'it was unloaded meanwhile';
+      return { retiring: [], error: failedToLoad(location, why) };
     }
     versions.set(location.version, fresh);
     entry.changing = undefined;
     this.logger.log(
-      `Reloaded ${name} (its files changed) in ${fresh.model.loadTimeMs.toFixed(1)} ms, warmed in ${fresh.model.warmupTimeMs.toFixed(1)} ms`,
+      `Reloaded ${name} (${cause === 'files' ? 'its files changed' : 'load request'}) in ${fresh.model.loadTimeMs.toFixed(1)} ms, warmed in ${fresh.model.warmupTimeMs.toFixed(1)} ms`,
     );
-    return [this.retire(entry, `Unloaded the previous copy of ${name}`)];
+    return { retiring: [this.retire(entry, `Unloaded the previous copy of ${name}`)] };
+  }
+
+  /**
+   * The repository API's load: each wanted version of one model is loaded and warmed in every
+   * thread that holds it, or, when it serves already, reloaded in place (its requests move to the
+   * new copy, none fails, and if the new copy fails the old keeps serving). Its versions not
+   * wanted any more are retired once idle. Resolves to the versions that failed, with why.
+   */
+  async loadModel(name: string, wanted: ModelLocation[]): Promise<string[]> {
+    this.unloaded.delete(name);
+    const failures: string[] = [];
+    const retiring: Promise<void>[] = [];
+    for (const location of wanted) {
+      const entry = this.versions.get(name)?.get(location.version);
+      if (entry?.model.state === 'AVAILABLE') {
+        const seen = await filesOf(location);
+        const reloaded = await this.reloadInPlace(entry, location, seen, 'request');
+        retiring.push(...reloaded.retiring);
+        if (reloaded.error) failures.push(reloaded.error);
+        continue;
+      }
+      const { error } = await this.load(location, 'log');
+      if (error) failures.push(relativeToRepository(error, location.dir));
+    }
+    const kept = new Set(wanted.map(key));
+    for (const entry of this.versions.get(name)?.values() ?? []) {
+      if (kept.has(key(entry.model))) continue;
+      if (entry.model.state === 'AVAILABLE')
+        retiring.push(this.retire(entry, `Unloaded ${key(entry.model)}`));
+      else if (entry.model.state === 'END') this.untrack(entry);
+    }
+    await Promise.all(retiring);
+    return failures;
+  }
+
+  /**
+   * The repository API's unload: new requests stop seeing the model at once, the ones queued or
+   * running on it finish, then every thread frees it. It stays known (unloaded) until loaded again.
+   */
+  async unloadModel(name: string): Promise<void> {
+    this.unloaded.add(name);
+    const entries = [...(this.versions.get(name)?.values() ?? [])];
+    await Promise.all(
+      entries.map(async (entry) => {
+        if (entry.model.state === 'AVAILABLE')
+          await this.retire(entry, `Unloaded ${key(entry.model)} (unload request)`);
+        else if (entry.model.state === 'END') this.untrack(entry);
+      }),
+    );
+  }
+
+  /** Whether the repository API unloaded this model (and nothing loaded it since). */
+  isUnloaded(name: string): boolean {
+    return this.unloaded.has(name);
   }
 
   /**
@@ -299,7 +383,11 @@ export class ModelRegistry {
    */
   private async retire(entry: VersionEntry, done: string): Promise<void> {
     entry.model.state = 'UNLOADING';
+    // A request resolved in the step that retires it reaches acquire() a few microtasks later
+    // (V2 reads its body first): one turn of the event loop lets it join the drain.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (entry.inFlight > 0) await new Promise<void>((resolve) => (entry.onIdle = resolve));
+    entry.freeing = true;
     await this.host.unload(entry.model.key);
     entry.model.state = 'END';
     this.untrack(entry);
@@ -331,7 +419,10 @@ export class ModelRegistry {
    */
   acquire(model: ServedModel): () => void {
     const entry = this.versions.get(model.name)?.get(model.version);
-    if (entry?.model !== model || model.state === 'END') {
+    if (this.unloaded.has(model.name)) {
+      throw unknownModel(model.name, 'has no available versions', this.servingNames());
+    }
+    if (entry?.model !== model || model.state === 'END' || entry.freeing) {
       throw ServingError.unavailable(
         `Version ${model.version} of model '${model.name}' was unloaded; retry the request`,
       );
@@ -359,7 +450,10 @@ export class ModelRegistry {
     if (entry?.model.state !== 'AVAILABLE') return undefined;
     entry.model.state = 'END';
     entry.error = relativeToRepository(
-      `Failed to load ${entry.model.dir} again in a replacement inference thread: ${error}`,
+      failedToLoad(
+        entry.model,
+        `${entry.model.dir} again in a replacement inference thread: ${error}`,
+      ),
       entry.model.dir,
     );
     return entry.error;
@@ -370,6 +464,7 @@ export class ModelRegistry {
     for (const versions of this.versions.values())
       versions.forEach(({ model }) => (model.state = 'END'));
     this.versions.clear();
+    this.unloaded.clear();
   }
 
   /** A 404 naming the model's available versions and why a requested one is not among them. */

@@ -207,15 +207,18 @@ export async function scanRepository(
 /** Every version on disk, throwing when any model folder holds no usable model (a strict boot). */
 export async function scanEveryFolder(root: string): Promise<ModelLocation[]> {
   const { locations, problems } = await scanModels(root);
-  if (problems.length > 0) {
-    const messages = problems.map((problem) => problem.message);
-    throw new RepositoryError(
-      messages.length === 1
-        ? messages[0]
-        : `${messages.length} model folders hold no usable model:\n  ${messages.join('\n  ')}`,
-    );
-  }
+  if (problems.length > 0) throw unusableFolders(problems);
   return locations;
+}
+
+/** The error a strict boot fails with when model folders hold no usable model. */
+export function unusableFolders(problems: FolderProblem[]): RepositoryError {
+  const messages = problems.map((problem) => problem.message);
+  return new RepositoryError(
+    messages.length === 1
+      ? messages[0]
+      : `${messages.length} model folders hold no usable model:\n  ${messages.join('\n  ')}`,
+  );
 }
 
 /**

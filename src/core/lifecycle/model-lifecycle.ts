@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig } from '../../config/app-config';
+import { AppConfig, modelControlMode, modelsToLoad } from '../../config/app-config';
 import { usableCores } from '../../config/cpu-quota';
 import { ModelCatalog } from '../catalog/model-catalog';
 import { ModelRegistry, STRICT_RESTART_FAILS } from '../catalog/model-registry';
@@ -9,6 +9,7 @@ import {
   scanEveryFolder,
   scanModels,
   selectVersions,
+  unusableFolders,
 } from '../catalog/model-repository';
 import { modelSummary } from '../catalog/model-summary';
 import { ModelWatcher } from '../catalog/model-watcher';
@@ -17,6 +18,31 @@ import { InferencePool } from '../inference/inference-pool';
 
 /** Thrown at boot when one or more models cannot be loaded; the message names each path and cause. */
 export class ModelLoadError extends Error {}
+
+/**
+ * The versions and folder problems of the models LOAD_MODELS names (explicit mode): the others
+ * stay on disk, unloaded, for the load API. A name that is not in the repository fails the boot,
+ * as Triton's --load-model does: a typo would otherwise start a server without the model.
+ */
+function selectModels(
+  only: string[],
+  locations: ModelLocation[],
+  problems: FolderProblem[],
+  root: string,
+): [ModelLocation[], FolderProblem[]] {
+  const names = new Set([...locations, ...problems].map((found) => found.name));
+  const missing = only.filter((name) => !names.has(name));
+  if (missing.length > 0) {
+    throw new ModelLoadError(
+      `LOAD_MODELS names ${missing.map((name) => `'${name}'`).join(', ')}, not in MODEL_DIR ${root}; its models: ${[...names].sort().join(', ')}`,
+    );
+  }
+  const chosen = new Set(only);
+  return [
+    locations.filter((location) => chosen.has(location.name)),
+    problems.filter((problem) => chosen.has(problem.name)),
+  ];
+}
 
 /** A model folder or version that a boot would not serve, and why (full paths, for the log). */
 export interface LoadFailure {
@@ -97,7 +123,7 @@ export class ModelLifecycle {
     this.folderProblems = new Map(report.problems.map((p) => [p.name, p.error]));
     for (const line of modelSummary(this.registry.all(), this.backend)) this.logger.log(line);
     this.ready = true;
-    if (this.config.MODEL_POLL_SECONDS > 0) {
+    if (modelControlMode(this.config) === 'poll') {
       this.watcher = new ModelWatcher(this.config.MODEL_POLL_SECONDS * 1000, () => this.reload());
       this.watcher.start();
     }
@@ -114,12 +140,15 @@ export class ModelLifecycle {
     const config = this.config;
     let onDisk: ModelLocation[];
     let problems: FolderProblem[] = [];
-    if (strict) {
+    const only = modelControlMode(config) === 'explicit' ? modelsToLoad(config) : undefined;
+    if (strict && !only) {
       onDisk = await scanEveryFolder(config.MODEL_DIR);
     } else {
       const scan = await scanModels(config.MODEL_DIR);
       onDisk = scan.locations;
       problems = scan.problems;
+      if (only) [onDisk, problems] = selectModels(only, onDisk, problems, config.MODEL_DIR);
+      if (strict && problems.length > 0) throw unusableFolders(problems);
     }
     // Each model's version_policy (else MODEL_VERSION_POLICY) decides which versions load.
     const selection = selectVersions(onDisk, config.MODEL_VERSION_POLICY);

@@ -45,7 +45,7 @@ export class CatalogController {
     status: 404,
     description: 'Unknown model',
     message:
-      "Model 'irsi' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
+      "Request for unknown model: 'irsi' is not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
   })
   describe(@Param('name') name: string): ModelInfoDto {
     return this.models.describe(name);

@@ -27,6 +27,8 @@ const EXPECTED: Record<ServingCode, { status: number; phrase: string }> = {
   CANCELLED: { status: 499, phrase: 'Error' },
   UNIMPLEMENTED: { status: 501, phrase: 'Not Implemented' },
   INTERNAL: { status: 500, phrase: 'Internal Server Error' },
+  UNAUTHENTICATED: { status: 401, phrase: 'Unauthorized' },
+  PERMISSION_DENIED: { status: 403, phrase: 'Forbidden' },
 };
 
 /** One path per HTTP protocol, and the body that protocol answers an error with. */

@@ -14,6 +14,9 @@ export const HTTP_STATUS_OF_CODE: Record<ServingCode, number> = {
   CANCELLED: 499,
   UNIMPLEMENTED: 501,
   INTERNAL: 500,
+  // A restricted call without its key, and one with a key that is not it.
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
 };
 
 /** Reasons whose HTTP status differs from their code's. */

@@ -6,7 +6,8 @@ import type { ErrorDoc } from './error-response.dto';
 export class ProtocolErrorDto {
   @ApiProperty({
     description: 'What was wrong and what was expected',
-    example: "Model 'half' not found; available models: half_plus_three, iris",
+    example:
+      "Request for unknown model: 'half' is not found; available models: half_plus_three, iris",
   })
   error: string;
 }

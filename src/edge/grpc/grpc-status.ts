@@ -15,6 +15,8 @@ export const GRPC_STATUS_OF_CODE: Record<ServingCode, GrpcStatus> = {
   CANCELLED: GrpcStatus.CANCELLED,
   UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,
   INTERNAL: GrpcStatus.INTERNAL,
+  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
 };
 
 export function grpcStatusOf(error: Pick<ServingErrorData, 'code'>): GrpcStatus {

@@ -1,9 +1,12 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import type { Metadata } from '@grpc/grpc-js';
 import { join } from 'node:path';
+import { AppConfig } from '../../config/app-config';
 import { ModelService } from '../../core/model.service';
 import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { ImageService } from '../../image/image.service';
+import { ADMIN_KEY_HEADER, checkAdminKey, GRPC_ADMIN_KEY_HEADER } from '../admission/admin-key';
 import {
   readInferRequest,
   selectOutputs,
@@ -47,16 +50,53 @@ function modelName(name: string, field: string): string {
 
 const versionOf = (version: string) => (version === '' ? undefined : version);
 
-/** Triton's RPCs that need a model repository API this server does not have yet (issue 16). */
-const NOT_YET: Record<string, string> = {
-  RepositoryIndex:
-    'RepositoryIndex is not implemented: GET /v1/models lists the served models over HTTP',
-  RepositoryModelLoad:
-    'RepositoryModelLoad is not implemented: models are loaded from MODEL_DIR at startup and by hot reload (add a version folder)',
-  RepositoryModelUnload:
-    'RepositoryModelUnload is not implemented: models are unloaded by hot reload (remove the version folder from MODEL_DIR)',
-};
+/** ModelRepositoryParameter as the loader gives it: the oneof's chosen field is named. */
+interface RepositoryParameter {
+  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param' | 'bytes_param';
+  bool_param: boolean;
+  int64_param: number;
+  string_param: string;
+  bytes_param: Buffer;
+}
 
+interface RepositoryRequest {
+  repository_name: string;
+  model_name: string;
+  parameters: Record<string, RepositoryParameter>;
+}
+
+/** `parameters.config` of RepositoryModelLoad: a string_param holding JSON, or nothing. */
+function configParameter(request: RepositoryRequest): string | undefined {
+  const name = request.model_name;
+  const unknown = Object.keys(request.parameters ?? {}).find((key) => key !== 'config');
+  if (unknown !== undefined) {
+    throw ServingError.invalid(
+      `failed to load '${clip(name)}': parameters.${clip(unknown)} is not supported; RepositoryModelLoad takes parameters.config (Triton's model configuration as a JSON string_param)`,
+    );
+  }
+  const config = request.parameters?.config;
+  if (config === undefined) return undefined;
+  if (config.parameter_choice === 'string_param') return config.string_param;
+  if (config.parameter_choice === 'bytes_param') return config.bytes_param.toString('utf8');
+  throw ServingError.invalid(
+    `failed to load '${clip(name)}': parameters.config must be a string_param holding JSON, got ${config.parameter_choice ?? 'no value'}`,
+  );
+}
+
+/** The admin key a call carries: Triton's `triton-grpc-protocol-admin-key`, or plain `admin-key`. */
+function adminKeyOf(metadata: Metadata): string | undefined {
+  const value = [...metadata.get(GRPC_ADMIN_KEY_HEADER), ...metadata.get(ADMIN_KEY_HEADER)][0];
+  return value === undefined ? undefined : String(value);
+}
+
+/** One repository of models here: a name, when given, must be empty as Triton's default. */
+function checkRepository(request: { repository_name: string }): void {
+  if (request.repository_name) {
+    throw ServingError.invalid(
+      `repository_name '${clip(request.repository_name)}' is not a repository of this server: it serves one (MODEL_DIR); leave repository_name empty`,
+    );
+  }
+}
 /** Triton's other RPCs (system and CUDA shared memory, trace and log settings): no counterpart here. */
 const notServed = (method: string) =>
   `${method} is not implemented: this server has no shared memory (system or CUDA), trace settings or log settings; tensors travel in ModelInfer's contents or raw_input_contents`;
@@ -73,6 +113,7 @@ export class V2GrpcService implements OnModuleInit {
     private readonly calls: GrpcCalls,
     private readonly models: ModelService,
     private readonly images: ImageService,
+    private readonly config: AppConfig,
   ) {}
 
   onModuleInit(): void {
@@ -84,7 +125,7 @@ export class V2GrpcService implements OnModuleInit {
       Object.keys(serviceOf(packageDefinition, INFERENCE_SERVICE)).map((method) => [
         method,
         this.calls.unary(() => {
-          throw new ServingError('UNIMPLEMENTED', NOT_YET[method] ?? notServed(method));
+          throw new ServingError('UNIMPLEMENTED', notServed(method));
         }),
       ]),
     );
@@ -125,6 +166,27 @@ export class V2GrpcService implements OnModuleInit {
           );
         }),
         ModelInfer: this.calls.unary((request: ModelInferRequest) => this.infer(request)),
+        RepositoryIndex: this.calls.unary(
+          async (request: { repository_name: string; ready: boolean }, call) => {
+            this.checkKey(call.metadata);
+            checkRepository(request);
+            const index = await this.models.repositoryIndex(request.ready);
+            return { models: index.map((entry) => ({ ...entry, version: entry.version ?? '' })) };
+          },
+        ),
+        RepositoryModelLoad: this.calls.unary(async (request: RepositoryRequest, call) => {
+          this.checkKey(call.metadata);
+          checkRepository(request);
+          const name = modelName(request.model_name, 'model_name');
+          await this.models.loadModel(name, configParameter(request));
+          return {};
+        }),
+        RepositoryModelUnload: this.calls.unary(async (request: RepositoryRequest, call) => {
+          this.checkKey(call.metadata);
+          checkRepository(request);
+          await this.models.unloadModel(modelName(request.model_name, 'model_name'));
+          return {};
+        }),
         ModelStreamInfer: this.calls.bidi(
           async (request: ModelInferRequest): Promise<ModelStreamInferResponse> => ({
             error_message: '',
@@ -141,6 +203,10 @@ export class V2GrpcService implements OnModuleInit {
         ),
       },
     });
+  }
+
+  private checkKey(metadata: Metadata): void {
+    checkAdminKey(this.config.ADMIN_API_KEY, adminKeyOf(metadata), 'grpc');
   }
 
   /** As POST /v2/models/{name}[/versions/{version}]/infer with every output as binary data. */

@@ -88,7 +88,7 @@ export class PredictController {
       status: 404,
       description: 'Unknown model or version',
       message:
-        "Model 'irsi' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
+        "Request for unknown model: 'irsi' is not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
     },
     ...INFERENCE_ERRORS,
   )

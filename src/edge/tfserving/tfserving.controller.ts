@@ -41,7 +41,7 @@ const NOT_FOUND = ApiProtocolErrors({
   status: 404,
   description: 'Unknown model, version or label',
   message:
-    "Model 'irsi' not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
+    "Request for unknown model: 'irsi' is not found; available models: digits, iris, iris-graph, iris-onnx, linear, linear-onnx",
 });
 
 const PREDICT_BODY = ApiBody({

@@ -32,7 +32,11 @@ export const SERVER_NAME = 'tfjs-model-server';
 export const SERVER_VERSION = '0.1.0';
 
 export function toServerMetadata(): V2ServerMetadataDto {
-  return { name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] };
+  return {
+    name: SERVER_NAME,
+    version: SERVER_VERSION,
+    extensions: ['binary_tensor_data', 'model_repository'],
+  };
 }
 
 const tensorMetadata = (spec: TensorSpec): V2TensorMetadataDto => ({

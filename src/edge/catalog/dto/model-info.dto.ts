@@ -107,7 +107,7 @@ export class FailedVersionDto {
   version: number;
 
   @ApiProperty({
-    example: 'Failed to load mine/3/model.json: model.json is not valid JSON',
+    example: "failed to load 'mine' version 3: mine/3/model.json: model.json is not valid JSON",
     description:
       'Why the load failed, naming files relative to MODEL_DIR; retried when the files change',
   })
