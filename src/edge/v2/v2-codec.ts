@@ -204,13 +204,15 @@ function encodeV2Strings(
         `${at()}: expected a string (a BYTES element), got ${describeValue(value)}; bytes that are not UTF-8 travel as binary data (parameters.binary_data_size)`,
       );
     }
-    return jsonStringElement(value, at)!;
+    const bytes = jsonStringElement(value, at)!;
+    checkStringElement(bytes, at);
+    return bytes;
   });
-  return encodeV2Elements(spec, { datatype: 'BYTES', shape }, elements, where, false);
+  return packStrings(spec.name, shape, elements);
 }
 
 /**
- * BYTES elements (binary data, gRPC bytes_contents or JSON strings) as a string input: the
+ * BYTES elements (binary data, gRPC bytes_contents or raw contents) as a string input: the
  * header checked as for any input, then each element taken byte-exact.
  */
 export function encodeV2Elements(
@@ -218,9 +220,8 @@ export function encodeV2Elements(
   input: V2TensorHeader,
   elements: readonly Uint8Array[],
   where: string,
-  checkHeader = true,
 ): EncodedTensor {
-  if (checkHeader) checkV2Header(spec, input, where);
+  checkV2Header(spec, input, where);
   elements.forEach((bytes, i) =>
     checkStringElement(bytes, () => `${where}: element ${i} (flat index)`),
   );
