@@ -58,3 +58,11 @@ export function writeTritonStringModels(root: string): void {
   writeSimpleString(join(root, 'simple_string', '1'));
   writeSimpleIdentity(join(root, 'simple_identity', '1'));
 }
+
+// `npx ts-node scripts/lib/triton-string-models.ts <dir>` writes both into <dir> (docs/models.md).
+if (require.main === module) {
+  const root = process.argv[2];
+  if (!root) throw new Error('usage: ts-node scripts/lib/triton-string-models.ts <repository dir>');
+  writeTritonStringModels(root);
+  console.log(`wrote simple_string and simple_identity into ${root}`);
+}

@@ -1,6 +1,9 @@
 import type { Client } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   SIMPLE_STRING_WIDTH,
   writeSimpleIdentity,
@@ -10,7 +13,10 @@ import { loadProtos } from '../../src/edge/grpc/protos';
 import { listenOnLoopback, metricValue } from '../production/utils/http';
 import { gatherOnnx, makeRepository, removeRepository } from '../utils/fixtures';
 import { failure, freePort, grpcClient, inferenceDefinition, unary } from '../utils/grpc';
+import { REPO_ROOT } from '../utils/doc-links';
 import { closeApp, createTestApp } from '../utils/test-app';
+
+const run = promisify(execFile);
 
 /**
  * String tensors end to end on Triton's string example models (written as ONNX files by
@@ -140,6 +146,38 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
       data,
     );
   };
+
+  describe('docs/models.md', () => {
+    /** The page's string example: each curl (a quoted body may span lines) and the answer shown. */
+    function pageExamples(): { command: string; answer: unknown }[] {
+      const page = readFileSync(join(REPO_ROOT, 'docs', 'models.md'), 'utf8');
+      const block = [...page.matchAll(/```bash\n([\s\S]*?)```/g)]
+        .map((m) => m[1])
+        .find((b) => b.includes('/v2/models/simple_string/infer'))!;
+      const lines = block.split('\n');
+      const examples: { command: string; answer: unknown }[] = [];
+      for (let i = 0; i < lines.length; i++) {
+        if (!lines[i].startsWith('curl ')) continue;
+        let command = lines[i];
+        while ((command.split("'").length - 1) % 2 === 1) command += `\n${lines[++i]}`;
+        let answer = lines[++i].replace(/^# /, '');
+        while (lines[i + 1]?.startsWith('#  ')) answer += lines[++i].slice(3);
+        examples.push({ command, answer: JSON.parse(answer) });
+      }
+      return examples;
+    }
+
+    it('should answer the string examples as the page shows them, run with curl as written', async () => {
+      const examples = pageExamples();
+      expect(examples).toHaveLength(2);
+      for (const { command, answer } of examples) {
+        const { stdout } = await run('bash', ['-c', command.replaceAll('localhost:3000', url)]);
+        const body = JSON.parse(stdout) as Record<string, unknown>;
+        if ('id' in body) body.id = '...';
+        expect(body).toEqual(answer);
+      }
+    });
+  });
 
   describe('metadata', () => {
     it('should describe string inputs and outputs as BYTES (V2) and DT_STRING (TF Serving)', async () => {
