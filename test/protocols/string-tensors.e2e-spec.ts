@@ -11,7 +11,12 @@ import {
 } from '../../scripts/lib/triton-string-models';
 import { loadProtos } from '../../src/edge/grpc/protos';
 import { listenOnLoopback, metricValue } from '../production/utils/http';
-import { gatherOnnx, makeRepository, removeRepository } from '../utils/fixtures';
+import {
+  gatherOnnx,
+  makeRepository,
+  removeRepository,
+  stringIdentityGraph,
+} from '../utils/fixtures';
 import { failure, freePort, grpcClient, inferenceDefinition, unary } from '../utils/grpc';
 import { REPO_ROOT } from '../utils/doc-links';
 import { closeApp, createTestApp } from '../utils/test-app';
@@ -89,6 +94,7 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
       'simple_string/1': writeSimpleString,
       'simple_identity/1': writeSimpleIdentity,
       'gather/1': gatherOnnx,
+      'tfjs_identity/1': stringIdentityGraph,
     });
     grpcPort = await freePort();
     app = await createTestApp({ MODEL_DIR: root, GRPC_PORT: String(grpcPort) });
@@ -128,20 +134,21 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
     };
   };
 
-  const identityBinary = (elements: Buffer[], binaryOutput = true) => {
+  const identityBinary = (elements: Buffer[], binaryOutput = true, model = 'simple_identity') => {
     const data = framed(elements);
+    const [input, output] = model === 'simple_identity' ? ['INPUT0', 'OUTPUT0'] : ['x', 'y'];
     return postBinary(
-      'simple_identity',
+      model,
       {
         inputs: [
           {
-            name: 'INPUT0',
+            name: input,
             shape: [1, elements.length],
             datatype: 'BYTES',
             parameters: { binary_data_size: data.length },
           },
         ],
-        outputs: [{ name: 'OUTPUT0', parameters: { binary_data: binaryOutput } }],
+        outputs: [{ name: output, parameters: { binary_data: binaryOutput } }],
       },
       data,
     );
@@ -321,6 +328,12 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
           parameters: { binary_data_size: framed(AWKWARD).length },
         },
       ]);
+      expect(hex(unframe(reply.binary))).toEqual(hex(AWKWARD));
+    });
+
+    it("should return any bytes through a TF.js graph model's string Identity too", async () => {
+      const reply = await identityBinary(AWKWARD, true, 'tfjs_identity');
+      expect(reply.status).toBe(200);
       expect(hex(unframe(reply.binary))).toEqual(hex(AWKWARD));
     });
 
