@@ -444,6 +444,19 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
     });
   });
 
+  describe('/predict', () => {
+    it('should take and answer strings and {"b64"} bytes, as TF Serving REST does', async () => {
+      const res = await postJson('/predict', {
+        model: 'simple_identity',
+        instances: [['a\u0000', { b64: '/w==' }]],
+      });
+      expect(res).toEqual({
+        status: 200,
+        body: { model: 'simple_identity', version: 1, predictions: [['a\u0000', { b64: '/w==' }]] },
+      });
+    });
+  });
+
   describe('gRPC', () => {
     let v2: Client;
     let tfs: Client;
