@@ -60,7 +60,6 @@ export const stringElements = (tensor: Tensor): Uint8Array[] =>
  */
 const ESCAPE_BASE = 0xef00;
 const ESCAPED = /[\uEF00-\uEFFF]/;
-const ESCAPED_ALL = /[\uEF00-\uEFFF]/g;
 
 /**
  * The 400 for an element that would not survive the model's runtime byte-exact: one holding a
@@ -84,11 +83,11 @@ export function checkStringElement(bytes: Uint8Array, where: () => string): void
 }
 
 /** Length of the well-formed UTF-8 sequence at `i` (Unicode's Table 3-7), or 0. */
-function sequenceAt(bytes: Uint8Array, i: number): number {
+function sequenceAt(bytes: Uint8Array, i: number, end: number): number {
   const b0 = bytes[i];
   if (b0 < 0x80) return 1;
   const next = (k: number, lo = 0x80, hi = 0xbf) =>
-    i + k < bytes.length && bytes[i + k] >= lo && bytes[i + k] <= hi;
+    i + k < end && bytes[i + k] >= lo && bytes[i + k] <= hi;
   if (b0 >= 0xc2 && b0 <= 0xdf) return next(1) ? 2 : 0;
   if (b0 >= 0xe0 && b0 <= 0xef) {
     const lo = b0 === 0xe0 ? 0xa0 : 0x80;
@@ -105,46 +104,81 @@ function sequenceAt(bytes: Uint8Array, i: number): number {
 
 /** An element as the JS string ONNX Runtime takes: UTF-8 decoded, NUL and invalid bytes escaped. */
 export function toRuntimeString(bytes: Uint8Array): string {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (!bytes.includes(0) && isUtf8(buffer)) return buffer.toString('utf8');
-  let text = '';
-  let start = 0;
-  for (let i = 0; i < bytes.length;) {
-    const length = bytes[i] === 0 ? 0 : sequenceAt(bytes, i);
+  return runtimeString(
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    0,
+    bytes.length,
+  );
+}
+
+/** toRuntimeString of buffer[start, end), without a Buffer per element. */
+function runtimeString(buffer: Buffer, start: number, end: number): string {
+  const text = buffer.toString('utf8', start, end);
+  // Node's decoder turns each invalid sequence into U+FFFD: without one (and without NUL) the
+  // bytes were valid UTF-8, which is nearly always. Otherwise find which bytes need escaping.
+  if (!text.includes('\uFFFD') && !text.includes('\u0000')) return text;
+  let escaped = '';
+  let from = start;
+  for (let i = start; i < end;) {
+    const length = buffer[i] === 0 ? 0 : sequenceAt(buffer, i, end);
     if (length > 0) {
       i += length;
       continue;
     }
-    text += buffer.toString('utf8', start, i) + String.fromCharCode(ESCAPE_BASE + bytes[i]);
-    start = ++i;
+    escaped += buffer.toString('utf8', from, i) + String.fromCharCode(ESCAPE_BASE + buffer[i]);
+    from = ++i;
   }
-  return text + buffer.toString('utf8', start);
+  return escaped + buffer.toString('utf8', from, end);
 }
 
 /** A JS string from ONNX Runtime back into the element's bytes (escaped bytes restored). */
 export function fromRuntimeString(text: string): Buffer {
-  if (!ESCAPED.test(text)) return Buffer.from(text, 'utf8');
-  const parts: Buffer[] = [];
-  let start = 0;
-  for (const match of text.matchAll(ESCAPED_ALL)) {
-    parts.push(Buffer.from(text.slice(start, match.index), 'utf8'));
-    parts.push(Buffer.of(match[0].charCodeAt(0) - ESCAPE_BASE));
-    start = match.index + 1;
+  const encoded = Buffer.from(text, 'utf8');
+  if (!ESCAPED.test(text)) return encoded;
+  // U+EF00-U+EFFF encode as EE BC-BF 80-BF, and EE is only ever a lead byte: each such triple
+  // becomes its one byte, in place.
+  let length = 0;
+  for (let i = 0; i < encoded.length; i++) {
+    const second = encoded[i + 1];
+    if (encoded[i] === 0xee && second >= 0xbc && second <= 0xbf) {
+      encoded[length++] = ((second & 0x03) << 6) | (encoded[i + 2] & 0x3f);
+      i += 2;
+    } else {
+      encoded[length++] = encoded[i];
+    }
   }
-  parts.push(Buffer.from(text.slice(start), 'utf8'));
-  return Buffer.concat(parts);
+  return encoded.subarray(0, length);
 }
 
 /** A string tensor as the `string[]` ONNX Runtime's node binding takes. */
-export const toRuntimeStrings = (tensor: Tensor): string[] =>
-  stringElements(tensor).map(toRuntimeString);
+export function toRuntimeStrings(tensor: Tensor): string[] {
+  const data = tensor.data as Uint8Array;
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const offsets = tensor.offsets!;
+  const base = offsets[0];
+  return Array.from({ length: offsets.length - 1 }, (_, i) =>
+    runtimeString(buffer, offsets[i] - base, offsets[i + 1] - base),
+  );
+}
 
 /** ONNX Runtime's `string[]` output as a string tensor. */
-export const fromRuntimeStrings = (
+export function fromRuntimeStrings(
   name: string,
   shape: readonly number[],
   texts: readonly string[],
-) => packStrings(name, shape, texts.map(fromRuntimeString));
+): Tensor {
+  if (texts.some((text) => ESCAPED.test(text))) {
+    return packStrings(name, shape, texts.map(fromRuntimeString));
+  }
+  // Nothing to unescape: each text encoded once, straight into the tensor's buffer.
+  const offsets = owned(new Uint32Array(texts.length + 1));
+  let total = 0;
+  texts.forEach((text, i) => (offsets[i + 1] = total += Buffer.byteLength(text, 'utf8')));
+  const data = owned(new Uint8Array(total));
+  const buffer = Buffer.from(data.buffer);
+  texts.forEach((text, i) => buffer.write(text, offsets[i], 'utf8'));
+  return { name, dtype: STRING_DTYPE, shape: [...shape], data, offsets };
+}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
