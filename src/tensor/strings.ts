@@ -196,18 +196,23 @@ export function jsonStringElement(value: unknown, where: () => string): Buffer |
     }
     return Buffer.from(value, 'utf8');
   }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const keys = Object.keys(value);
-    const b64 = (value as { b64?: unknown }).b64;
-    if (keys.length === 1 && typeof b64 === 'string') {
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
-        throw ServingError.invalid(`${where()}: "b64" is not valid base64`);
-      }
-      return Buffer.from(b64, 'base64');
+  if (isB64Value(value)) {
+    const { b64 } = value;
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
+      throw ServingError.invalid(`${where()}: "b64" is not valid base64`);
     }
+    return Buffer.from(b64, 'base64');
   }
   return undefined;
 }
+
+/** TF Serving's binary value in JSON: an object whose only key is `b64`, a string. */
+export const isB64Value = (value: unknown): value is { b64: string } =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.keys(value).length === 1 &&
+  typeof (value as { b64?: unknown }).b64 === 'string';
 
 /** Whether an element's bytes are UTF-8 text (a JSON string can then hold them exactly). */
 export const isUtf8Text = (bytes: Uint8Array): boolean =>

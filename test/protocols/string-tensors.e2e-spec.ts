@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { writeOnnxModel } from '../../scripts/lib/onnx-writer';
 import {
   SIMPLE_STRING_WIDTH,
   writeSimpleIdentity,
@@ -95,6 +96,15 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
       'simple_identity/1': writeSimpleIdentity,
       'gather/1': gatherOnnx,
       'tfjs_identity/1': stringIdentityGraph,
+      'vector_identity/1': (dir) =>
+        writeOnnxModel(join(dir, 'model.onnx'), {
+          name: 'vector_identity',
+          doc: 'one string per example',
+          inputs: [{ name: 'text', type: 'string', shape: ['batch'] }],
+          outputs: [{ name: 'same', type: 'string', shape: ['batch'] }],
+          initializers: [],
+          nodes: [{ op: 'Identity', inputs: ['text'], outputs: ['same'] }],
+        }),
     });
     grpcPort = await freePort();
     app = await createTestApp({ MODEL_DIR: root, GRPC_PORT: String(grpcPort) });
@@ -425,6 +435,13 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
         status: 200,
         body: { outputs: [[...AWKWARD.map(asJson), 'é']] },
       });
+    });
+
+    it('should read {"b64"} instances of a one-string-per-example model as bytes, not images', async () => {
+      const res = await postJson('/v1/models/vector_identity:predict', {
+        instances: [{ b64: '/w==' }, 'a', { b64: 'YQ==' }],
+      });
+      expect(res).toEqual({ status: 200, body: { predictions: [{ b64: '/w==' }, 'a', 'a'] } });
     });
 
     it('should refuse a number where a string is expected, and a string where a number is', async () => {

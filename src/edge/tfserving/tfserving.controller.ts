@@ -116,15 +116,15 @@ const STATUS_OK = ApiOkResponse({
   },
 });
 
-/**
- * TensorFlow Serving's REST API (tensorflow_serving/g3doc/api_rest.md). Thin: the mapper
- * translates formats, ModelService picks the version and runs it. Errors are {"error": "..."}.
- */
 /** A model without an image block whose inputs include strings: {"b64"} values are its bytes. */
 const b64IsStringData = (model: ServedModel) =>
   model.metadata.image === undefined &&
   model.signature.inputs.some((spec) => spec.dtype === STRING_DTYPE);
 
+/**
+ * TensorFlow Serving's REST API (tensorflow_serving/g3doc/api_rest.md). Thin: the mapper
+ * translates formats, ModelService picks the version and runs it. Errors are {"error": "..."}.
+ */
 @ApiTags('TensorFlow Serving REST API (v1)')
 // The module's validation on its own routes only: a host's routes keep theirs.
 @UsePipes(AppValidationPipe)

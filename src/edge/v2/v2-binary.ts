@@ -143,8 +143,9 @@ export function rawFormShape(
 /** An output tensor as binary data: its V2 datatype and its little-endian bytes. */
 export function tensorBytes(tensor: Tensor): { datatype: string; bytes: Buffer } {
   const datatype = toV2Datatype(tensor.dtype);
-  if (isStringTensor(tensor))
+  if (isStringTensor(tensor)) {
     return { datatype, bytes: frameBytesElements(stringElements(tensor)) };
+  }
   if (elementSize(datatype) === undefined) {
     throw ServingError.invalid(
       `output '${tensor.name}' is ${tensor.dtype}, which has no binary form here; ask for it as JSON`,
