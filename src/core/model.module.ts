@@ -6,6 +6,7 @@ import { ModelRegistry } from './catalog/model-registry';
 import { BatchScheduler } from './inference/batch-scheduler';
 import { InferencePool } from './inference/inference-pool';
 import { InferenceObserver } from './inference/inference-observer';
+import { ModelStatistics } from './inference/model-statistics';
 import {
   createBatchScheduler,
   createInferencePool,
@@ -28,14 +29,15 @@ import { ModelService } from './model.service';
       inject: [InferencePool],
     },
     {
+      provide: ModelStatistics,
+      useFactory: (registry: ModelRegistry, observer?: InferenceObserver) =>
+        new ModelStatistics(registry, observer),
+      inject: [ModelRegistry, { token: InferenceObserver, optional: true }],
+    },
+    {
       provide: BatchScheduler,
       useFactory: createBatchScheduler,
-      inject: [
-        AppConfig,
-        InferencePool,
-        ModelRegistry,
-        { token: InferenceObserver, optional: true },
-      ],
+      inject: [AppConfig, InferencePool, ModelRegistry, ModelStatistics],
     },
     ModelCatalog,
     ModelLifecycle,

@@ -8,6 +8,7 @@ import { VersionStatus } from './catalog/model-registry';
 import { ServedModel } from './catalog/served-model';
 import { ModelRuntimeStats } from './inference/inference-observer';
 import { InferenceService } from './inference/inference.service';
+import type { VersionStatistics } from './inference/model-statistics';
 import { ModelLifecycle } from './lifecycle/model-lifecycle';
 import { toRows } from './prediction-rows';
 
@@ -146,6 +147,18 @@ export class ModelService implements OnModuleInit, OnModuleDestroy {
    */
   infer(model: ServedModel, inputs: EncodedTensor[]): Promise<TensorMap> {
     return this.inference.infer(model, inputs);
+  }
+
+  /**
+   * Triton's statistics (requests, rows, batches, time per phase): of every loaded version with
+   * no name, of every loaded version of a model, or of one version; NOT_FOUND for a model or
+   * version that is not served.
+   */
+  statistics(name?: string, version?: string): VersionStatistics[] {
+    if (name === undefined) return this.inference.statistics();
+    const models =
+      version === undefined ? this.catalog.versionsOf(name) : [this.catalog.resolve(name, version)];
+    return this.inference.statistics(models);
   }
 
   /** Thread memory and busy time, queue depths and the models' states, read at scrape time. */

@@ -14,11 +14,27 @@ export interface EngineModel {
   readonly backend: string;
   /** Names, dtypes and shapes read from the model itself (-1 = free dimension). */
   readonly signature: ModelSignature;
-  /** Runs one batch; outputs in signature order, batch first. Must not keep the inputs. */
-  run(inputs: Tensor[]): Promise<Tensor[]>;
+  /**
+   * Runs one batch; outputs in signature order, batch first. Must not keep the inputs. Adds the
+   * time each phase took to `timing` when given (a chunked batch runs several times into one).
+   */
+  run(inputs: Tensor[], timing?: RunTiming): Promise<Tensor[]>;
   /** Frees everything the model holds. */
   dispose(): void;
 }
+
+/**
+ * Where a run's time went, in nanoseconds, as Triton's statistics split it: building the
+ * runtime's input tensors, the runtime's own inference call, reading its outputs back.
+ */
+export interface RunTiming {
+  inputNs: number;
+  inferNs: number;
+  outputNs: number;
+}
+
+/** Nanoseconds since `start` (a process.hrtime.bigint() reading), exact below 2^53 ns. */
+export const nanosSince = (start: bigint): number => Number(process.hrtime.bigint() - start);
 
 /** Memory an engine holds in this thread, summed over its models (for /metrics and leak tests). */
 export interface EngineStats {

@@ -20,6 +20,7 @@ import {
   InferenceObserver,
   ModelRuntimeStats,
 } from '../core/inference/inference-observer';
+import type { VersionStatistics } from '../core/inference/model-statistics';
 import { ServingError } from '../errors/serving-error';
 import { THREAD_STATES } from '../core/inference/thread-state';
 import { ENGINES } from '../engines/registry';
@@ -85,13 +86,6 @@ export class MetricsService
     registers: [this.registry],
   });
 
-  private readonly inferences = new Counter({
-    name: 'model_inference_total',
-    help: 'Model runs, by model, version and outcome (ok or error)',
-    labelNames: [...MODEL_LABELS, 'outcome'],
-    registers: [this.registry],
-  });
-
   private readonly queueWait = new Histogram({
     name: 'model_queue_wait_seconds',
     help: 'Time a request waited in its model version queue before its batch was sent to a thread',
@@ -143,7 +137,6 @@ export class MetricsService
     this.httpDuration,
     this.grpcRequests,
     this.grpcDuration,
-    this.inferences,
     this.queueWait,
     this.batchRows,
     this.inferenceDuration,
@@ -177,6 +170,48 @@ export class MetricsService
           }
         },
       });
+    // The request counters read the core's statistics (GET /v2/models/stats) at scrape time: one
+    // set of counters, so the two always agree.
+    const statisticsCounter = (
+      name: string,
+      help: string,
+      labelNames: readonly string[],
+      values: (s: VersionStatistics) => [Record<string, string>, number][],
+    ) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const version of stats()?.statistics ?? []) {
+            const labels = { model: version.name, version: String(version.version) };
+            for (const [extra, value] of values(version)) this.inc({ ...labels, ...extra }, value);
+          }
+        },
+      });
+    statisticsCounter(
+      'model_inference_total',
+      "Requests admitted to a model version's queue, by outcome: ok (answered) or error (engine error, deadline passed, client gone); the statistics' success and fail counts",
+      [...MODEL_LABELS, 'outcome'],
+      ({ inference_stats: { success, fail } }) => [
+        [{ outcome: 'ok' }, success.count],
+        [{ outcome: 'error' }, fail.count],
+      ],
+    );
+    statisticsCounter(
+      'model_inference_rows_total',
+      "Rows (instances) answered successfully; the statistics' inference_count",
+      MODEL_LABELS,
+      (version) => [[{}, version.inference_count]],
+    );
+    statisticsCounter(
+      'model_executions_total',
+      "Batches the engine ran to the end, requests merged into one counting once; the statistics' execution_count",
+      MODEL_LABELS,
+      (version) => [[{}, version.execution_count]],
+    );
     versionGauge(
       'model_load_duration_seconds',
       'Time the last load of each model version took (read from disk and deserialised, before warm-up); failed loads have no series (see model_load_failed)',
@@ -403,7 +438,6 @@ export class MetricsService
   observeInference(event: InferenceEvent): void {
     const labels = { model: event.model, version: String(event.version) };
     this.seen(labels.model, labels.version);
-    this.inferences.inc({ ...labels, outcome: event.ok ? 'ok' : 'error' });
     if (!event.ok) return;
     this.inferenceDuration.observe(labels, event.seconds);
     this.inferenceInstances.observe(labels, event.instances);

@@ -11,10 +11,18 @@ const PYTHON = '/usr/bin/python3';
 const hasGrpcio = spawnSync(PYTHON, ['-c', 'import grpc, grpc_tools']).status === 0;
 const describeIfPython = hasGrpcio || process.env.CI ? describe : describe.skip;
 
+interface ModelStat {
+  name: string;
+  version: string;
+  inference_count: number;
+  execution_count: number;
+  inference_stats: Record<'success' | 'fail', { count: number }>;
+  batch_stats: { batch_size: number }[];
+}
+
 /** The RPCs of Triton's service this server answers UNIMPLEMENTED. */
 const TRITON_ONLY = [
   'ModelConfig',
-  'ModelStatistics',
   'RepositoryIndex',
   'RepositoryModelLoad',
   'RepositoryModelUnload',
@@ -48,6 +56,7 @@ describeIfPython('A Python gRPC client generated from the vendored protos (e2e)'
       ),
     );
     const got = JSON.parse(stdout);
+    const stats = await request(app.getHttpServer()).get('/v2/models/iris/stats').expect(200);
     const http = await request(app.getHttpServer())
       .post('/v2/models/iris/infer')
       .send({
@@ -78,8 +87,21 @@ describeIfPython('A Python gRPC client generated from the vendored protos (e2e)'
         ServerLive: 'OK',
         ModelReady: 'OK',
         ServerMetadata: 'OK',
+        ModelStatistics: 'OK',
         ...Object.fromEntries(TRITON_ONLY.map((method) => [method, 'UNIMPLEMENTED'])),
       },
+      stats: (stats.body as { model_stats: ModelStat[] }).model_stats.map((s) => [
+        s.name,
+        s.version,
+        s.inference_count,
+        s.execution_count,
+        s.inference_stats.success.count,
+        s.inference_stats.fail.count,
+        s.batch_stats.map((b) => b.batch_size),
+      ]),
     });
+    // Its inferences of iris, all on version 2: 2 rows, then the stream's 1 + 1 (the bad one is
+    // refused before admission).
+    expect(got.stats.find((s: unknown[]) => s[1] === '2').slice(2, 6)).toEqual([4, 3, 3, 0]);
   }, 90_000);
 });

@@ -63,4 +63,10 @@ for method in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods:
         result["others"][method.name] = "OK"
     except grpc.RpcError as error:
         result["others"][method.name] = error.code().name
+# Statistics as Triton's Python client reads them, for the test to hold against HTTP's.
+result["stats"] = [
+    [s.name, s.version, s.inference_count, s.execution_count, s.inference_stats.success.count,
+     s.inference_stats.fail.count, [b.batch_size for b in s.batch_stats]]
+    for s in stub.ModelStatistics(pb.ModelStatisticsRequest(name="iris")).model_stats
+]
 print(json.dumps(result))

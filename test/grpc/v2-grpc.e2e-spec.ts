@@ -483,7 +483,6 @@ describe('Open Inference Protocol V2 over gRPC (inference.GRPCInferenceService, 
   describe('not implemented yet', () => {
     it.each([
       ['ModelConfig', { name: 'iris' }, /^ModelConfig is not implemented: .*ModelMetadata/],
-      ['ModelStatistics', {}, /^ModelStatistics is not implemented: .*GET \/metrics/],
       ['RepositoryIndex', {}, /^RepositoryIndex is not implemented: .*GET \/v1\/models/],
       ['RepositoryModelLoad', { model_name: 'iris' }, /^RepositoryModelLoad is not implemented/],
       [

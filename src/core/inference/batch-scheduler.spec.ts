@@ -1,6 +1,13 @@
 import { ServingError } from '../../errors/serving-error';
 import { Tensor } from '../../tensor/tensor';
-import { BatchEvent, BatchScheduler, BatchTarget, ThreadSource } from './batch-scheduler';
+import {
+  BatchEvent,
+  BatchScheduler,
+  BatchTarget,
+  ExecutionEvent,
+  JobResult,
+  ThreadSource,
+} from './batch-scheduler';
 import { RunReport } from './thread-protocol';
 
 /** A fake thread that doubles every input value and records each batch it was given. */
@@ -31,7 +38,11 @@ class FakeThreads implements ThreadSource {
           throw new ServingError('INVALID_ARGUMENT', `negative value in a batch of ${x.shape[0]}`);
         }
         const data = Float32Array.from(x.data as Float32Array, (v) => v * 2);
-        return { outputs: [{ ...x, name: 'y', data }], seconds: 0.001 };
+        return {
+          outputs: [{ ...x, name: 'y', data }],
+          seconds: 0.001,
+          compute: { inputNs: 1, inferNs: 2, outputNs: 3 },
+        };
       },
     };
   }
@@ -293,6 +304,38 @@ describe(BatchScheduler.name, () => {
     // The merged batch of 3, then each of its requests alone, in arrival order.
     expect(events.map((e) => e.rows)).toEqual([1, 3, 1, 1, 1]);
     expect(threads.runs.slice(2).map((r) => r.shape[0])).toEqual([1, 1, 1]);
+  });
+
+  it('should report each batch that ran to the end once, failed runs not, and give each request its own queue time', async () => {
+    const threads = new FakeThreads(1, true, true);
+    const executions: ExecutionEvent[] = [];
+    const scheduler = new BatchScheduler(threads, { maxRows: 32, timeoutMs: 0 }, undefined, (e) =>
+      executions.push(e),
+    );
+    const first = scheduler.submit(target('a'), rows([[0, 0]]));
+    const queued = [
+      [1, 1],
+      [-1, 2],
+      [3, 3],
+    ].map((row) => scheduler.submit(target('a'), rows([row])));
+    const settled = Promise.allSettled(queued);
+    for (let i = 0; i < 6; i++) {
+      threads.finish();
+      await tick();
+    }
+    const [good] = await settled;
+    // The first alone, then (the merged batch of 3 failed) the two good requests alone.
+    expect(executions.map((e) => [e.model, e.version, e.rows])).toEqual([
+      ['a', 1, 1],
+      ['a', 1, 1],
+      ['a', 1, 1],
+    ]);
+    expect(executions[0].compute).toEqual({ inputNs: 1, inferNs: 2, outputNs: 3 });
+    const early = await first;
+    const late = (good as PromiseFulfilledResult<JobResult>).value;
+    expect(early.compute).toEqual({ inputNs: 1, inferNs: 2, outputNs: 3 });
+    // It waited behind the first request's run and the failed merged run.
+    expect(late.queueNs).toBeGreaterThan(early.queueNs);
   });
 
   it('should not rerun a request of a failed merged batch whose client left meanwhile', async () => {

@@ -1,3 +1,4 @@
+import type { RunTiming } from '../../engines/engine';
 import { ServingError } from '../../errors/serving-error';
 import type { Tensor } from '../../tensor/tensor';
 import type { InferenceThread } from './inference-thread';
@@ -25,6 +26,10 @@ export interface JobResult {
   outputs: Tensor[];
   /** Engine time of the whole batch the request ran in. */
   seconds: number;
+  /** The same batch's engine time by phase. */
+  compute: RunTiming;
+  /** From the request's arrival in the queue to its batch being sent to a thread. */
+  queueNs: number;
 }
 
 export interface BatchEvent {
@@ -33,6 +38,14 @@ export interface BatchEvent {
   rows: number;
   /** Seconds each merged request waited in the queue. */
   waits: number[];
+}
+
+/** A batch the engine ran to the end (a failed run is not an execution). */
+export interface ExecutionEvent {
+  model: string;
+  version: number;
+  rows: number;
+  compute: RunTiming;
 }
 
 /** Where batches run: an idle thread when there is one. */
@@ -78,6 +91,7 @@ export class BatchScheduler {
     private readonly threads: ThreadSource,
     private readonly options: BatchOptions,
     private readonly onBatch: (event: BatchEvent) => void = () => undefined,
+    private readonly onExecution: (event: ExecutionEvent) => void = () => undefined,
   ) {}
 
   submit(target: BatchTarget, inputs: Tensor[], signal?: AbortSignal): Promise<JobResult> {
@@ -246,7 +260,17 @@ export class BatchScheduler {
     thread
       .run(target.key, inputs)
       .then(
-        (report) => this.split(batch, report),
+        (report) => {
+          // Counted before any request of the batch is answered: a client reading the
+          // statistics after its answer finds its batch there.
+          this.onExecution({
+            model: target.name,
+            version: target.version,
+            rows,
+            compute: report.compute,
+          });
+          this.split(batch, report, now);
+        },
         (error: Error) => (batch.length === 1 ? batch[0].reject(error) : this.isolate(batch)),
       )
       .finally(() => this.pump());
@@ -275,11 +299,22 @@ export class BatchScheduler {
     this.queues.set(batch[0].target.key, queue);
   }
 
-  private split(batch: Job[], { outputs, seconds }: RunReport): void {
-    if (batch.length === 1) return batch[0].resolve({ outputs, seconds });
+  private split(batch: Job[], { outputs, seconds, compute }: RunReport, sentAt: number): void {
+    const share = (job: Job, outputs: Tensor[]): JobResult => ({
+      outputs,
+      seconds,
+      compute,
+      queueNs: Math.round((sentAt - job.enqueuedAt) * 1e6),
+    });
+    if (batch.length === 1) return batch[0].resolve(share(batch[0], outputs));
     let start = 0;
     for (const job of batch) {
-      job.resolve({ outputs: outputs.map((t) => sliceRows(t, start, job.rows)), seconds });
+      job.resolve(
+        share(
+          job,
+          outputs.map((t) => sliceRows(t, start, job.rows)),
+        ),
+      );
       start += job.rows;
     }
   }

@@ -1,4 +1,4 @@
-import type { EngineModel } from '../../engines/engine';
+import { nanosSince, type EngineModel, type RunTiming } from '../../engines/engine';
 import { formatShape, ModelSignature } from '../../tensor/signature';
 import type { Tensor } from '../../tensor/tensor';
 import { ServingError } from '../../errors/serving-error';
@@ -58,17 +58,26 @@ export async function runFixedBatch(
   model: Pick<EngineModel, 'run' | 'signature'>,
   inputs: Tensor[],
   label: string,
+  timing?: RunTiming,
 ): Promise<Tensor[]> {
   const fixed = fixedBatchOf(model.signature);
   const rows = inputs[0]?.shape[0];
-  if (fixed === undefined || rows === undefined || rows === fixed) return model.run(inputs);
+  if (fixed === undefined || rows === undefined || rows === fixed) {
+    return model.run(inputs, timing);
+  }
   const problem = rowsProblem(label, fixed, inputs);
   if (problem) throw ServingError.invalid(problem);
   const chunks: Tensor[][] = [];
   for (let start = 0; start < rows; start += fixed) {
-    chunks.push(await model.run(inputs.map((input) => sliceRows(input, start, fixed))));
+    chunks.push(
+      await model.run(
+        inputs.map((input) => sliceRows(input, start, fixed)),
+        timing,
+      ),
+    );
   }
-  return chunks[0].map((first, i) => {
+  const joining = process.hrtime.bigint();
+  const joined = chunks[0].map((first, i) => {
     const parts = chunks.map((outputs) => outputs[i]);
     const inner = formatShape(first.shape.slice(1));
     const odd = parts.find(
@@ -81,4 +90,7 @@ export async function runFixedBatch(
     }
     return concatRows(parts);
   });
+  // Joining the chunks' outputs is part of reading the outputs back.
+  if (timing) timing.outputNs += nanosSince(joining);
+  return joined;
 }

@@ -1,6 +1,7 @@
-import type { EngineStats } from '../../engines/engine';
+import type { EngineStats, RunTiming } from '../../engines/engine';
 import type { BatchEvent } from './batch-scheduler';
 import type { ThreadSnapshot } from './inference-pool';
+import type { VersionStatistics } from './model-statistics';
 import type { ThreadStats } from './thread-protocol';
 
 /**
@@ -21,6 +22,12 @@ export interface InferenceEvent {
   /** Engine time of the batch the request ran in: tensors built, model run, outputs read back. */
   seconds: number;
   ok: boolean;
+  /** From its admission to the version's queue to its answer (or failure). */
+  ns: number;
+  /** Time it waited in the queue, when it ran. */
+  queueNs?: number;
+  /** Its batch's engine time by phase, when it ran. */
+  compute?: RunTiming;
 }
 
 /** A snapshot of the model layer for gauges read at scrape time. */
@@ -32,6 +39,8 @@ export interface ModelRuntimeStats {
   threadReplacements: number;
   queues: { name: string; version: number; requests: number }[];
   models: { name: string; version: number; state: string; loadSeconds: number }[];
+  /** Every loaded version's statistics (ModelStatistics): the metrics' request counters. */
+  statistics: VersionStatistics[];
 }
 
 /** Each engine's memory summed over the threads, by engine id (engines no thread created are absent). */

@@ -1,4 +1,4 @@
-import { Injectable, Optional } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { engineOptions } from '../../engines/registry';
 import { ServingError } from '../../errors/serving-error';
@@ -8,8 +8,10 @@ import { ModelRegistry } from '../catalog/model-registry';
 import { ServedModel } from '../catalog/served-model';
 import { BatchScheduler } from './batch-scheduler';
 import { InferencePool } from './inference-pool';
-import { engineTotals, InferenceObserver, ModelRuntimeStats } from './inference-observer';
+import { engineTotals, ModelRuntimeStats } from './inference-observer';
 import { rowsProblem } from './fixed-batch';
+import { ModelStatistics, VersionStatistics } from './model-statistics';
+import type { JobResult } from './batch-scheduler';
 
 /**
  * Runs requests on the models: admission (batch size, rows), the version's queue and batches
@@ -22,7 +24,7 @@ export class InferenceService {
     private readonly pool: InferencePool,
     private readonly registry: ModelRegistry,
     private readonly scheduler: BatchScheduler,
-    @Optional() private readonly observer?: InferenceObserver,
+    private readonly counters: ModelStatistics,
   ) {}
 
   /** Checks a request's batch size against MAX_BATCH (one place for every protocol). */
@@ -50,23 +52,29 @@ export class InferenceService {
     // version waits for the request instead of freeing the weights under it.
     const target = this.registry.current(model);
     const release = this.registry.acquire(target);
-    let seconds = 0;
-    let ok = false;
+    const admitted = process.hrtime.bigint();
+    let result: JobResult | undefined;
     try {
-      const result = await this.scheduler.submit(target, inputs, currentRequestSignal());
-      seconds = result.seconds;
-      ok = true;
+      result = await this.scheduler.submit(target, inputs, currentRequestSignal());
       return Object.fromEntries(result.outputs.map((t) => [t.name, t]));
     } finally {
       release();
-      this.observer?.observeInference({
+      this.counters.observeInference({
         model: model.name,
         version: model.version,
         instances,
-        seconds,
-        ok,
+        seconds: result?.seconds ?? 0,
+        ok: result !== undefined,
+        ns: Number(process.hrtime.bigint() - admitted),
+        queueNs: result?.queueNs,
+        compute: result?.compute,
       });
     }
+  }
+
+  /** The statistics of these versions, or of every loaded version. */
+  statistics(models?: ServedModel[]): VersionStatistics[] {
+    return models ? this.counters.snapshot(models) : this.counters.all();
   }
 
   /** Thread memory and busy time, queue depths and the models' states, read at scrape time. */
@@ -97,6 +105,7 @@ export class InferenceService {
       threadReplacements: this.pool.replacements,
       queues,
       models,
+      statistics: this.counters.all(),
     };
   }
 }
@@ -128,12 +137,13 @@ export function createBatchScheduler(
   config: AppConfig,
   pool: InferencePool,
   registry: ModelRegistry,
-  observer?: InferenceObserver,
+  statistics: ModelStatistics,
 ): BatchScheduler {
   const scheduler = new BatchScheduler(
     pool,
     { maxRows: config.BATCH_MAX_SIZE, timeoutMs: config.BATCH_TIMEOUT_MS },
-    (event) => observer?.observeBatch(event),
+    (event) => statistics.observeBatch(event),
+    (event) => statistics.observeExecution(event),
   );
   pool.onIdle = () => scheduler.pump();
   pool.onVersionsFailed = (failures) =>

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Engine, EngineDescriptor, EngineModel } from '../../engines/engine';
+import type { Engine, EngineDescriptor, EngineModel, RunTiming } from '../../engines/engine';
 import { engineClaiming, ENGINES } from '../../engines/registry';
 import { ServingError, type ServingErrorData } from '../../errors/serving-error';
 import type { Tensor } from '../../tensor/tensor';
@@ -104,9 +104,10 @@ async function run(key: string, inputs: Tensor[]): Promise<RunReport> {
   const model = models.get(key);
   if (!model) throw ServingError.unavailable(`${key} is not loaded in this thread`);
   const started = performance.now();
+  const compute: RunTiming = { inputNs: 0, inferNs: 0, outputNs: 0 };
   try {
-    const outputs = await runFixedBatch(model, inputs, `model ${modelLabel(key)}`);
-    return { outputs, seconds: (performance.now() - started) / 1000 };
+    const outputs = await runFixedBatch(model, inputs, `model ${modelLabel(key)}`, compute);
+    return { outputs, seconds: (performance.now() - started) / 1000, compute };
   } catch (error) {
     const names = model.signature.inputs.map((spec) => spec.name);
     const failure = classifyRunFailure(error, modelLabel(key), names);

@@ -1,4 +1,4 @@
-import type { EngineStats } from '../../engines/engine';
+import type { EngineStats, RunTiming } from '../../engines/engine';
 import type { ServingErrorData } from '../../errors/serving-error';
 import type { ModelSignature } from '../../tensor/signature';
 import type { Tensor } from '../../tensor/tensor';
@@ -49,6 +49,8 @@ export interface RunReport {
   outputs: Tensor[];
   /** Time the engine took for the whole batch (tensors in, run, outputs read back). */
   seconds: number;
+  /** The same split by phase (statistics' compute_input, compute_infer, compute_output). */
+  compute: RunTiming;
 }
 
 export interface ThreadStats {

@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { join } from 'node:path';
 import { ModelService } from '../../core/model.service';
+import { clip } from '../../errors/client-text';
 import { ServingError } from '../../errors/serving-error';
 import { ImageService } from '../../image/image.service';
 import {
@@ -10,6 +11,7 @@ import {
   toModelMetadata,
   toServerMetadata,
 } from '../v2/v2.mapper';
+import { toModelStatistics } from '../v2/v2-statistics.mapper';
 import { CallError, GrpcCalls } from './grpc-calls';
 import { GrpcListener } from './grpc-listener';
 import { loadProtos, PROTOS_DIR, serviceOf } from './protos';
@@ -49,8 +51,6 @@ const versionOf = (version: string) => (version === '' ? undefined : version);
 const NOT_YET: Record<string, string> = {
   ModelConfig:
     "ModelConfig is not implemented: this server has no Triton model configuration to return; ModelMetadata gives a model's inputs, outputs and versions",
-  ModelStatistics:
-    'ModelStatistics is not implemented: per-model statistics are served as Prometheus metrics on GET /metrics (model_inference_total, model_inference_duration_seconds, ...)',
   RepositoryIndex:
     'RepositoryIndex is not implemented: GET /v1/models lists the served models over HTTP',
   RepositoryModelLoad:
@@ -108,6 +108,17 @@ export class V2GrpcService implements OnModuleInit {
           return toModelMetadata(
             this.models.resolve(name, versionOf(request.version)),
             this.models.versionsOf(name),
+          );
+        }),
+        // As GET /v2/models[/{name}[/versions/{version}]]/stats: proto3's "" is "not given".
+        ModelStatistics: this.calls.unary((request: ModelRef) => {
+          if (!request.name && request.version) {
+            throw ServingError.invalid(
+              `version '${clip(request.version)}' is given without a name: name the model whose version you ask for`,
+            );
+          }
+          return toModelStatistics(
+            this.models.statistics(request.name || undefined, versionOf(request.version)),
           );
         }),
         ModelInfer: this.calls.unary((request: ModelInferRequest) => this.infer(request)),

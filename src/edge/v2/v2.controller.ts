@@ -32,6 +32,7 @@ import {
   V2ReadyDto,
   V2ServerMetadataDto,
 } from './dto/v2.dto';
+import { V2ModelStatisticsDto } from './dto/v2-statistics.dto';
 import {
   binaryOutputs,
   readInferRequest,
@@ -42,6 +43,7 @@ import {
   V2Payload,
 } from './v2.mapper';
 import { V2InferPayload } from './v2-payload.decorator';
+import { toModelStatistics } from './v2-statistics.mapper';
 
 const NAME = ApiParam({ name: 'name', example: 'iris', description: 'Model name' });
 const VERSION = ApiParam({ name: 'version', example: '2', description: 'Model version' });
@@ -101,6 +103,14 @@ const BINARY_DESCRIPTION = [
   '`parameters.binary_data_size`, its length in `Inference-Header-Content-Length`, then the bytes.',
 ].join(' ');
 
+const STATISTICS_DESCRIPTION = [
+  "Triton's statistics extension (extension_statistics.md): per loaded version, the requests",
+  'answered and failed, the rows answered (inference_count), the batches the engine ran',
+  '(execution_count; merged requests count once), and the time spent queued and in each phase of',
+  "the engine's run, as counts and nanoseconds since the version was loaded. The counters behind",
+  'model_inference_total, model_inference_rows_total and model_executions_total on /metrics.',
+].join(' ');
+
 const INFER_ERRORS = ApiProtocolErrors(
   {
     status: 400,
@@ -147,6 +157,42 @@ export class V2Controller {
     const ready = this.models.isReady();
     if (!ready) res.status(503);
     return { ready };
+  }
+
+  // Before models/:name, which would take "stats" for a model name.
+  @Get('models/stats')
+  @ApiOperation({
+    summary: 'Statistics of every loaded model version',
+    description: STATISTICS_DESCRIPTION,
+  })
+  @ApiOkResponse({ type: V2ModelStatisticsDto })
+  allStatistics(): V2ModelStatisticsDto {
+    return toModelStatistics(this.models.statistics());
+  }
+
+  @Get('models/:name/stats')
+  @ApiOperation({
+    summary: 'Statistics of every loaded version of a model',
+    description: STATISTICS_DESCRIPTION,
+  })
+  @NAME
+  @ApiOkResponse({ type: V2ModelStatisticsDto })
+  @NOT_FOUND
+  modelStatistics(@Param('name') name: string): V2ModelStatisticsDto {
+    return toModelStatistics(this.models.statistics(name));
+  }
+
+  @Get('models/:name/versions/:version/stats')
+  @ApiOperation({ summary: 'Statistics of one model version', description: STATISTICS_DESCRIPTION })
+  @NAME
+  @VERSION
+  @ApiOkResponse({ type: V2ModelStatisticsDto })
+  @NOT_FOUND
+  versionStatistics(
+    @Param('name') name: string,
+    @Param('version') version: string,
+  ): V2ModelStatisticsDto {
+    return toModelStatistics(this.models.statistics(name, version));
   }
 
   @Get('models/:name')

@@ -5,7 +5,7 @@ import { DTYPES } from '../../tensor/dtypes';
 import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { fromRuntimeStrings, isStringTensor, toRuntimeStrings } from '../../tensor/strings';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
-import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
+import { Engine, EngineModel, EngineStats, inputErrorsOf, nanosSince, RunTiming } from '../engine';
 import { ONNX_PLATFORM, onnxEngine, OnnxEngineOptions } from './onnx.descriptor';
 
 /** The only provider the npm package ships without a download (GPU ones are optional installs). */
@@ -91,14 +91,21 @@ class OnnxEngineModel implements EngineModel {
     this.outputNames = this.signature.outputs.map((spec) => spec.name);
   }
 
-  async run(inputs: Tensor[]): Promise<Tensor[]> {
+  async run(inputs: Tensor[], timing?: RunTiming): Promise<Tensor[]> {
     const session = this.session;
     if (!session) throw new Error('ONNX model was disposed');
+    let start = process.hrtime.bigint();
     const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrt(t)]));
+    if (timing) timing.inputNs += nanosSince(start);
+    start = process.hrtime.bigint();
     // The node binding's run is one synchronous native call (it blocks this thread for the
     // whole inference), which is why engines live in the inference threads only.
     const results = await inputErrorsOf(() => session.run(feeds, this.outputNames));
-    return this.outputNames.map((name) => fromOrt(name, results[name]));
+    if (timing) timing.inferNs += nanosSince(start);
+    start = process.hrtime.bigint();
+    const outputs = this.outputNames.map((name) => fromOrt(name, results[name]));
+    if (timing) timing.outputNs += nanosSince(start);
+    return outputs;
   }
 
   dispose(): void {

@@ -6,7 +6,7 @@ import { DTYPES } from '../../tensor/dtypes';
 import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
 import { isStringTensor, packStrings, stringElements } from '../../tensor/strings';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
-import { Engine, EngineModel, EngineStats, inputErrorsOf } from '../engine';
+import { Engine, EngineModel, EngineStats, inputErrorsOf, nanosSince, RunTiming } from '../engine';
 import { withTopologyNames } from './layers-names';
 import { LoadedTfjsModel, loadTfjsModel, ModelFormat, TfjsModel } from './tfjs-loader';
 import { TFJS_PLATFORMS } from './tfjs.descriptor';
@@ -106,23 +106,29 @@ class TfjsEngineModel implements EngineModel {
   }
 
   /** Runs the batch whole: a fixed batch dimension is chunked above the engines (fixed-batch.ts). */
-  async run(inputs: Tensor[]): Promise<Tensor[]> {
+  async run(inputs: Tensor[], timing?: RunTiming): Promise<Tensor[]> {
+    let start = process.hrtime.bigint();
     const tensors = inputs.map((input) =>
       // TF.js string tensors hold each element's bytes as they are: no text decoding, no escape.
       isStringTensor(input)
         ? tf.tensor(stringElements(input), input.shape, 'string')
         : tf.tensor(input.data as Float32Array, input.shape, input.dtype as tf.DataType),
     );
+    if (timing) timing.inputNs += nanosSince(start);
     const created: tf.Tensor[] = [...tensors];
     try {
+      start = process.hrtime.bigint();
       const outputs = await this.execute(tensors);
+      if (timing) timing.inferNs += nanosSince(start);
       created.push(...outputs);
-      return await Promise.all(
+      start = process.hrtime.bigint();
+      const read = await Promise.all(
         outputs.map(async (t, i): Promise<Tensor> => {
           const name = this.signature.outputs[i].name;
           // bytes(), not data(): data() decodes string elements as UTF-8 text.
-          if (t.dtype === 'string')
+          if (t.dtype === 'string') {
             return packStrings(name, t.shape, (await t.bytes()) as Uint8Array[]);
+          }
           return {
             name,
             dtype: t.dtype as TensorDtype,
@@ -131,6 +137,8 @@ class TfjsEngineModel implements EngineModel {
           };
         }),
       );
+      if (timing) timing.outputNs += nanosSince(start);
+      return read;
     } finally {
       created.forEach((t) => t.dispose());
     }
