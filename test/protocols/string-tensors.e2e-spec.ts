@@ -263,6 +263,17 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
       ]);
     });
 
+    it('should take a body large enough to be parsed off the main thread (50 kB of strings)', async () => {
+      const data = Array.from({ length: 2000 }, (_, i) => `élément ${i} \u0000`);
+      const res = await postJson('/v2/models/simple_identity/infer', {
+        inputs: [{ name: 'INPUT0', shape: [2, 1000], datatype: 'BYTES', data }],
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.outputs).toEqual([
+        { name: 'OUTPUT0', datatype: 'BYTES', shape: [2, 1000], data },
+      ]);
+    });
+
     it('should refuse a number where a string is expected, naming the element', async () => {
       const res = await postJson('/v2/models/simple_identity/infer', {
         inputs: [{ name: 'INPUT0', shape: [1, 2], datatype: 'BYTES', data: ['a', 7] }],
