@@ -101,9 +101,9 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
           name: 'vector_identity',
           doc: 'one string per example',
           inputs: [{ name: 'text', type: 'string', shape: ['batch'] }],
-          outputs: [{ name: 'same', type: 'string', shape: ['batch'] }],
+          outputs: [{ name: 'text_bytes', type: 'string', shape: ['batch'] }],
           initializers: [],
-          nodes: [{ op: 'Identity', inputs: ['text'], outputs: ['same'] }],
+          nodes: [{ op: 'Identity', inputs: ['text'], outputs: ['text_bytes'] }],
         }),
     });
     grpcPort = await freePort();
@@ -448,11 +448,14 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
       });
     });
 
-    it('should read {"b64"} instances of a one-string-per-example model as bytes, not images', async () => {
+    it('should read {"b64"} instances of a one-string-per-example model as bytes, not images, and answer an output named *_bytes in {"b64"}', async () => {
       const res = await postJson('/v1/models/vector_identity:predict', {
         instances: [{ b64: '/w==' }, 'a', { b64: 'YQ==' }],
       });
-      expect(res).toEqual({ status: 200, body: { predictions: [{ b64: '/w==' }, 'a', 'a'] } });
+      expect(res).toEqual({
+        status: 200,
+        body: { predictions: [{ b64: '/w==' }, { b64: 'YQ==' }, { b64: 'YQ==' }] },
+      });
     });
 
     it('should refuse a number where a string is expected, and a string where a number is', async () => {
