@@ -1,4 +1,4 @@
-import type { Client } from '@grpc/grpc-js';
+import { status, type Client } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -555,8 +555,28 @@ describe('String tensors on ONNX models (e2e, real threads, ONNX Runtime)', () =
           ],
         }),
       );
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
       expect(error.details).toBe(
         "inputs[0] 'INPUT0': datatype INT32 cannot feed input 'INPUT0', which is BYTES [-1,-1] (strings); send BYTES",
+      );
+    });
+
+    it('should refuse numbers for a string input with INVALID_ARGUMENT (TF Serving gRPC)', async () => {
+      const error = await failure(
+        unary(tfs, 'Predict', {
+          model_spec: { name: 'simple_identity' },
+          inputs: {
+            INPUT0: {
+              dtype: 'DT_INT32',
+              tensor_shape: { dim: [{ size: 1 }, { size: 2 }] },
+              int_val: [1, 2],
+            },
+          },
+        }),
+      );
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
+      expect(error.details).toBe(
+        'inputs.INPUT0[0][0]: expected a string (or {"b64": "<base64>"} for bytes that are not UTF-8), got 1; input \'INPUT0\' is string [-1,-1]',
       );
     });
 
