@@ -34,7 +34,7 @@ export interface GraphWeight {
 export interface GraphSignatureEntry {
   /** Node name in the graph, e.g. `x` (written as `x:0`). */
   node: string;
-  dtype: 'float32' | 'int32' | 'bool';
+  dtype: 'float32' | 'int32' | 'bool' | 'string';
   shape: number[];
 }
 

@@ -22,6 +22,7 @@ const ELEMENT_TYPES = {
   uint8: onnx.TensorProto.DataType.UINT8,
   uint16: onnx.TensorProto.DataType.UINT16,
   bool: onnx.TensorProto.DataType.BOOL,
+  string: onnx.TensorProto.DataType.STRING,
 };
 
 /** A graph input or output: element type and shape; a string dimension is symbolic (free). */

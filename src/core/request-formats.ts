@@ -1,6 +1,7 @@
 import { packedOf } from '../tensor/packed-array';
 import { checkInputNames, encodeTensor, indexSuffix, isPlainObject } from '../tensor/packing';
 import type { TensorSpec } from '../tensor/signature';
+import { isB64Value, STRING_DTYPE } from '../tensor/strings';
 import type { EncodedTensor } from '../tensor/tensor';
 
 /**
@@ -10,6 +11,10 @@ import type { EncodedTensor } from '../tensor/tensor';
  * tensor/packing, as for every protocol.
  */
 
+/** {"b64": ...} for a string input is a value (TF Serving's binary string), not input names. */
+const isStringValue = (spec: TensorSpec, value: unknown) =>
+  spec.dtype === STRING_DTYPE && isB64Value(value);
+
 /**
  * Encodes the row ("instances") format: one entry per example, without the batch dimension.
  * A single-input model takes the bare value (or an object keyed by its input name); a
@@ -17,7 +22,11 @@ import type { EncodedTensor } from '../tensor/tensor';
  */
 export function encodeInstances(inputs: TensorSpec[], instances: unknown[]): EncodedTensor[] {
   // A packed batch holds numbers only (and reading its first row would unpack it).
-  const named = inputs.length > 1 || (!packedOf(instances) && isPlainObject(instances[0]));
+  const named =
+    inputs.length > 1 ||
+    (!packedOf(instances) &&
+      isPlainObject(instances[0]) &&
+      !isStringValue(inputs[0], instances[0]));
   if (!named) {
     return [encodeTensor(inputs[0], instances, (idx) => `instances${indexSuffix(idx)}`)];
   }
@@ -40,7 +49,7 @@ export function encodeInstances(inputs: TensorSpec[], instances: unknown[]): Enc
  * by input name, or bare for a single-input model. Inputs need not share their 0-th dimension.
  */
 export function encodeColumns(inputs: TensorSpec[], value: unknown): EncodedTensor[] {
-  const named = inputs.length > 1 || isPlainObject(value);
+  const named = inputs.length > 1 || (isPlainObject(value) && !isStringValue(inputs[0], value));
   if (!named) {
     return [encodeTensor(inputs[0], value, (idx) => `inputs${indexSuffix(idx)}`)];
   }

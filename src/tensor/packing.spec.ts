@@ -1,6 +1,7 @@
 import { ServingError } from '../errors/serving-error';
 import { encodeTensor } from './packing';
 import { TensorSpec } from './signature';
+import { stringElements } from './strings';
 
 const features: TensorSpec = { name: 'features', dtype: 'float32', shape: [-1, 4] };
 const rows = (idx: readonly number[]) => `instances${idx.map((i) => `[${i}]`).join('')}`;
@@ -118,9 +119,22 @@ describe('tensor codec', () => {
     });
 
     it('should refuse inputs whose dtype cannot come from JSON', () => {
-      expect(() => encodeTensor({ name: 's', dtype: 'string', shape: [-1] }, ['a'], rows)).toThrow(
-        /input 's' has dtype string/,
+      expect(() => encodeTensor({ name: 'c', dtype: 'complex64', shape: [-1] }, [1], rows)).toThrow(
+        /input 'c' has dtype complex64/,
       );
+    });
+
+    it('should pack strings (UTF-8) and {"b64"} values (bytes) into a string tensor', () => {
+      const tensor = encodeTensor(
+        { name: 's', dtype: 'string', shape: [-1, 2] },
+        [['é', { b64: '/wA=' }]],
+        rows,
+      );
+      expect(tensor.shape).toEqual([1, 2]);
+      expect(stringElements(tensor).map((b) => Buffer.from(b).toString('hex'))).toEqual([
+        'c3a9',
+        'ff00',
+      ]);
     });
   });
 });

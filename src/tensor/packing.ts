@@ -5,6 +5,7 @@ import { packedOf } from './packed-array';
 import { checkScalar, describeValue } from './scalar';
 import { FREE_DIM, formatShape, TensorSpec } from './signature';
 import { allocate, storer } from './storage';
+import { checkStringElement, jsonStringElement, packStrings, STRING_DTYPE } from './strings';
 import type { EncodedTensor } from './tensor';
 
 /**
@@ -54,32 +55,14 @@ export function encodeTensor(
   describe: PathDescriber,
   batchIsFree = true,
 ): EncodedTensor {
-  const dtype = inputDtype(spec);
   const expected = spec.shape.map((dim, i) => (i === 0 && batchIsFree ? FREE_DIM : dim));
+  if (spec.dtype === STRING_DTYPE) return encodeStrings(spec, expected, value, describe);
+  const dtype = inputDtype(spec);
   const packed = encodePacked(spec.name, dtype, expected, value);
   if (packed) return packed;
-  const shape = leadingShape(value, expected.length);
+  const shape = resolveShape(spec, expected, value, describe);
   const expectation = () =>
     `input '${spec.name}' expects shape ${formatShape(spec.shape)} (${dtype})`;
-
-  // Resolve free dimensions from the first elements and check the fixed ones.
-  for (let d = 0; d < expected.length; d++) {
-    const at = describe(new Array(d).fill(0));
-    if (d >= shape.length) {
-      throw ServingError.invalid(
-        `${at}: expected an array, got ${describeValue(firstAt(value, d))}; ${expectation()}`,
-      );
-    }
-    if (shape[d] === 0) {
-      throw ServingError.invalid(`${at}: is an empty array; ${expectation()}`);
-    }
-    if (expected[d] !== FREE_DIM && shape[d] !== expected[d]) {
-      throw ServingError.invalid(
-        `${at}: expected ${expected[d]} elements, got ${shape[d]}; ${expectation()}`,
-      );
-    }
-  }
-
   const data = allocate(
     dtype,
     shape.reduce((a, b) => a * b, 1),
@@ -109,6 +92,77 @@ export function encodeTensor(
   };
   fill(value, 0);
   return { name: spec.name, dtype, shape, data };
+}
+
+/** The shape of a nested value: free dimensions from its first elements, fixed ones checked. */
+function resolveShape(
+  spec: TensorSpec,
+  expected: number[],
+  value: unknown,
+  describe: PathDescriber,
+): number[] {
+  const shape = leadingShape(value, expected.length);
+  const expectation = () =>
+    `input '${spec.name}' expects shape ${formatShape(spec.shape)} (${spec.dtype})`;
+  for (let d = 0; d < expected.length; d++) {
+    const at = describe(new Array(d).fill(0));
+    if (d >= shape.length) {
+      throw ServingError.invalid(
+        `${at}: expected an array, got ${describeValue(firstAt(value, d))}; ${expectation()}`,
+      );
+    }
+    if (shape[d] === 0) {
+      throw ServingError.invalid(`${at}: is an empty array; ${expectation()}`);
+    }
+    if (expected[d] !== FREE_DIM && shape[d] !== expected[d]) {
+      throw ServingError.invalid(
+        `${at}: expected ${expected[d]} elements, got ${shape[d]}; ${expectation()}`,
+      );
+    }
+  }
+  return shape;
+}
+
+/**
+ * encodeTensor for a string input: the same shape rules, each element a JSON string (its UTF-8
+ * bytes) or TF Serving's `{"b64": "<base64>"}` (any bytes).
+ */
+function encodeStrings(
+  spec: TensorSpec,
+  expected: number[],
+  value: unknown,
+  describe: PathDescriber,
+): EncodedTensor {
+  const shape = resolveShape(spec, expected, value, describe);
+  const elements: Uint8Array[] = [];
+  const indices: number[] = [];
+  const fill = (node: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      const where = () => describe(indices);
+      const bytes = jsonStringElement(node, where);
+      if (!bytes) {
+        throw ServingError.invalid(
+          `${where()}: expected a string (or {"b64": "<base64>"} for bytes that are not UTF-8), got ${describeValue(node)}; input '${spec.name}' is string ${formatShape(spec.shape)}`,
+        );
+      }
+      checkStringElement(bytes, where);
+      elements.push(bytes);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw ServingError.invalid(
+        `${describe(indices)}: expected an array of ${shape[depth]}, got ${describeValue(node)}; ` +
+          `all entries must share the shape ${formatShape(shape)} (input '${spec.name}' expects shape ${formatShape(spec.shape)} (string))`,
+      );
+    }
+    for (let i = 0; i < node.length; i++) {
+      indices.push(i);
+      fill(node[i], depth + 1);
+      indices.pop();
+    }
+  };
+  fill(value, 0);
+  return packStrings(spec.name, shape, elements) as EncodedTensor;
 }
 
 const FLOAT32_MAX = dtypeRow('float32')!.range![1];

@@ -298,3 +298,15 @@ export const fixedBatchScalarOnnx: ModelWriter = (dir) =>
     initializers: [],
     nodes: [{ op: 'ReduceSum', inputs: ['x'], outputs: ['total'], attributes: { keepdims: 0 } }],
   });
+
+/** TF.js graph model with a string input returned as it is: x [-1,-1] strings -> Identity -> y. */
+export const stringIdentityGraph: ModelWriter = (dir) =>
+  saveGraphModel(dir, {
+    nodes: [
+      graphOps.placeholder('x', 'string', [-1, -1]),
+      { name: 'Identity', op: 'Identity', input: ['x'], attr: { T: { type: 'DT_STRING' } } },
+    ],
+    weights: [],
+    inputs: { x: { node: 'x', dtype: 'string', shape: [-1, -1] } },
+    outputs: { y: { node: 'Identity', dtype: 'string', shape: [-1, -1] } },
+  });

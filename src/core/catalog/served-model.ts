@@ -15,6 +15,7 @@ import type { ModelConfig } from '../model-config/model-config';
 import type { ModelConfigFile } from '../model-config/read-model-config';
 import { batchOptionsOf, instanceCount } from '../model-config/model-settings';
 import { formatShape, ModelSignature } from '../../tensor/signature';
+import { STRING_DTYPE } from '../../tensor/strings';
 
 /** Optional `metadata.json` beside the model file. */
 export interface ModelMetadata {
@@ -172,6 +173,11 @@ export class ServedModel {
     const labels = this.labels;
     if (!labels) return;
     const output = this.signature.outputs[0];
+    if (output?.dtype === STRING_DTYPE) {
+      throw new Error(
+        `metadata.json lists labels but output '${output.name}' holds strings; labels name the columns of a numeric [-1,n] output of scores`,
+      );
+    }
     const classes = output.shape.at(-1);
     if (
       this.signature.outputs.length !== 1 ||

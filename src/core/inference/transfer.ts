@@ -20,10 +20,16 @@ export function transferList(
   giveable: (data: ArrayBufferView) => ArrayBuffer | undefined = ownedBuffer,
 ): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
+  const compact = <T extends ArrayBufferView & { slice(): T }>(data: T): T => {
+    const buffer = giveable(data);
+    const own = !buffer || buffers.has(buffer) ? data.slice() : data;
+    buffers.add(own.buffer as ArrayBuffer);
+    return own;
+  };
   for (const tensor of tensors) {
-    const buffer = giveable(tensor.data);
-    if (!buffer || buffers.has(buffer)) tensor.data = tensor.data.slice() as TypedData;
-    buffers.add(tensor.data.buffer as ArrayBuffer);
+    tensor.data = compact(tensor.data as Uint8Array) as TypedData;
+    // A string tensor's offsets travel beside its bytes (a slice's offsets need not start at 0).
+    if (tensor.offsets) tensor.offsets = compact(tensor.offsets);
   }
   return [...buffers];
 }

@@ -3,14 +3,20 @@ import type { InputDtype } from '../../tensor/dtypes';
 import { FREE_DIM, TensorSpec } from '../../tensor/signature';
 import { elementCount, Tensor } from '../../tensor/tensor';
 import { allocate } from '../../tensor/storage';
+import { packStrings, STRING_DTYPE } from '../../tensor/strings';
 import { isFatal } from './run-failure';
+
+const ZERO = Buffer.from('0');
 
 /** Zeros shaped like the signature with `batch` rows (a fixed batch dimension stays as it is). */
 function zeroInputs(inputs: TensorSpec[], batch: number): Tensor[] {
   return inputs.map((spec) => {
     const shape = spec.shape.map((d, i) => (d !== FREE_DIM ? d : i === 0 ? batch : 1));
+    const count = elementCount(shape);
+    // "0", not "": a string model's first op is often a Cast to a number, which "" fails.
+    if (spec.dtype === STRING_DTYPE) return packStrings(spec.name, shape, Array(count).fill(ZERO));
     const dtype = spec.dtype as InputDtype;
-    return { name: spec.name, dtype, shape, data: allocate(dtype, elementCount(shape)) };
+    return { name: spec.name, dtype, shape, data: allocate(dtype, count) };
   });
 }
 

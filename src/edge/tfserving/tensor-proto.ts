@@ -4,6 +4,7 @@ import { ServingError } from '../../errors/serving-error';
 import { fromFloat16Bits } from '../../tensor/float16';
 import { packedArray } from '../../tensor/packed-array';
 import { formatShape } from '../../tensor/signature';
+import { isUtf8Text, stringElements } from '../../tensor/strings';
 import { elementCount, Tensor } from '../../tensor/tensor';
 
 /**
@@ -122,7 +123,7 @@ export const MAX_RANK = 254;
 export interface DecodedTensorProto {
   dtype: string;
   shape: number[];
-  values: ArrayLike<number> | boolean[] | string[];
+  values: ArrayLike<number> | boolean[] | (string | { b64: string })[];
 }
 
 const invalid = (message: string) => ServingError.invalid(message);
@@ -220,6 +221,11 @@ function toDoubles(
   return doubles;
 }
 
+function restStringValue(bytes: Uint8Array): string | { b64: string } {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return isUtf8Text(bytes) ? buffer.toString('utf8') : { b64: buffer.toString('base64') };
+}
+
 /**
  * Reads a request TensorProto: a known dtype, a known shape, and exactly as many values as the
  * shape holds, either in the dtype's typed field or as little-endian tensor_content.
@@ -255,11 +261,8 @@ export function decodeTensorProto(proto: TensorProtoMessage, where: string): Dec
     );
   }
   if (dtype === 'DT_STRING') {
-    return {
-      dtype,
-      shape,
-      values: Array.from(values as Uint8Array[], (b) => Buffer.from(b).toString()),
-    };
+    // As REST carries them: UTF-8 text as strings, any other bytes as {"b64"}, so none change.
+    return { dtype, shape, values: Array.from(values as Uint8Array[], restStringValue) };
   }
   if (dtype === 'DT_BOOL') return { dtype, shape, values: Array.from(values as boolean[]) };
   checkRange(dtype, layout, values as ArrayLike<number>, where);
@@ -350,6 +353,14 @@ export function toTensorProto(tensor: Tensor): TensorProtoMessage {
         dtype: 'DT_BOOL',
         tensor_shape,
         bool_val: Array.from(data as Uint8Array, (b) => b !== 0),
+      };
+    case 'string':
+      return {
+        dtype: 'DT_STRING',
+        tensor_shape,
+        string_val: stringElements(tensor).map((bytes) =>
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        ),
       };
     default:
       throw ServingError.internal(

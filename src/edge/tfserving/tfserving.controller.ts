@@ -6,6 +6,8 @@ import { ServingError } from '../../errors/serving-error';
 import { ImageService } from '../../image/image.service';
 import { ModelService } from '../../core/model.service';
 import { toNestedMap } from '../../tensor/tensor';
+import { STRING_DTYPE } from '../../tensor/strings';
+import type { ServedModel } from '../../core/catalog/served-model';
 import { INFERENCE_ERRORS } from '../errors/error-response.dto';
 import { ApiProtocolErrors } from '../errors/protocol-error';
 import {
@@ -113,6 +115,11 @@ const STATUS_OK = ApiOkResponse({
     ],
   },
 });
+
+/** A model without an image block whose inputs include strings: {"b64"} values are its bytes. */
+const b64IsStringData = (model: ServedModel) =>
+  model.metadata.image === undefined &&
+  model.signature.inputs.some((spec) => spec.dtype === STRING_DTYPE);
 
 /**
  * TensorFlow Serving's REST API (tensorflow_serving/g3doc/api_rest.md). Thin: the mapper
@@ -325,7 +332,11 @@ export class TfServingController {
     // {"b64": ...} instances (TF Serving's binary values) are images for a model declaring an image block.
     const { instances } = body;
     if (Array.isArray(instances)) this.models.checkBatchSize(instances.length);
-    const images = Array.isArray(instances) ? this.images.findImages(model, instances) : undefined;
+    // For a model without one they are the bytes of its string inputs' elements.
+    const images =
+      Array.isArray(instances) && !b64IsStringData(model)
+        ? this.images.findImages(model, instances)
+        : undefined;
     const { columnar, tensors } = images
       ? {
           columnar: false,

@@ -2,6 +2,7 @@ import { ServingError } from '../../errors/serving-error';
 import type { FramedBody } from '../body/json-body.middleware';
 import { FREE_DIM, formatShape, TensorSpec } from '../../tensor/signature';
 import { NumericArray, owned } from '../../tensor/storage';
+import { isStringTensor, stringElements } from '../../tensor/strings';
 import { Tensor } from '../../tensor/tensor';
 import { elementSize, toV2Datatype, V2_DATATYPE } from './v2-datatypes';
 
@@ -95,6 +96,18 @@ export function decodeBytesElements(bytes: Buffer, count: number, where: string)
   return elements;
 }
 
+/** BYTES elements framed as the extension (and gRPC's raw contents) carry them. */
+export function frameBytesElements(elements: readonly Uint8Array[]): Buffer {
+  const framed = Buffer.alloc(elements.reduce((n, e) => n + 4 + e.length, 0));
+  let offset = 0;
+  for (const element of elements) {
+    framed.writeUInt32LE(element.length, offset);
+    framed.set(element, offset + 4);
+    offset += 4 + element.length;
+  }
+  return framed;
+}
+
 /**
  * The raw form (Inference-Header-Content-Length: 0): the body is the only input's bytes in the
  * model's own datatype; its batch dimension is the number of whole rows, so every other
@@ -130,6 +143,9 @@ export function rawFormShape(
 /** An output tensor as binary data: its V2 datatype and its little-endian bytes. */
 export function tensorBytes(tensor: Tensor): { datatype: string; bytes: Buffer } {
   const datatype = toV2Datatype(tensor.dtype);
+  if (isStringTensor(tensor)) {
+    return { datatype, bytes: frameBytesElements(stringElements(tensor)) };
+  }
   if (elementSize(datatype) === undefined) {
     throw ServingError.invalid(
       `output '${tensor.name}' is ${tensor.dtype}, which has no binary form here; ask for it as JSON`,

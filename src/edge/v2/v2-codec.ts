@@ -6,6 +6,12 @@ import { inputDtype, sameShape } from '../../tensor/packing';
 import { checkScalar, describeValue } from '../../tensor/scalar';
 import { FREE_DIM, formatShape, TensorSpec } from '../../tensor/signature';
 import { allocate, NumericArray, packTyped, storer } from '../../tensor/storage';
+import {
+  checkStringElement,
+  jsonStringElement,
+  packStrings,
+  STRING_DTYPE,
+} from '../../tensor/strings';
 import type { EncodedTensor } from '../../tensor/tensor';
 import { decodeNumeric } from './v2-binary';
 import { toV2Datatype, V2_DATATYPE, V2_DATATYPES } from './v2-datatypes';
@@ -120,8 +126,12 @@ export interface V2TensorHeader {
  * datatype for int32/float32 inputs), the shape must fit the signature (same rank, fixed dims
  * equal, the batch dim free) and hold at least one element.
  */
-export function checkV2Header(spec: TensorSpec, input: V2TensorHeader, where: string): InputDtype {
-  const dtype = inputDtype(spec);
+export function checkV2Header(
+  spec: TensorSpec,
+  input: V2TensorHeader,
+  where: string,
+): InputDtype | typeof STRING_DTYPE {
+  const dtype = spec.dtype === STRING_DTYPE ? STRING_DTYPE : inputDtype(spec);
   const { datatype, shape } = input;
   const expected = toV2Datatype(dtype);
   const row = V2_DATATYPE.get(datatype);
@@ -130,7 +140,13 @@ export function checkV2Header(spec: TensorSpec, input: V2TensorHeader, where: st
       `${where}: unknown datatype '${clip(datatype)}'; expected one of ${V2_DATATYPES.join(', ')} (input '${spec.name}' is ${expected})`,
     );
   }
-  if (row.kind === 'bytes' || (row.kind === 'bool') !== (dtype === 'bool')) {
+  if (dtype === STRING_DTYPE) {
+    if (row.kind !== 'bytes') {
+      throw ServingError.invalid(
+        `${where}: datatype ${datatype} cannot feed input '${spec.name}', which is BYTES ${formatShape(spec.shape)} (strings); send BYTES`,
+      );
+    }
+  } else if (row.kind === 'bytes' || (row.kind === 'bool') !== (dtype === 'bool')) {
     throw ServingError.invalid(
       `${where}: datatype ${datatype} cannot feed input '${spec.name}', which is ${expected} ${formatShape(spec.shape)}; send ${dtype === 'bool' ? 'BOOL' : `${expected} or another numeric datatype`}`,
     );
@@ -162,6 +178,7 @@ export function encodeV2Tensor(
   const dtype = checkV2Header(spec, input, where);
   const { datatype, shape } = input;
   const flat = flattenData(input.data, shape, where);
+  if (dtype === STRING_DTYPE) return encodeV2Strings(spec, shape, flat, where);
   const data = allocate(dtype, flat.length);
   const store = storer(dtype, data);
   for (let i = 0; i < flat.length; i++) {
@@ -171,6 +188,44 @@ export function encodeV2Tensor(
     store(i, number);
   }
   return { name: spec.name, dtype, shape: [...shape], data };
+}
+
+/** BYTES elements given as JSON: each a string, its UTF-8 bytes (Triton's JSON form of BYTES). */
+function encodeV2Strings(
+  spec: TensorSpec,
+  shape: number[],
+  flat: ArrayLike<unknown>,
+  where: string,
+): EncodedTensor {
+  const elements = Array.from(flat, (value, i) => {
+    const at = () => `${where}.data[${i}] (flat index)`;
+    if (typeof value !== 'string') {
+      throw ServingError.invalid(
+        `${at()}: expected a string (a BYTES element), got ${describeValue(value)}; bytes that are not UTF-8 travel as binary data (parameters.binary_data_size)`,
+      );
+    }
+    const bytes = jsonStringElement(value, at)!;
+    checkStringElement(bytes, at);
+    return bytes;
+  });
+  return packStrings(spec.name, shape, elements);
+}
+
+/**
+ * BYTES elements (binary data, gRPC bytes_contents or raw contents) as a string input: the
+ * header checked as for any input, then each element taken byte-exact.
+ */
+export function encodeV2Elements(
+  spec: TensorSpec,
+  input: V2TensorHeader,
+  elements: readonly Uint8Array[],
+  where: string,
+): EncodedTensor {
+  checkV2Header(spec, input, where);
+  elements.forEach((bytes, i) =>
+    checkStringElement(bytes, () => `${where}: element ${i} (flat index)`),
+  );
+  return packStrings(spec.name, input.shape, elements);
 }
 
 /**
@@ -186,7 +241,8 @@ export function encodeV2Values(
   values: NumericArray,
   where: string,
 ): EncodedTensor {
-  const dtype = checkV2Header(spec, input, where);
+  // Numeric bytes never pass checkV2Header for a string input.
+  const dtype = checkV2Header(spec, input, where) as InputDtype;
   const count = input.shape.reduce((a, b) => a * b, 1);
   if (values.length !== count) {
     throw ServingError.invalid(

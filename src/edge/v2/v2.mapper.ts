@@ -6,6 +6,7 @@ import { ServedModel } from '../../core/catalog/served-model';
 import { checkInputNames } from '../../tensor/packing';
 import { TensorSpec } from '../../tensor/signature';
 import type { NumericArray } from '../../tensor/storage';
+import { isStringTensor, isUtf8Text, stringElements } from '../../tensor/strings';
 import { EncodedTensor, Tensor, TensorMap, toNumbers } from '../../tensor/tensor';
 import type { BinaryTail } from '../body/json-body.middleware';
 import {
@@ -15,7 +16,7 @@ import {
   rawFormShape,
   tensorBytes,
 } from './v2-binary';
-import { checkV2Header, encodeV2Tensor, encodeV2Values } from './v2-codec';
+import { encodeV2Elements, encodeV2Tensor, encodeV2Values } from './v2-codec';
 import { elementSize, toV2Datatype } from './v2-datatypes';
 import {
   V2InferRequestDto,
@@ -245,7 +246,7 @@ export function encodeInferRequest(
       // BYTES into a tensor input: image files, for a model whose metadata declares an image.
       const image = input.datatype === 'BYTES' ? bytes?.(model, input, where) : undefined;
       if (image) return image;
-      if (input.elements) checkV2Header(spec, input, where);
+      if (input.elements) return encodeV2Elements(spec, input, input.elements, where);
       return encodeV2Tensor(spec, { ...input, data: input.data ?? [] }, where);
     }),
   );
@@ -290,6 +291,9 @@ export function selectOutputs(model: ServedModel, body: V2InferRequestDto): Tens
 
 function toOutput(spec: TensorSpec, tensor: Tensor): V2ResponseOutputDto {
   const datatype = toV2Datatype(spec.dtype);
+  if (isStringTensor(tensor)) {
+    return { name: spec.name, shape: tensor.shape, datatype, data: jsonTextElements(tensor) };
+  }
   const flat = toNumbers(tensor);
   return {
     name: spec.name,
@@ -298,6 +302,21 @@ function toOutput(spec: TensorSpec, tensor: Tensor): V2ResponseOutputDto {
     // Bool tensors are one byte per element; V2 BOOL data is JSON booleans.
     data: datatype === 'BOOL' ? flat.map((v) => v === 1) : flat,
   };
+}
+
+/**
+ * BYTES output elements as JSON strings. An element that is not UTF-8 has no exact JSON string:
+ * the client is told to ask for that output as binary data rather than given altered bytes.
+ */
+function jsonTextElements(tensor: Tensor): string[] {
+  return stringElements(tensor).map((bytes, i) => {
+    if (!isUtf8Text(bytes)) {
+      throw ServingError.invalid(
+        `output '${tensor.name}': element ${i} (flat index) is not valid UTF-8, so a JSON string cannot hold it byte-exact; ask for this output as binary data (outputs: [{"name": "${tensor.name}", "parameters": {"binary_data": true}}])`,
+      );
+    }
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  });
 }
 
 const isFlag = (value: unknown): value is boolean | undefined =>

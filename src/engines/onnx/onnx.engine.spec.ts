@@ -165,7 +165,7 @@ describe(OnnxEngine.name, () => {
       nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
     });
     await expect(engine.load(dir)).rejects.toThrow(
-      `input 'x' has element type uint16; supported: float32, float64, float16, int8, int32, int64, uint8, bool`,
+      `input 'x' has element type uint16; supported: float32, float64, float16, int8, int32, int64, uint8, bool, string`,
     );
   });
 

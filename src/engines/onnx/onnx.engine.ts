@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DTYPES } from '../../tensor/dtypes';
 import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
+import { fromRuntimeStrings, isStringTensor, toRuntimeStrings } from '../../tensor/strings';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats, inputErrorsOf, nanosSince, RunTiming } from '../engine';
 import { ONNX_PLATFORM, onnxEngine, OnnxEngineOptions } from './onnx.descriptor';
@@ -10,9 +11,9 @@ import { ONNX_PLATFORM, onnxEngine, OnnxEngineOptions } from './onnx.descriptor'
 /** The only provider the npm package ships without a download (GPU ones are optional installs). */
 const EXECUTION_PROVIDER = 'cpu';
 
-/** ONNX element types this server carries end to end: those it feeds, by ONNX Runtime's names. */
+/** ONNX element types this server carries end to end: those it feeds and strings, by ONNX Runtime's names. */
 export const ONNX_DTYPES: ReadonlySet<string> = new Set<string>(
-  DTYPES.filter((row) => row.fed).map((row) => row.onnx),
+  DTYPES.filter((row) => row.fed || row.kind === 'bytes').map((row) => row.onnx),
 );
 
 /**
@@ -42,8 +43,13 @@ function withoutPath(message: string, file: string): string {
   return message.replace(`Load model from ${file} failed:`, '').trim();
 }
 
-/** The neutral tensor as ONNX Runtime's: same element type names, the same typed array (no copy). */
+/**
+ * The neutral tensor as ONNX Runtime's: same element type names, the same typed array (no copy);
+ * strings as the JS strings its binding takes (strings.ts says how bytes that are not UTF-8 pass).
+ */
 function toOrt(tensor: Tensor): ort.Tensor {
+  if (isStringTensor(tensor))
+    return new ort.Tensor('string', toRuntimeStrings(tensor), tensor.shape);
   return new ort.Tensor(
     tensor.dtype as ort.Tensor.Type,
     tensor.data as ort.Tensor.DataType,
@@ -56,6 +62,7 @@ function toOrt(tensor: Tensor): ort.Tensor {
  * where the runtime has Float16Array, as that: either way the neutral form is the raw bits.
  */
 function fromOrt(name: string, value: ort.Tensor): Tensor {
+  if (value.type === 'string') return fromRuntimeStrings(name, value.dims, value.data as string[]);
   const data = value.data as unknown as ArrayBufferView;
   const raw =
     value.type === 'float16' && !(data instanceof Uint16Array)

@@ -4,6 +4,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { DTYPES } from '../../tensor/dtypes';
 import { FREE_DIM, ModelSignature, TensorSpec } from '../../tensor/signature';
+import { isStringTensor, packStrings, stringElements } from '../../tensor/strings';
 import { Tensor, TensorDtype, TypedData } from '../../tensor/tensor';
 import { Engine, EngineModel, EngineStats, inputErrorsOf, nanosSince, RunTiming } from '../engine';
 import { withTopologyNames } from './layers-names';
@@ -108,7 +109,10 @@ class TfjsEngineModel implements EngineModel {
   async run(inputs: Tensor[], timing?: RunTiming): Promise<Tensor[]> {
     let start = process.hrtime.bigint();
     const tensors = inputs.map((input) =>
-      tf.tensor(input.data as Float32Array, input.shape, input.dtype as tf.DataType),
+      // TF.js string tensors hold each element's bytes as they are: no text decoding, no escape.
+      isStringTensor(input)
+        ? tf.tensor(stringElements(input), input.shape, 'string')
+        : tf.tensor(input.data as Float32Array, input.shape, input.dtype as tf.DataType),
     );
     if (timing) timing.inputNs += nanosSince(start);
     const created: tf.Tensor[] = [...tensors];
@@ -119,12 +123,19 @@ class TfjsEngineModel implements EngineModel {
       created.push(...outputs);
       start = process.hrtime.bigint();
       const read = await Promise.all(
-        outputs.map(async (t, i) => ({
-          name: this.signature.outputs[i].name,
-          dtype: t.dtype as TensorDtype,
-          shape: t.shape,
-          data: (await t.data()) as TypedData,
-        })),
+        outputs.map(async (t, i): Promise<Tensor> => {
+          const name = this.signature.outputs[i].name;
+          // bytes(), not data(): data() decodes string elements as UTF-8 text.
+          if (t.dtype === 'string') {
+            return packStrings(name, t.shape, (await t.bytes()) as Uint8Array[]);
+          }
+          return {
+            name,
+            dtype: t.dtype as TensorDtype,
+            shape: t.shape,
+            data: (await t.data()) as TypedData,
+          };
+        }),
       );
       if (timing) timing.outputNs += nanosSince(start);
       return read;
