@@ -1,10 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConfigDefaults } from '../model-config/effective-config';
 import type { LoadReport } from '../inference/thread-protocol';
 import { ModelHost, ServedModel } from './served-model';
 
 describe(ServedModel.name, () => {
+  const defaults: ConfigDefaults = {
+    maxBatchSize: 32,
+    queueDelayMs: 0,
+    threads: 1,
+    versionPolicy: 'latest',
+  };
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'served-model-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,12 +35,14 @@ describe(ServedModel.name, () => {
   it('should refuse labels for an output of strings, which has no scores to rank', async () => {
     writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ labels: ['a', 'b'] }));
     const strings = host('string');
-    await expect(new ServedModel({ name: 'm', version: 1, dir }).load(strings)).rejects.toThrow(
+    await expect(
+      new ServedModel({ name: 'm', version: 1, dir }).load(strings, defaults),
+    ).rejects.toThrow(
       "metadata.json lists labels but output 'y' holds strings; labels name the columns of a numeric [-1,n] output of scores",
     );
     expect(strings.unload).toHaveBeenCalledWith('m/1');
     await expect(
-      new ServedModel({ name: 'm', version: 1, dir }).load(host('float32')),
+      new ServedModel({ name: 'm', version: 1, dir }).load(host('float32'), defaults),
     ).resolves.toBeUndefined();
   });
 });
