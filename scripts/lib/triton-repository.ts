@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeOnnxModel } from './onnx-writer';
+import { writeSimpleIdentity, writeSimpleString } from './triton-string-models';
 
 /**
  * A Triton-style model repository of tiny ONNX models: `<name>/config.pbtxt` beside the version
@@ -140,9 +141,66 @@ export function writeNoBatchOnnx(versionDir: string): void {
   });
 }
 
-/** The numeric models of the repository, by folder name. */
+/**
+ * Triton's `simple_string` (docs/examples/model_repository), with ONNX Runtime in place of its
+ * TensorFlow graph: INPUT0 and INPUT1 strings of decimal integers, their sum and difference back.
+ */
+export const SIMPLE_STRING_CONFIG = `name: "simple_string"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+version_policy: { latest { num_versions: 1 }}
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  },
+  {
+    name: "OUTPUT1"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  }
+]
+dynamic_batching { }
+`;
+
+/** Triton's `simple_identity`: any bytes in, the same bytes out. */
+export const SIMPLE_IDENTITY_CONFIG = `name: "simple_identity"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_STRING
+    dims: [ -1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_STRING
+    dims: [ -1 ]
+  }
+]
+`;
+
+/** The models of the repository, by folder name. */
 export const TRITON_MODELS: Record<string, TritonModel> = {
   simple: { config: SIMPLE_CONFIG, write: writeSimpleOnnx },
+  simple_string: { config: SIMPLE_STRING_CONFIG, write: writeSimpleString },
+  simple_identity: { config: SIMPLE_IDENTITY_CONFIG, write: writeSimpleIdentity },
   reshape: { config: RESHAPE_CONFIG, write: writeReshapeOnnx },
   nobatch: { config: NO_BATCH_CONFIG, write: writeNoBatchOnnx },
   // `simple` without a config.pbtxt: what auto-complete fills in.

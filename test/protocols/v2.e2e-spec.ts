@@ -42,7 +42,7 @@ describe('Open Inference Protocol V2 /v2 (e2e)', () => {
       expect(res.body).toEqual({
         name: 'tfjs-model-server',
         version: '0.1.0',
-        extensions: ['binary_tensor_data', 'model_repository'],
+        extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'],
       });
     });
 

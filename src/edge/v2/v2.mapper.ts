@@ -36,7 +36,7 @@ export function toServerMetadata(): V2ServerMetadataDto {
   return {
     name: SERVER_NAME,
     version: SERVER_VERSION,
-    extensions: ['binary_tensor_data', 'model_repository'],
+    extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'],
   };
 }
 

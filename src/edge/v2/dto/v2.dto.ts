@@ -20,7 +20,10 @@ export class V2ServerMetadataDto {
   @ApiProperty({ example: '0.1.0' })
   version: string;
 
-  @ApiProperty({ example: ['binary_tensor_data', 'model_repository'], type: [String] })
+  @ApiProperty({
+    example: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'],
+    type: [String],
+  })
   extensions: string[];
 }
 
