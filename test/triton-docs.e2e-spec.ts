@@ -1,9 +1,8 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTritonRepository } from '../scripts/lib/triton-repository';
-import { pageExamples } from './utils/doc-examples';
+import { type ExampleAnswer, pageExamples, runExample } from './utils/doc-examples';
 import { REPO_ROOT } from './utils/doc-links';
 import { makeRepository, removeRepository } from './utils/fixtures';
 import { listenOnLoopback } from './production/utils/http';
@@ -12,13 +11,8 @@ import { closeApp, createTestApp } from './utils/test-app';
 const PAGE = 'docs/triton.md';
 const text = readFileSync(join(REPO_ROOT, PAGE), 'utf8');
 const isWalkthrough = (block: string) => block.includes('/tmp/triton-models');
-
-const bash = (script: string) =>
-  new Promise<string>((resolve, reject) =>
-    execFile('bash', ['-c', script], { timeout: 20_000 }, (error, stdout) =>
-      error ? reject(error) : resolve(stdout),
-    ),
-  );
+/** `localhost:3000/v2/...`: the address a command calls. */
+const pathOf = (command: string) => command.split(' ').find((w) => w.startsWith('localhost'))!;
 
 /**
  * docs/triton.md's walkthrough as a new user runs it: the repository its first line writes
@@ -31,7 +25,7 @@ describe('Coming from Triton: docs/triton.md (e2e)', () => {
   let url: string;
   let root: string;
   const examples = pageExamples(PAGE, text, isWalkthrough);
-  const answers = new Map<string, { status: number; body: string }>();
+  const answers = new Map<string, ExampleAnswer>();
 
   beforeAll(async () => {
     expect(text).toContain('npx ts-node scripts/lib/triton-repository.ts /tmp/triton-models');
@@ -46,9 +40,7 @@ describe('Coming from Triton: docs/triton.md (e2e)', () => {
   });
 
   it('should answer every command with the status and the JSON its comment shows', async () => {
-    expect(
-      examples.map((e) => e.command.split(' ').find((w) => w.startsWith('localhost'))),
-    ).toEqual([
+    expect(examples.map((e) => pathOf(e.command))).toEqual([
       'localhost:3000/v2/models/simple/infer',
       'localhost:3000/v2/models/simple_string/infer',
       'localhost:3000/v2/models/simple/config',
@@ -57,17 +49,8 @@ describe('Coming from Triton: docs/triton.md (e2e)', () => {
       'localhost:3000/v2/models/wrong_model_name/infer',
     ]);
     for (const example of examples) {
-      const script = `curl() { command curl -w '\\n%{http_code}\\n' "$@"; }\n${example.command.replaceAll('localhost:3000', url)}`;
-      const out = (await bash(script)).trimEnd().split('\n');
-      const status = Number(out.pop());
-      const body = out.join('\n');
-      answers.set(
-        example.command.split(' ').find((w) => w.startsWith('localhost'))!,
-        {
-          status,
-          body,
-        },
-      );
+      const { status, body } = await runExample(example, url);
+      answers.set(pathOf(example.command), { status, body });
       expect({ command: example.command, status }).toEqual({
         command: example.command,
         status: example.status,

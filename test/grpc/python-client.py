@@ -4,22 +4,13 @@ language. Prints one JSON line of what it got; python-client.e2e-spec.ts compare
 import json
 import struct
 import sys
-import tempfile
-
-from grpc_tools import protoc
 
 import grpc
 
-address, protos = sys.argv[1], sys.argv[2]
-out = tempfile.mkdtemp()
-if protoc.main(["protoc", f"-I{protos}", f"--python_out={out}", f"--grpc_python_out={out}",
-                "grpc_service.proto", "model_config.proto"]) != 0:
-    sys.exit("protoc failed")
-sys.path.insert(0, out)
-import grpc_service_pb2 as pb  # noqa: E402
-import grpc_service_pb2_grpc as rpc  # noqa: E402
+from triton_stubs import triton_stub
 
-stub = rpc.GRPCInferenceServiceStub(grpc.insecure_channel(address))
+address, protos = sys.argv[1], sys.argv[2]
+pb, stub = triton_stub(address, protos)
 rows = [5.1, 3.5, 1.4, 0.2, 6.7, 3.1, 5.6, 2.4]
 
 

@@ -4,23 +4,13 @@ protobuf's own JSON mapping (proto field names, int64 as numbers for the compari
 cross-check that the message decodes as the proto defines it."""
 import json
 import sys
-import tempfile
 
 from google.protobuf.json_format import MessageToDict
-from grpc_tools import protoc
 
-import grpc
+from triton_stubs import triton_stub
 
 address, protos, model = sys.argv[1], sys.argv[2], sys.argv[3]
-out = tempfile.mkdtemp()
-if protoc.main(["protoc", f"-I{protos}", f"--python_out={out}", f"--grpc_python_out={out}",
-                "grpc_service.proto", "model_config.proto"]) != 0:
-    sys.exit("protoc failed")
-sys.path.insert(0, out)
-import grpc_service_pb2 as pb  # noqa: E402
-import grpc_service_pb2_grpc as rpc  # noqa: E402
-
-stub = rpc.GRPCInferenceServiceStub(grpc.insecure_channel(address))
+pb, stub = triton_stub(address, protos)
 config = stub.ModelConfig(pb.ModelConfigRequest(name=model)).config
 as_dict = MessageToDict(config, preserving_proto_field_name=True)
 

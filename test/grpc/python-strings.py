@@ -6,22 +6,11 @@ one JSON line; python-strings.e2e-spec.ts checks it."""
 import json
 import struct
 import sys
-import tempfile
 
-from grpc_tools import protoc
-
-import grpc
+from triton_stubs import triton_stub
 
 address, protos = sys.argv[1], sys.argv[2]
-out = tempfile.mkdtemp()
-if protoc.main(["protoc", f"-I{protos}", f"--python_out={out}", f"--grpc_python_out={out}",
-                "grpc_service.proto", "model_config.proto"]) != 0:
-    sys.exit("protoc failed")
-sys.path.insert(0, out)
-import grpc_service_pb2 as pb  # noqa: E402
-import grpc_service_pb2_grpc as rpc  # noqa: E402
-
-stub = rpc.GRPCInferenceServiceStub(grpc.insecure_channel(address))
+pb, stub = triton_stub(address, protos)
 
 
 def serialize(elements):

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { makeProtocolRepository, removeRepository } from '../protocols/protocol-fixtures';
 import { closeApp, createTestApp } from '../utils/test-app';
-import { bytesOf } from '../utils/v2-bytes';
+import { bytesOf, framed } from '../utils/v2-bytes';
 import {
   duplex,
   failure,
@@ -43,16 +43,6 @@ const FIELD: Record<string, string> = {
   FP32: 'fp32_contents',
   FP64: 'fp64_contents',
 };
-
-/** BYTES elements framed as the binary extension does: 4-byte little-endian length, then bytes. */
-const framed = (elements: Buffer[]) =>
-  Buffer.concat(
-    elements.flatMap((e) => {
-      const length = Buffer.alloc(4);
-      length.writeUInt32LE(e.length);
-      return [length, e];
-    }),
-  );
 
 interface InferResponse {
   model_name: string;

@@ -1,8 +1,7 @@
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pageExamples } from '../utils/doc-examples';
+import { pageExamples, runExample } from '../utils/doc-examples';
 import { REPO_ROOT } from '../utils/doc-links';
 import { listenOnLoopback } from '../production/utils/http';
 import { closeApp, createTestApp } from '../utils/test-app';
@@ -41,13 +40,6 @@ describe('The model repository walkthrough of docs/model-repository.md (e2e)', (
   }, 60_000);
   afterAll(() => closeApp(app));
 
-  const bash = (script: string) =>
-    new Promise<string>((resolve, reject) =>
-      execFile('bash', ['-c', script], { timeout: 20_000 }, (error, stdout) =>
-        error ? reject(error) : resolve(stdout),
-      ),
-    );
-
   it('should answer every command with the status and the JSON its comment shows', async () => {
     expect(examples.map((e) => e.command.split(' ')[2])).toEqual([
       'localhost:3000/v2/repository/index',
@@ -60,11 +52,7 @@ describe('The model repository walkthrough of docs/model-repository.md (e2e)', (
     ]);
     const answers: string[] = [];
     for (const example of examples) {
-      const command = example.command.replaceAll('http://localhost:3000', url);
-      const script = `curl() { command curl -w '\\n%{http_code}\\n' "$@"; }\n${command.replaceAll('localhost:3000', url)}`;
-      const out = (await bash(script)).trimEnd().split('\n');
-      const status = Number(out.pop());
-      const body = out.join('\n');
+      const { status, body } = await runExample(example, url);
       answers.push(`${status} ${body.slice(0, 120)}`);
       expect({ command: example.command, status }).toEqual({
         command: example.command,

@@ -21,6 +21,7 @@ import {
 import { failure, freePort, grpcClient, inferenceDefinition, unary } from '../utils/grpc';
 import { REPO_ROOT } from '../utils/doc-links';
 import { closeApp, createTestApp } from '../utils/test-app';
+import { framed, unframe } from '../utils/v2-bytes';
 
 const run = promisify(execFile);
 
@@ -33,26 +34,6 @@ const run = promisify(execFile);
  */
 
 const PROTOS_DIR = join(__dirname, '..', '..', 'protos');
-
-/** BYTES elements framed as Triton's binary extension does: 4-byte little-endian length, bytes. */
-const framed = (elements: Buffer[]) =>
-  Buffer.concat(
-    elements.flatMap((e) => {
-      const length = Buffer.alloc(4);
-      length.writeUInt32LE(e.length);
-      return [length, e];
-    }),
-  );
-
-function unframe(bytes: Buffer): Buffer[] {
-  const elements: Buffer[] = [];
-  for (let offset = 0; offset < bytes.length;) {
-    const length = bytes.readUInt32LE(offset);
-    elements.push(bytes.subarray(offset + 4, offset + 4 + length));
-    offset += 4 + length;
-  }
-  return elements;
-}
 
 /** Elements an identity model must return byte for byte: NUL, invalid UTF-8, empty, emoji. */
 const AWKWARD = [

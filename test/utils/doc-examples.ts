@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+
 /** One shell command of the docs (continuation lines joined) and what its comment promises. */
 export interface Example {
   /** The page it comes from, relative to the repository root. */
@@ -50,4 +52,23 @@ export function pageExamples(
     }
   }
   return examples;
+}
+
+/** What a docs command answered, run with curl as written against `url`. */
+export interface ExampleAnswer {
+  status: number;
+  body: string;
+}
+
+/** Runs one command of a walkthrough page with bash and curl, `localhost:3000` pointed at `url` (`http://...`). */
+export function runExample(example: Example, url: string): Promise<ExampleAnswer> {
+  const script = `curl() { command curl -w '\\n%{http_code}\\n' "$@"; }\n${example.command.replaceAll('http://localhost:3000', url).replaceAll('localhost:3000', url)}`;
+  return new Promise((resolve, reject) =>
+    execFile('bash', ['-c', script], { timeout: 20_000 }, (error, stdout) => {
+      if (error) return reject(error);
+      const out = stdout.trimEnd().split('\n');
+      const status = Number(out.pop());
+      resolve({ status, body: out.join('\n') });
+    }),
+  );
 }

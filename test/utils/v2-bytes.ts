@@ -38,3 +38,24 @@ export function bytesOf(datatype: string, values: number[]): Buffer {
   });
   return out;
 }
+
+/** BYTES elements framed as Triton's binary extension does: 4-byte little-endian length, bytes. */
+export const framed = (elements: Buffer[]): Buffer =>
+  Buffer.concat(
+    elements.flatMap((e) => {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(e.length);
+      return [length, e];
+    }),
+  );
+
+/** The elements of framed BYTES data. */
+export function unframe(bytes: Buffer): Buffer[] {
+  const elements: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length;) {
+    const length = bytes.readUInt32LE(offset);
+    elements.push(bytes.subarray(offset + 4, offset + 4 + length));
+    offset += 4 + length;
+  }
+  return elements;
+}
