@@ -16,6 +16,7 @@ import {
 } from './tensor/dtypes';
 import { checkScalar } from './tensor/scalar';
 import { allocate } from './tensor/storage';
+import { packStrings } from './tensor/strings';
 
 /**
  * The one dtype table (src/tensor/dtypes.ts) and every list derived from it: each must say what
@@ -109,9 +110,9 @@ describe('the dtype table', () => {
     expect(Object.values(TFJS_DTYPES)).toEqual(['float32', 'int32', 'bool', 'string', 'complex64']);
   });
 
-  it("should derive the ONNX element types the ONNX engine accepts: those fed, by ONNX Runtime's names", () => {
-    expect([...ONNX_DTYPES]).toEqual(fed.map((row) => row.onnx));
-    expect([...ONNX_DTYPES]).toEqual([...INPUT_DTYPES]);
+  it("should derive the ONNX element types the ONNX engine accepts: those fed and strings, by ONNX Runtime's names", () => {
+    expect([...ONNX_DTYPES]).toEqual([...fed.map((row) => row.onnx), 'string']);
+    expect([...ONNX_DTYPES]).toEqual([...INPUT_DTYPES, 'string']);
   });
 
   it('should derive the V2 datatypes, in the order V2 lists them, with their sizes', () => {
@@ -140,16 +141,18 @@ describe('the dtype table', () => {
     expect(V2_DATATYPE.get('constructor')).toBeUndefined();
   });
 
-  it('should write every tensor dtype but string as V2 binary data, named by the table', () => {
+  it('should write every tensor dtype as V2 binary data, named by the table; strings framed as BYTES', () => {
     for (const dtype of INPUT_DTYPES) {
       const data = allocate(dtype, 2);
       expect(tensorBytes({ name: 'y', dtype, shape: [2], data }).datatype).toBe(
         rows.find((row) => row.dtype === dtype)!.v2,
       );
     }
-    expect(() =>
-      tensorBytes({ name: 'y', dtype: 'string', shape: [1], data: new Uint8Array(1) }),
-    ).toThrow(/output 'y' is string, which has no binary form here/);
+    const strings = packStrings('y', [2], [Buffer.from('ab'), Buffer.from([0])]);
+    expect(tensorBytes(strings)).toEqual({
+      datatype: 'BYTES',
+      bytes: Buffer.from([2, 0, 0, 0, 0x61, 0x62, 1, 0, 0, 0, 0]),
+    });
   });
 });
 

@@ -204,6 +204,45 @@ describe('Model repository API, MODEL_CONTROL_MODE=explicit with ADMIN_API_KEY (
     );
   });
 
+  it('should answer hostile bodies to every repository call with 200 or a 4xx error, and keep serving', async () => {
+    const bodies: [string, string][] = [
+      ['application/json', 'null'],
+      ['application/json', '[]'],
+      ['application/json', '"load"'],
+      ['application/json', '{"ready":"yes"}'],
+      ['application/json', '{"parameters":"config"}'],
+      ['application/json', '{"parameters":{"config":"{\\"max_batch_size\\": -1}"}}'],
+      ['application/json', '{"parameters":{"config":"{\\"input\\": [[[]]]}"}}'],
+      ['application/json', `{"parameters":${'['.repeat(10_000)}${']'.repeat(10_000)}}`],
+      ['application/json', '{"__proto__":{"polluted":true}}'],
+      ['application/json', '{"parameters":'],
+      ['text/plain', 'hello'],
+      ['application/octet-stream', '\u0000\u0001'],
+    ];
+    const failures: string[] = [];
+    for (const path of [
+      '/v2/repository/index',
+      '/v2/repository/models/iris/load',
+      '/v2/repository/models/nope/unload',
+    ]) {
+      for (const [type, body] of bodies) {
+        const res = await http()
+          .post(path)
+          .set('admin-key', KEY)
+          .set('content-type', type)
+          .send(body);
+        const refused =
+          res.status >= 400 && res.status < 500 && typeof res.body?.error === 'string';
+        if (res.status !== 200 && !refused)
+          failures.push(`${res.status} ${path} ${body.slice(0, 60)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const iris = await http().post('/v2/models/iris/infer').send(IRIS_INFER);
+    expect(iris.status).toBe(200);
+  });
+
   it("should answer a load of a model not in the repository with Triton's words", async () => {
     const res = await admin('/v2/repository/models/nope/load');
     expect(res.status).toBe(404);
