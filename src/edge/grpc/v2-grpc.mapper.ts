@@ -1,6 +1,7 @@
 import { ServingError } from '../../errors/serving-error';
 import { clip } from '../../errors/client-text';
 import type { V2InferReply, V2Payload } from '../v2/v2.mapper';
+import { frameBytesElements } from '../v2/v2-binary';
 
 /**
  * Between inference.GRPCInferenceService's messages (triton/grpc_service.proto, as proto-loader
@@ -91,17 +92,6 @@ const filledFields = (contents: InferTensorContents | null): (keyof InferTensorC
       )
     : [];
 
-/** BYTES elements as the binary extension frames them: each a 4-byte little-endian length, then the bytes. */
-function frameElements(elements: Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const element of elements) {
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(element.length);
-    parts.push(length, element);
-  }
-  return Buffer.concat(parts);
-}
-
 /** One typed input as a V2 JSON input (its values in `data`), or BYTES as framed binary data. */
 function typedInput(input: InferInputTensor, i: number, binary: Buffer[]): Record<string, unknown> {
   const where = `inputs[${i}] '${clip(input.name)}'`;
@@ -131,7 +121,7 @@ function typedInput(input: InferInputTensor, i: number, binary: Buffer[]): Recor
   }
   const values = input.contents?.[field] ?? [];
   if (field === 'bytes_contents') {
-    const framed = frameElements(values as Buffer[]);
+    const framed = frameBytesElements(values as Buffer[]);
     binary.push(framed);
     return { ...header, parameters: { ...header.parameters, binary_data_size: framed.length } };
   }
