@@ -3,6 +3,7 @@ import {
   integerProblem,
   isFloatType,
   isIntegerType,
+  jsonInteger,
   kindOf,
   type ScalarOrMessage,
 } from './model-config-proto';
@@ -126,12 +127,12 @@ function normalizeValue(
     return value;
   }
   if (isIntegerType(type)) {
-    const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-    if (typeof number !== 'number')
+    const integer = typeof value === 'string' && /^-?\d+$/.test(value) ? BigInt(value) : value;
+    if (typeof integer !== 'number' && typeof integer !== 'bigint')
       throw new ConfigFieldError(path, `expected an integer (${type}), got ${typeName(value)}`);
-    const problem = integerProblem(number, type);
+    const problem = integerProblem(integer, type);
     if (problem) throw new ConfigFieldError(path, problem);
-    return number;
+    return typeof integer === 'bigint' ? jsonInteger(integer) : integer;
   }
   if (isFloatType(type)) {
     if (typeof value === 'number') return value;

@@ -51,21 +51,38 @@ const UINT32 = new Set(['uint32', 'fixed32']);
 const INT64 = new Set(['int64', 'sint64', 'sfixed64']);
 const UINT64 = new Set(['uint64', 'fixed64']);
 
+const RANGES: readonly [ReadonlySet<string>, bigint, bigint][] = [
+  [INT32, -(2n ** 31n), 2n ** 31n - 1n],
+  [UINT32, 0n, 2n ** 32n - 1n],
+  [INT64, -(2n ** 63n), 2n ** 63n - 1n],
+  [UINT64, 0n, 2n ** 64n - 1n],
+];
+
 /**
- * Checks an integer against its field's type: 32-bit ranges exactly; 64-bit ones as far as a
- * JSON number holds them exactly, since the JSON form carries int64 as numbers. Returns why not.
+ * Checks an integer against its field's type, exactly: a bigint as read from text, or a JSON
+ * number, which holds integers exactly only up to 2^53. Returns why not.
  */
-export function integerProblem(value: number, type: string): string | undefined {
-  if (!Number.isInteger(value)) return `expected an integer (${type}), got ${value}`;
-  const unsigned = UINT32.has(type) || UINT64.has(type);
-  if (unsigned && value < 0) return `expected a non-negative integer (${type}), got ${value}`;
-  if (INT32.has(type) && (value < -(2 ** 31) || value > 2 ** 31 - 1))
-    return `${value} is out of range for ${type}`;
-  if (UINT32.has(type) && value > 2 ** 32 - 1) return `${value} is out of range for ${type}`;
-  if ((INT64.has(type) || UINT64.has(type)) && !Number.isSafeInteger(value))
-    return `${value} is beyond what this server holds exactly for ${type} (±2^53)`;
+export function integerProblem(value: number | bigint, type: string): string | undefined {
+  if (typeof value === 'number' && !Number.isInteger(value))
+    return `expected an integer (${type}), got ${value}`;
+  if (typeof value === 'number' && !Number.isSafeInteger(value))
+    return `${value} is beyond what a JSON number holds exactly (2^53); write it as a string`;
+  const exact = BigInt(value);
+  const range = RANGES.find(([types]) => types.has(type));
+  if (!range) return undefined;
+  const [, min, max] = range;
+  if (min === 0n && exact < 0n) return `expected a non-negative integer (${type}), got ${value}`;
+  if (exact < min || exact > max) return `${value} is out of range for ${type}`;
   return undefined;
 }
+
+/**
+ * An integer as the JSON form carries it: a number while a double holds it exactly, beyond that
+ * its decimal string, as protobuf's JSON mapping writes 64-bit integers (Triton's uint64
+ * `max_priority_level` of 2^64-1, say).
+ */
+export const jsonInteger = (value: bigint): number | string =>
+  Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
 
 export const isIntegerType = (type: string) =>
   INT32.has(type) || UINT32.has(type) || INT64.has(type) || UINT64.has(type);

@@ -205,6 +205,25 @@ describe(parseConfigText.name, () => {
     );
   });
 
+  it('should keep 64-bit integers exact: a number while a double holds it, its decimal string beyond', () => {
+    const { message } = parse(
+      'dynamic_batching { priority_levels: 18446744073709551615 default_priority_level: 9007199254740991 }',
+    );
+    expect(message.dynamic_batching).toEqual({
+      priority_levels: '18446744073709551615',
+      default_priority_level: 9007199254740991,
+    });
+    expect(errorOf('dynamic_batching { priority_levels: 18446744073709551616 }').reason).toBe(
+      '18446744073709551616 is out of range for uint64',
+    );
+  });
+
+  it('should read a map entry without a key as the key type default, as protobuf does', () => {
+    expect(parse('parameters { value: { string_value: "v" } }').message.parameters).toEqual({
+      '': { string_value: 'v' },
+    });
+  });
+
   it('should warn once per file and unknown field, across reads', () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {

@@ -3,6 +3,7 @@ import {
   integerProblem,
   isFloatType,
   isIntegerType,
+  jsonInteger,
   kindOf,
   type ScalarOrMessage,
 } from './model-config-proto';
@@ -327,8 +328,11 @@ class TextFormatParser {
       }
       if (!this.skipSymbol(',')) this.skipSymbol(';');
     }
-    if (key === undefined) this.fail("a map entry needs a 'key'", open);
-    return [key, entryValue ?? (value.kind === 'message' ? {} : undefined)];
+    // Without a key the entry has the key type's default, as protobuf reads it ("" for strings).
+    return [
+      key ?? (keyType === 'string' ? '' : 0),
+      entryValue ?? (value.kind === 'message' ? {} : undefined),
+    ];
   }
 
   private enumValue(type: Enum): string {
@@ -379,11 +383,11 @@ class TextFormatParser {
         this.fail(`expected an integer (${type}), got ${describe(token)}`, token);
       const negative = token.text.startsWith('-');
       const digits = negative ? token.text.slice(1) : token.text;
-      const magnitude = /^0[xX]/.test(digits) ? parseInt(digits, 16) : Number(digits);
+      const magnitude = BigInt(digits);
       const value = negative ? -magnitude : magnitude;
       const problem = integerProblem(value, type);
       if (problem) this.fail(problem, token);
-      return value;
+      return jsonInteger(value);
     }
     return this.fail(`fields of type ${type} are not supported`, token);
   }
