@@ -174,10 +174,20 @@ const rowsPerBatch =
   (model: string) =>
   async (url: string, before: string): Promise<string[]> => {
     const after = await (await fetch(`${url}/metrics`)).text();
-    const delta = (name: string) => metricSum(after, name, model) - metricSum(before, name, model);
+    const delta = (name: string) =>
+      metricSum(after, name, `model="${model}"`) - metricSum(before, name, `model="${model}"`);
     const batches = delta('model_batch_rows_count');
     return [`mean ${(delta('model_batch_rows_sum') / batches).toFixed(1)} rows per batch`];
   };
+
+/** Full (mark-compact) GCs of the server's main thread during the measurement, from /metrics. */
+async function majorGcs(url: string, before: string): Promise<string[]> {
+  const after = await (await fetch(`${url}/metrics`)).text();
+  const count = (text: string) => metricSum(text, 'nodejs_gc_duration_seconds_count', 'kind="major"');
+  const seconds = (text: string) => metricSum(text, 'nodejs_gc_duration_seconds_sum', 'kind="major"');
+  const ms = (1000 * (seconds(after) - seconds(before))).toFixed(0);
+  return [`main thread: ${count(after) - count(before)} full GCs, ${ms} ms`];
+}
 
 function baselineAvailable(): boolean {
   const probe = spawnSync(PYTHON, ['-c', 'import fastapi, uvicorn, sklearn'], { stdio: 'ignore' });
@@ -322,6 +332,7 @@ function jsonComparison(threads: string): Comparison {
       { label: labels.oneHere, start: cnn({ INFERENCE_THREADS: '1', JSON_PARSE_THREADS: '0' }) },
     ],
     during: probeLiveness,
+    after: majorGcs,
     cpu: true,
     ratios: [
       [labels.many, labels.one],
