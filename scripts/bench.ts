@@ -183,8 +183,10 @@ const rowsPerBatch =
 /** Full (mark-compact) GCs of the server's main thread during the measurement, from /metrics. */
 async function majorGcs(url: string, before: string): Promise<string[]> {
   const after = await (await fetch(`${url}/metrics`)).text();
-  const count = (text: string) => metricSum(text, 'nodejs_gc_duration_seconds_count', 'kind="major"');
-  const seconds = (text: string) => metricSum(text, 'nodejs_gc_duration_seconds_sum', 'kind="major"');
+  const count = (text: string) =>
+    metricSum(text, 'nodejs_gc_duration_seconds_count', 'kind="major"');
+  const seconds = (text: string) =>
+    metricSum(text, 'nodejs_gc_duration_seconds_sum', 'kind="major"');
   const ms = (1000 * (seconds(after) - seconds(before))).toFixed(0);
   return [`main thread: ${count(after) - count(before)} full GCs, ${ms} ms`];
 }
