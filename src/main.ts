@@ -54,12 +54,11 @@ function exitOnStartupFailure(error: Error): never {
 /**
  * Lets V8's old generation grow to 4x what survived the last full GC before the next one. Under
  * JSON load each request passes ~0.4 MB of buffers through the main thread (socket reads, the
- * body, the parsed and the packed tensor); the buffers of requests still in flight at a young GC
- * count as old, and with V8's own factor (kept near 1.2x here) that ran a full GC twice a
- * second: 10-20 ms paused and ~100 ms of marking on V8's helper threads each, the cores the
- * models need. With 4x, one every 3-5 s: 15-25% more requests served and a shorter liveness tail
- * (docs/performance.md, 1b), for ~130 MB of heap at most on ~32 MB live. A
- * `--heap-growing-percent` given to node wins.
+ * body, the parsed and the packed tensor), and with V8's own limit (kept near 1.2x the ~32 MB
+ * live here) that ran a full GC every 0.5-1 s: 8-22 ms paused and 65-110 ms of marking on V8's
+ * helper threads each, the cores the models need. With 4x: one every 2.5-5 s, shorter liveness
+ * tails, and 11-34% more requests served in alternating rounds (docs/performance.md, 1b), for
+ * at most ~130 MB of heap. A `--heap-growing-percent` given to node wins (0: V8's own).
  */
 function tuneGarbageCollector(): void {
   if (process.execArgv.some((arg) => /^--heap[-_]growing[-_]percent/.test(arg))) return;
