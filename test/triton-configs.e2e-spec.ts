@@ -63,11 +63,12 @@ function canonical(value: unknown, zeroEnums: Set<string>): unknown {
  */
 describeIfPython("Triton's own config.pbtxt files, against protobuf's text_format (e2e)", () => {
   let reference: Record<string, unknown>;
+  const zeroEnums = zeroEnumValues();
 
   beforeAll(async () => {
     const { stdout } = await promisify(execFile)(
       PYTHON,
-      [join(__dirname, 'triton-configs.py'), join(PROTOS_DIR, 'triton'), ...files],
+      [join(__dirname, 'grpc', 'triton-configs.py'), join(PROTOS_DIR, 'triton'), ...files],
       { timeout: 60_000 },
     );
     reference = JSON.parse(stdout) as Record<string, unknown>;
@@ -82,7 +83,6 @@ describeIfPython("Triton's own config.pbtxt files, against protobuf's text_forma
     '%s should read as protobuf reads it',
     (name) => {
       const file = join(CONFIGS, name);
-      const zeroEnums = zeroEnumValues();
       const { message, unknown } = parseTextFormat(
         readFileSync(file, 'utf8'),
         modelConfigDescriptor(),

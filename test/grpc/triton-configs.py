@@ -3,17 +3,14 @@ model_config.proto, and prints each as protobuf's JSON mapping (proto field name
 test/triton-configs.e2e-spec.ts compares this server's parser to."""
 import json
 import sys
-import tempfile
 
 from google.protobuf import text_format
 from google.protobuf.json_format import MessageToDict
-from grpc_tools import protoc
+
+from triton_stubs import compile_triton_protos
 
 protos, files = sys.argv[1], sys.argv[2:]
-out = tempfile.mkdtemp()
-if protoc.main(["protoc", f"-I{protos}", f"--python_out={out}", "model_config.proto"]) != 0:
-    sys.exit("protoc failed")
-sys.path.insert(0, out)
+compile_triton_protos(protos)
 import model_config_pb2  # noqa: E402
 
 messages = {}
