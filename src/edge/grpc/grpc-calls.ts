@@ -22,6 +22,12 @@ import { grpcStatusOf, toServingError } from './grpc-status';
 /** A served error, or anything thrown, as the client gets it. */
 export type CallError = ServingErrorData & { expected: boolean };
 
+/**
+ * A reset that comes within this share of the time a call had left when it reached its handler
+ * is counted as its deadline, not as a cancel: see Served.endedBy.
+ */
+const DEADLINE_SLACK = 0.1;
+
 /** One unit of work (a unary call, or one message of a stream) while it is served. */
 class Served {
   readonly info: RequestInfo = { startedAt: process.hrtime.bigint() };
@@ -36,11 +42,31 @@ class Served {
   /** Counted already: its answer went out, or it ended without one. */
   finished = false;
 
+  /** The client's deadline as grpc-js dates it, in ms since the epoch (Infinity: none). */
+  readonly deadline: number;
+  /** What a reset this close to the deadline is counted as the deadline (see endedBy). */
+  private readonly slackMs: number;
+
   constructor(
-    readonly deadline: Date | number,
+    deadline: Date | number,
     private readonly onFinish: (code: string) => void,
   ) {
     this.info.abort = this.abort;
+    this.deadline = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.slackMs = Math.max(0, this.deadline - Date.now()) * DEADLINE_SLACK;
+  }
+
+  /**
+   * Why the client reset the call at `now`. A client resets its call the moment its own deadline
+   * passes, and the reset looks the same as a cancel. grpc-js dates the server's copy of the
+   * deadline from the relative grpc-timeout header when the call reached it, so the client's
+   * deadline comes first, by the time the call took to get here: tens of milliseconds on a
+   * busy host, when a reset at the server's deadline would be counted CANCELLED. A reset in the
+   * last tenth of the time the call had left when its handler started is taken as the deadline.
+   */
+  endedBy(now: number): 'CANCELLED' | 'DEADLINE_EXCEEDED' {
+    const late = Number.isFinite(this.deadline) && now >= this.deadline - this.slackMs;
+    return late ? 'DEADLINE_EXCEEDED' : 'CANCELLED';
   }
 
   /** Counts the answer (once): gives the slot back, records and logs it. */
@@ -215,7 +241,7 @@ export class GrpcCalls {
     }
     served.release = this.lifecycle.admit();
     const timeoutMs = this.config.REQUEST_TIMEOUT_MS;
-    const deadline = served.deadline instanceof Date ? served.deadline.getTime() : served.deadline;
+    const { deadline } = served;
     const clientMs = Number.isFinite(deadline) ? Math.max(0, deadline - Date.now()) : Infinity;
     const ours = timeoutMs > 0 && timeoutMs <= clientMs;
     const waitMs = ours ? timeoutMs : clientMs;
@@ -238,8 +264,7 @@ export class GrpcCalls {
     // call has nothing left to drop, and the abort reason (an Error, its stack captured) cost
     // about 2% of the main thread under ModelInfer load.
     if (served.finished || served.abort.signal.aborted) return;
-    const deadline = served.deadline instanceof Date ? served.deadline.getTime() : served.deadline;
-    served.endedAs = Date.now() >= deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED';
+    served.endedAs = served.endedBy(Date.now());
     // Counted when the handler settles (at once for a queued inference, which the abort drops),
     // so the call keeps the model label ModelService.infer gives it.
     served.abort.abort(
