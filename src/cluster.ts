@@ -57,7 +57,15 @@ export function runPrimary(config: AppConfig, cores = usableCores().cores): void
   let failed = false; // exit code 1: a worker failed to start or to drain
   let listening = 0;
 
-  const fork = (): Worker => cluster.fork();
+  // Workers not yet exited. Not cluster.workers: Node keeps a worker there until its IPC channel
+  // has closed too, and on a loaded machine the 'exit' can come first; with that count the last
+  // exit never ended the primary, whose emptied event loop then exited 0 after a failed start.
+  const alive = new Set<Worker>();
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    alive.add(worker);
+    return worker;
+  };
 
   cluster.on('listening', (_worker, address) => {
     // Each worker also opens the ADMIN_PORT listener: only the public port says it is up.
@@ -73,6 +81,7 @@ export function runPrimary(config: AppConfig, cores = usableCores().cores): void
   });
 
   cluster.on('exit', (worker, code, signal) => {
+    alive.delete(worker);
     if (started && !stopping) {
       logger.error(
         `Worker ${worker.process.pid} died (exit ${code ?? signal}); starting a new one`,
@@ -84,21 +93,21 @@ export function runPrimary(config: AppConfig, cores = usableCores().cores): void
       logger.error(`Worker ${worker.process.pid} failed during startup (exit ${code}); stopping`);
       stopping = true;
       failed = true;
-      for (const other of Object.values(cluster.workers ?? {})) other?.kill('SIGKILL');
+      alive.forEach((other) => other.kill('SIGKILL'));
     } else if (code !== null && code !== 0) {
       failed = true; // a worker that did not drain cleanly (one killed by a signal was interrupted)
     }
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
+    if (alive.size === 0) process.exit(failed ? 1 : 0);
   });
 
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      alive.forEach((worker) => worker.process.kill('SIGKILL'));
       process.exit(128 + (constants.signals[signal] ?? 0));
     }
     stopping = true;
     logger.info(`${signal} received: draining ${count} workers`);
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    alive.forEach((worker) => worker.process.kill(signal));
   };
   SIGNALS.forEach((signal) => process.on(signal, onSignal));
   serveClusterMetrics();
