@@ -10,6 +10,7 @@ import { checkArgument, runCheck } from './check-models';
 import { hotReloadLine, runPrimary } from './cluster';
 import { AppConfig, loadConfig } from './config/app-config';
 import { unknownVariableWarnings } from './config/unknown-variables';
+import { lowerHelperThreads } from './core/inference/thread-priority';
 import { keepOnnxRuntimeQuiet } from './engines/onnx/ort-telemetry';
 import { installGracefulShutdown } from './edge/admission/graceful-shutdown';
 import { docsLocation } from './observability/admin-server';
@@ -32,6 +33,8 @@ async function bootstrap(): Promise<void> {
   // Before the Listening line: whoever reads it may signal at once (tests, supervisors), and a
   // signal that came before the handler would kill the process mid-request.
   installGracefulShutdown(app);
+  // Every thread the start created (V8's, libuv's) now exists: below the main thread from here.
+  lowerHelperThreads();
   // The bound port, not the configured one: PORT=0 asks the OS for a free port (tests use it).
   const { port } = app.getHttpServer().address() as AddressInfo;
   // In a cluster the primary announces the port once every worker is up.
