@@ -47,39 +47,28 @@ describe(GrpcCalls.name, () => {
     return { reset: () => call.emit('cancelled'), answers };
   }
 
-  const settle = () => jest.advanceTimersByTimeAsync(0);
-
-  it('should count a reset long before the deadline as CANCELLED', async () => {
-    const { reset } = startCall(NOW + 1000);
-    await jest.advanceTimersByTimeAsync(500);
+  /** Starts a call with `deadline`, resets it `afterMs` later, and returns what it answered. */
+  async function resetAfter(deadline: number, afterMs: number) {
+    const { reset, answers } = startCall(deadline);
+    await jest.advanceTimersByTimeAsync(afterMs);
     reset();
-    await settle();
-    expect(observed).toEqual(['CANCELLED']);
-  });
+    await jest.advanceTimersByTimeAsync(0);
+    return answers;
+  }
 
-  it('should count a reset without a deadline as CANCELLED', async () => {
-    const { reset } = startCall(Infinity);
-    await jest.advanceTimersByTimeAsync(60_000);
-    reset();
-    await settle();
-    expect(observed).toEqual(['CANCELLED']);
-  });
-
-  it("should count a reset in the last tenth of the call's time as its deadline", async () => {
-    // The client's own deadline passed before the server's copy of it (dated from when the call
-    // reached the server): its reset comes a little early by the server's clock.
-    const { reset } = startCall(NOW + 1000);
-    await jest.advanceTimersByTimeAsync(910);
-    reset();
-    await settle();
-    expect(observed).toEqual(['DEADLINE_EXCEEDED']);
+  // The third: the client's own deadline passed before the server's copy of it (dated from when
+  // the call reached the server), so its reset comes a little early by the server's clock.
+  it.each([
+    ['a reset long before the deadline', 'CANCELLED', NOW + 1000, 500],
+    ['a reset without a deadline', 'CANCELLED', Infinity, 60_000],
+    ["a reset in the last tenth of the call's time", 'DEADLINE_EXCEEDED', NOW + 1000, 910],
+  ])('should count %s as %s', async (_case, code, deadline, afterMs) => {
+    await resetAfter(deadline, afterMs);
+    expect(observed).toEqual([code]);
   });
 
   it('should answer DEADLINE_EXCEEDED by itself at the deadline, counted once', async () => {
-    const { reset, answers } = startCall(NOW + 1000);
-    await jest.advanceTimersByTimeAsync(1000);
-    reset();
-    await settle();
+    const answers = await resetAfter(NOW + 1000, 1000);
     expect(answers).toEqual([4]); // status.DEADLINE_EXCEEDED
     expect(observed).toEqual(['DEADLINE_EXCEEDED']);
   });
