@@ -44,7 +44,7 @@ class Served {
 
   /** The client's deadline as grpc-js dates it, in ms since the epoch (Infinity: none). */
   readonly deadline: number;
-  /** What a reset this close to the deadline is counted as the deadline (see endedBy). */
+  /** How close to the deadline a reset still counts as the deadline (see endedBy). */
   private readonly slackMs: number;
 
   constructor(
