@@ -160,7 +160,7 @@ const probeOnce = (url: string) =>
 async function probeLiveness(url: string, until: number): Promise<string[]> {
   // Untimed: a process's first GET also loads and compiles the prober's own HTTP client: 8-13 ms
   // against 2-4 for the next ones on an idle server (15-21 against 3-5 with two CPU hogs), a
-  // cost a kubelet, long running, never pays. It was the worst probe of every first round.
+  // cost a kubelet, long running, never pays, and one that fell on the first round only.
   await probeOnce(`${url}/health/live`);
   const times: number[] = [];
   while (Date.now() < until && times.length < PROBES) {
